@@ -1,0 +1,83 @@
+"""Request and response values passed between the server, the router and the handlers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from armsim.errors import InvalidRequestContent
+
+
+@dataclass
+class ArmRequest:
+    """One HTTP request as a handler sees it. Query keys keep their case; look them up with ``arg``."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    base_url: str
+    principal: str = "anonymous"
+    fault_async_error: dict[str, Any] | None = None  # set by an ``async-failed`` fault rule
+    activity: dict[str, Any] | None = None  # activity-log context of this request, if it is a write
+
+    @classmethod
+    def build(cls, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str) -> ArmRequest:
+        parts = urlsplit(target)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        return cls(method.upper(), parts.path, query, {k.lower(): v for k, v in headers.items()}, body, base_url)
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """A query parameter, matched case-insensitively (ARM ignores the case of parameter names)."""
+        lname = name.lower()
+        for k, v in self.query.items():
+            if k.lower() == lname:
+                return v
+        return default
+
+    def flag(self, name: str) -> bool:
+        return (self.arg(name) or "").lower() == "true"
+
+    def json(self) -> dict[str, Any]:
+        """The body as a JSON object; anything else is ARM's 400 InvalidRequestContent."""
+        if not self.body.strip():
+            raise InvalidRequestContent("The request content was invalid and could not be deserialized: 'empty body'.")
+        try:
+            data = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InvalidRequestContent(
+                f"The request content was invalid and could not be deserialized: '{e}'."
+            ) from None
+        if not isinstance(data, dict):
+            raise InvalidRequestContent(
+                "The request content was invalid and could not be deserialized: 'expected a JSON object'."
+            )
+        return data
+
+    def json_or_empty(self) -> dict[str, Any]:
+        return self.json() if self.body.strip() else {}
+
+    @property
+    def api_version(self) -> str | None:
+        return self.arg("api-version")
+
+
+@dataclass
+class ArmResponse:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded(self) -> bytes:
+        if self.body is None:
+            return b""
+        if isinstance(self.body, bytes):
+            return self.body
+        return json.dumps(self.body, separators=(",", ":")).encode()
+
+
+def ok(body: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> ArmResponse:
+    return ArmResponse(status, body, dict(headers or {}))

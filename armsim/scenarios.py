@@ -1,0 +1,241 @@
+"""Seeded worlds. Small scenarios are built through armsim's own request pipeline (so the activity log
+holds real evidence, such as the failed start); the fleet generator writes models directly.
+
+    healthy                      rg-web/web-01, running, agent Ready
+    generalized-after-capture    rg-demo/app-01: guest sysprepped, VM generalized, image app-01-image
+    generalized-without-sysprep  rg-demo/api-01: guest still specialized, VM generalized (capture misused)
+    fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from armsim.errors import BadRequest
+from armsim.http import ArmRequest, ArmResponse
+from armsim.identity import make_token
+
+if TYPE_CHECKING:
+    from armsim.app import App
+
+API = {"Microsoft.Compute/disks": "2026-03-02", "Microsoft.Network": "2026-03-01",
+       "Microsoft.Resources": "2025-04-01"}
+COMPUTE_API = "2026-04-01"
+SEED_PRINCIPAL = "armsim-seed"
+
+
+def call(app: App, method: str, path: str, body: dict[str, Any] | None = None, api: str = COMPUTE_API) -> ArmResponse:
+    """Run one request through the pipeline in-process; an error response raises."""
+    import json
+
+    token, _ = make_token(SEED_PRINCIPAL, app.world.default.tenant_id)
+    sep = "&" if "?" in path else "?"
+    req = ArmRequest.build(method, f"{path}{sep}api-version={api}",
+                           {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                           json.dumps(body).encode() if body is not None else b"", "https://armsim.local")
+    outcome = app.handle(req)
+    assert outcome.response is not None
+    return outcome.response
+
+
+def _ok(resp: ArmResponse, what: str) -> ArmResponse:
+    if resp.status >= 400:
+        raise BadRequest(f"Seeding failed at {what}: {resp.body}")
+    return resp
+
+
+class Builder:
+    """Creates realistic VMs (network, disks, extensions, identity) in one subscription."""
+
+    def __init__(self, app: App, location: str = "eastus") -> None:
+        self.app, self.world = app, app.world
+        self.sub = app.world.default
+        self.location = location
+
+    def rg(self, name: str) -> str:
+        _ok(call(self.app, "PUT", f"/subscriptions/{self.sub.id}/resourceGroups/{name}",
+                 {"location": self.location}, API["Microsoft.Resources"]), f"resource group {name}")
+        return f"/subscriptions/{self.sub.id}/resourceGroups/{name}"
+
+    def network(self, rg: str, vnet: str = "vnet") -> str:
+        base = f"/subscriptions/{self.sub.id}/resourceGroups/{rg}/providers/Microsoft.Network"
+        _ok(call(self.app, "PUT", f"{base}/virtualNetworks/{vnet}", {
+            "location": self.location, "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                                                      "subnets": [{"name": "default",
+                                                                   "properties": {"addressPrefix": "10.0.0.0/24"}}]}},
+                 API["Microsoft.Network"]), "vnet")
+        return f"{base}/virtualNetworks/{vnet}/subnets/default"
+
+    def vm(self, rg: str, name: str, *, subnet: str, os_type: str = "Windows", public_ip: bool = True,
+           os_delete: str = "Delete", data_disks: list[dict[str, Any]] | None = None, nic_delete: str = "Delete",
+           pip_delete: str = "Delete", extensions: bool = True, identity: bool = True) -> str:
+        sub = self.sub.id
+        net = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network"
+        ipconfig: dict[str, Any] = {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic"}
+        if public_ip:
+            _ok(call(self.app, "PUT", f"{net}/publicIPAddresses/{name}-ip", {
+                "location": self.location, "sku": {"name": "Standard"},
+                "properties": {"publicIPAllocationMethod": "Static"}}, API["Microsoft.Network"]), "public ip")
+            ipconfig["publicIPAddress"] = {"id": f"{net}/publicIPAddresses/{name}-ip",
+                                           "properties": {"deleteOption": pip_delete}}
+        _ok(call(self.app, "PUT", f"{net}/networkInterfaces/{name}-nic", {
+            "location": self.location, "properties": {"ipConfigurations": [
+                {"name": "ipconfig1", "properties": ipconfig}]}}, API["Microsoft.Network"]), "nic")
+        linux = os_type == "Linux"
+        image = ({"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
+                 if linux else {"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer",
+                                "sku": "2022-datacenter-azure-edition", "version": "latest"})
+        os_profile: dict[str, Any] = {"computerName": name[:15], "adminUsername": "azureuser"}
+        if linux:
+            os_profile["linuxConfiguration"] = {"disablePasswordAuthentication": True, "ssh": {"publicKeys": [
+                {"path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-rsa AAAAB3Nza armsim-demo"}]}}
+        else:
+            os_profile["adminPassword"] = "Seed-Only-Passw0rd!"
+        body: dict[str, Any] = {
+            "location": self.location, "tags": {"env": "prod", "owner": "payments"},
+            "properties": {
+                "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+                "storageProfile": {"imageReference": image, "osDisk": {
+                    "name": f"{name}_OsDisk", "createOption": "FromImage", "caching": "ReadWrite",
+                    "deleteOption": os_delete, "managedDisk": {"storageAccountType": "Premium_LRS"}},
+                    "dataDisks": [{"lun": d.get("lun", i), "createOption": "Empty", "diskSizeGB": d.get("size", 64),
+                                   "name": f"{name}_data{i}", "caching": d.get("caching", "ReadOnly"),
+                                   "deleteOption": d.get("delete", "Detach"),
+                                   "managedDisk": {"storageAccountType": "Premium_LRS"}}
+                                  for i, d in enumerate(data_disks or [])]},
+                "osProfile": os_profile,
+                "networkProfile": {"networkInterfaces": [{
+                    "id": f"{net}/networkInterfaces/{name}-nic",
+                    "properties": {"primary": True, "deleteOption": nic_delete}}]},
+                "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
+                "userData": "IyEvYmluL3NoCmVjaG8gaGVsbG8K",
+            },
+        }
+        if identity:
+            body["identity"] = {"type": "SystemAssigned"}
+        vm_path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
+        _ok(call(self.app, "PUT", vm_path, body), f"vm {name}")
+        self.world.settle()
+        if extensions:
+            ext = ({"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1"}
+                   if linux else {"publisher": "Microsoft.Compute", "type": "CustomScriptExtension",
+                                  "typeHandlerVersion": "1.10"})
+            _ok(call(self.app, "PUT", f"{vm_path}/extensions/bootstrap", {"location": self.location, "properties": {
+                **ext, "autoUpgradeMinorVersion": True, "settings": {"commandToExecute": "echo ready"},
+                "protectedSettings": {"storageAccountKey": "seed-secret"}}}), "extension")
+            self.world.settle()
+        return vm_path
+
+    def generalize(self, vm_path: str, *, sysprep: bool, capture: str | None, failed_start: bool = True) -> None:
+        from armsim.control import guest_action
+
+        if sysprep:
+            guest_action(self.app, "sysprep", {"vm": vm_path})
+        _ok(call(self.app, "POST", f"{vm_path}/deallocate"), "deallocate")
+        self.world.settle()
+        _ok(call(self.app, "POST", f"{vm_path}/generalize"), "generalize")
+        if capture:
+            rg_path = vm_path.split("/providers/")[0]
+            _ok(call(self.app, "PUT", f"{rg_path}/providers/Microsoft.Compute/images/{capture}", {
+                "location": self.location, "properties": {"sourceVirtualMachine": {"id": vm_path}}}), "image")
+            self.world.settle()
+        if failed_start:
+            call(self.app, "POST", f"{vm_path}/start")  # refused: the evidence in the activity log
+
+
+def healthy(app: App) -> dict[str, Any]:
+    b = Builder(app)
+    b.rg("rg-web")
+    vm = b.vm("rg-web", "web-01", subnet=b.network("rg-web"), data_disks=[{"size": 32}])
+    return {"vms": [vm]}
+
+
+def generalized_after_capture(app: App) -> dict[str, Any]:
+    b = Builder(app)
+    b.rg("rg-demo")
+    vm = b.vm("rg-demo", "app-01", subnet=b.network("rg-demo"), data_disks=[{"size": 64, "delete": "Delete"},
+                                                                           {"size": 128, "delete": "Detach"}])
+    b.generalize(vm, sysprep=True, capture="app-01-image")
+    return {"vms": [vm], "image": vm.split("/providers/")[0] + "/providers/Microsoft.Compute/images/app-01-image"}
+
+
+def generalized_without_sysprep(app: App) -> dict[str, Any]:
+    b = Builder(app)
+    b.rg("rg-demo")
+    vm = b.vm("rg-demo", "api-01", os_type="Linux", subnet=b.network("rg-demo"),
+              data_disks=[{"size": 64, "delete": "Delete"}])
+    b.generalize(vm, sysprep=False, capture="api-01-image")
+    return {"vms": [vm], "image": vm.split("/providers/")[0] + "/providers/Microsoft.Compute/images/api-01-image"}
+
+
+def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_fraction: float = 0.1,
+          seed: int = 7) -> dict[str, Any]:
+    """N VMs over M resource groups, written straight into the models (fast enough for 10 000)."""
+    if not (isinstance(vms, int) and isinstance(resource_groups, int) and vms >= 0 and resource_groups >= 1
+            and 0 <= float(generalized_fraction) <= 1):
+        raise BadRequest("fleet needs vms >= 0, resource_groups >= 1 and 0 <= generalized_fraction <= 1.")
+    rnd = random.Random(seed)
+    world = app.world
+    sub = world.default
+    generalized: list[str] = []
+    for g in range(resource_groups):
+        rg = f"rg-fleet-{g:03d}"
+        sub.ensure_rg(rg, "eastus")
+        sub.network.put_vnet(rg, "vnet", {"location": "eastus", "properties": {
+            "addressSpace": {"addressPrefixes": ["10.0.0.0/8"]},
+            "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/16"}}]}})
+    for i in range(vms):
+        rg = f"rg-fleet-{i % resource_groups:03d}"
+        name = f"vm-{i:05d}"
+        nic, _ = sub.network.put_nic(rg, f"{name}-nic", {"location": "eastus", "properties": {"ipConfigurations": [
+            {"name": "ipconfig1", "properties": {"subnet": {
+                "id": f"{sub.network.rid(rg, 'virtualNetworks', 'vnet')}/subnets/default"}}}]}})
+        vm, _, _ = sub.compute.put_vm(rg, name, {"location": "eastus", "properties": {
+            "hardwareProfile": {"vmSize": "Standard_B2s"},
+            "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                  "sku": "server", "version": "latest"},
+                               "osDisk": {"createOption": "FromImage", "name": f"{name}_OsDisk",
+                                          "deleteOption": rnd.choice(["Delete", "Detach"])}},
+            "osProfile": {"computerName": name, "adminUsername": "azureuser", "adminPassword": "Fleet-Passw0rd!",
+                          "linuxConfiguration": {"disablePasswordAuthentication": False}},
+            "networkProfile": {"networkInterfaces": [{"id": nic.id, "properties": {
+                "deleteOption": rnd.choice(["Delete", "Detach"])}}]}}})
+        vm.provisioning_state, vm.busy, vm.agent_ready = "Succeeded", None, True
+        if rnd.random() < generalized_fraction:
+            vm.power_state, vm.generalized, vm.agent_ready = "deallocated", True, False
+            generalized.append(vm.id)
+        else:
+            vm.power_state = rnd.choice(["running", "running", "running", "deallocated"])
+    world.dirty = True
+    return {"vms": vms, "resource_groups": resource_groups, "generalized": len(generalized),
+            "generalized_ids": generalized[:50]}
+
+
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
+    "healthy": healthy,
+    "generalized-after-capture": generalized_after_capture,
+    "generalized-without-sysprep": generalized_without_sysprep,
+    "fleet": fleet,
+}
+
+
+def seed(app: App, name: str, **params: Any) -> dict[str, Any]:
+    """Seed a scenario into the world (throttling and RBAC do not apply to seeding)."""
+    fn = SCENARIOS.get(name)
+    if fn is None:
+        raise BadRequest(f"Unknown scenario '{name}'. Known: {', '.join(sorted(SCENARIOS))}.")
+    cfg = app.world.config
+    saved = (cfg.throttling, cfg.rbac)
+    cfg.throttling, cfg.rbac = False, False
+    try:
+        with app.world.lock:
+            try:
+                result = fn(app, **params)
+            except TypeError as e:
+                raise BadRequest(f"Bad parameters for scenario '{name}': {e}") from None
+            app.world.settle()
+            return {"scenario": name, **result}
+    finally:
+        cfg.throttling, cfg.rbac = saved
