@@ -2,9 +2,20 @@
 anything else reaching the user is a bug and shows its traceback.
 
     RunbookError              anything a user can act on
-      UsageError              bad input on the command line or in a parameter (malformed id, bad flag)
+      UsageError              bad input on the command line or in a parameter (malformed id, bad flag, bad file)
       ArticleError            a SelfHelp article cannot be parsed (strict mode); names file and line
       PlaybookError           an invalid playbook; names file and field
+      TargetNotFound          the VM, resource group or image does not exist
+      NotApplicable           no playbook scenario fits the VM (e.g. it is not generalized)
+      StepRefused             no safe way forward from this state (locked scope, missing image, disk would be lost)
+      ConfirmationRequired    confirm mode without a terminal and without --yes
+      Aborted                 the operator answered no; nothing after that point ran
+      PlanDrifted             what a saved plan was computed from has changed; plan again
+      SecretMissing           the admin secret reference cannot be resolved (value never shown)
+      LockHeld                another remediation of the same VM is running (who, since when)
+      JournalError            a run journal is unreadable or belongs to another VM
+      ApplyFailed             an Azure call failed; carries the ARM error code and message
+      VerifyFailed            the calls succeeded but the recreated VM is not healthy; lists the ways back
 """
 
 from __future__ import annotations
@@ -29,3 +40,55 @@ class ArticleError(RunbookError):
 
 class PlaybookError(RunbookError):
     """A playbook that does not validate; the message starts with '<file>: <field path>'."""
+
+
+class TargetNotFound(RunbookError):
+    """The VM, its resource group or a resource the plan needs does not exist."""
+
+
+class NotApplicable(RunbookError):
+    """No scenario of any playbook fits the observed VM."""
+
+
+class StepRefused(RunbookError):
+    """The toolkit will not take this step from this state (it would lose data or cannot succeed)."""
+
+
+class ConfirmationRequired(RunbookError):
+    """Confirm mode needs a terminal; automation must pass --yes."""
+
+
+class Aborted(RunbookError):
+    """The operator declined a step."""
+
+
+class PlanDrifted(RunbookError):
+    """The VM changed since the plan was made."""
+
+
+class SecretMissing(RunbookError):
+    """The admin secret reference does not resolve."""
+
+
+class LockHeld(RunbookError):
+    """Another run holds the VM's lock."""
+
+
+class JournalError(RunbookError):
+    """A journal cannot be read or does not match the VM."""
+
+
+class ApplyFailed(RunbookError):
+    """An Azure call failed. ``code`` and ``message`` are ARM's."""
+
+    def __init__(self, message: str, *, code: str | None = None, step: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.step = code, step
+
+
+class VerifyFailed(RunbookError):
+    """The recreated VM did not pass verification."""
+
+    def __init__(self, message: str, *, failures: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.failures = list(failures or [])

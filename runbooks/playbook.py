@@ -269,6 +269,7 @@ class Scenario(Model):
 
     id: Id
     title: str = Field(..., min_length=1)
+    description: str = Field("", description="what choosing this scenario means for the operator")
     when: tuple[str, ...] = Field(..., min_length=1)
     unless: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()

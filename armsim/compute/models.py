@@ -614,7 +614,7 @@ class ComputeState(Collections):
                         f"OS Provisioning for VM '{name}' did not finish in the allotted time. The VM may still "
                         "finish provisioning successfully. Please check provisioning state later. Also, make sure "
                         "the image has been properly prepared (generalized).")}
-                disk_kw: dict[str, Any] = {"content": uuid.uuid4().hex, "guest": GUEST_SPECIALIZED,
+                disk_kw: dict[str, Any] = {"content": image.os_content, "guest": GUEST_SPECIALIZED,
                                            "purchase_plan": copy.deepcopy(image.os_plan),
                                            "size_gb": os_disk.get("diskSizeGB") or image.os_disk.get("diskSizeGB", 127),
                                            "hyper_v_generation": image.hyper_v_generation}
@@ -680,6 +680,8 @@ class ComputeState(Collections):
                 idd, content = arg
                 lun = idd["lun"]
                 entry = next((d for d in vm.data_disks if d.get("lun") == lun), None)
+                if entry is not None and entry.get("createOption") == "Attach":
+                    continue  # unconfirmed: an existing disk attached at an image LUN replaces the image's disk
                 if entry is None:
                     entry = {"lun": lun, "createOption": "FromImage", "caching": idd.get("caching", "None")}
                     vm.data_disks.append(entry)

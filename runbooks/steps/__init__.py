@@ -1,0 +1,1 @@
+"""The step library: the catalogue (``catalog``), the planners (``backup``, ``recreate``, ``verify``)."""

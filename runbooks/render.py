@@ -1,0 +1,86 @@
+"""Text for people: diagnosis, plan (every step, every call, the VM model diff), outcome. Plain lines that
+read well in a terminal and in an Automation job's output stream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runbooks.apply import Outcome
+from runbooks.detect import Diagnosis
+from runbooks.plan import Plan
+
+
+def _short(value: Any, width: int = 70) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def diagnosis_text(d: Diagnosis) -> str:
+    obs = d.observation
+    lines = [f"VM {obs.ref} ({obs.location}, {obs.props.get('hardwareProfile', {}).get('vmSize')})",
+             f"  status: {', '.join(obs.statuses()) or 'unknown'}"]
+    for op in obs.failed_operations[:3]:
+        lines.append(f"  failed: {op.get('operation_display') or op.get('operation')} at {op.get('time')} → "
+                     f"{op.get('error_code')}: {op.get('message')}")
+    for img in obs.images:
+        lines.append(f"  image captured from it: {img.get('name')} ({img.get('location')})")
+    for entry in obs.disk_entries():
+        lines.append(f"  disk {entry.get('name')}: deleteOption {entry.get('deleteOption', 'Detach')}")
+    for ref in obs.props.get("networkProfile", {}).get("networkInterfaces", []):
+        lines.append(f"  NIC {str(ref.get('id', '')).rsplit('/', 1)[-1]}: deleteOption "
+                     f"{(ref.get('properties') or {}).get('deleteOption', 'Detach')}")
+    for lk in obs.locks:
+        lines.append(f"  lock {lk.get('name')}: {lk.get('properties', {}).get('level')}")
+    if d.playbook is None:
+        lines.append("No playbook applies: nothing here that this toolkit remediates.")
+        return "\n".join(lines)
+    lines.append(f"Playbook {d.playbook.id}: {d.playbook.title}")
+    lines.append(f"  articles: {', '.join(d.playbook.articles)}")
+    rec = d.recommended
+    for fit in d.fits:
+        mark = "recommended" if rec is not None and fit.scenario.id == rec.id else (
+            "possible" if fit.fits else "not possible")
+        lines.append(f"  scenario {fit.scenario.id} [{mark}]: {fit.scenario.title}")
+        for reason in fit.reasons:
+            lines.append(f"      - {reason}")
+        if fit.scenario.description:
+            lines.append(f"      {fit.scenario.description.strip()}")
+    if rec is not None:
+        lines.append("  evidence:")
+        lines += [f"      {label}: {value}" for label, value in d.evidence(rec)]
+    lines.append("  Azure does not record whether the guest was sysprepped/deprovisioned before the capture: "
+                 "choose with --scenario if you know better than the recommendation.")
+    return "\n".join(lines)
+
+
+def plan_text(plan: Plan) -> str:
+    obs = plan.observation
+    lines = [f"Plan {plan.run_id} for {plan.ref}: scenario {plan.scenario} (playbook {plan.playbook})",
+             f"  observed: {', '.join(obs.statuses())}; fingerprint {plan.fingerprint}"]
+    for i, step in enumerate(plan.steps, 1):
+        flag = " [DESTRUCTIVE: asks first]" if step.destructive else ""
+        lines.append(f"  {i:>2}. {step.name}{flag}: {step.summary}")
+        for call in step.calls:
+            lines.append(f"        {_verb(call.op)} {call.resource_id}")
+        for note in step.notes:
+            lines.append(f"        ! {note}")
+    lines.append(f"  Azure writes: {plan.writes}")
+    if plan.diff:
+        lines.append("  VM model, before → after:")
+        for path, before, after in plan.diff:
+            lines.append(f"        {path}: {_short(before)} → {_short(after)}")
+    return "\n".join(lines)
+
+
+def _verb(op: str) -> str:
+    return "DELETE" if "delete" in op else "PUT"
+
+
+def outcome_text(o: Outcome) -> str:
+    lines = [f"Remediated {o.plan.ref} ({o.plan.scenario}): {o.made_calls} call(s) made, "
+             f"{o.skipped_calls} already done."]
+    if o.fallout:
+        lines.append("Fallout:")
+        lines += [f"  - {f}" for f in o.fallout]
+    return "\n".join(lines)
