@@ -159,6 +159,158 @@ def playbooks_validate(c: Context, dir_: str = "", corpus: str = "") -> None:
         print(f"{folder}: playbooks OK")
 
 
+# --- remediation ------------------------------------------------------------------------------------
+
+CONNECTION_HELP = {
+    "endpoint": "ARM endpoint (default: $RUNBOOKS_ARM_ENDPOINT, else public Azure)",
+    "ca_bundle": "CA bundle to trust for the endpoint (default: $RUNBOOKS_CA_BUNDLE)",
+    "subscription": "subscription id (default: $AZURE_SUBSCRIPTION_ID)",
+}
+
+
+def _azure(endpoint: str, ca_bundle: str, subscription: str):  # -> runbooks.azure.Azure
+    from runbooks.azure import Azure, Connection
+
+    return Azure(Connection.from_env(endpoint=endpoint or None, ca_bundle=ca_bundle or None,
+                                     subscription=subscription or None))
+
+
+def _hooks(yes: bool, dry_run: bool = False):  # -> runbooks.apply.Hooks
+    """Confirm mode asks on the terminal; without one (and without --yes) it refuses before any write."""
+    import sys
+
+    from runbooks.apply import Hooks
+    from runbooks.errors import ConfirmationRequired
+
+    if not yes and not dry_run and not sys.stdin.isatty():
+        raise ConfirmationRequired("confirm mode needs a terminal to ask before destructive steps: pass --yes "
+                                   "for automation, or --dry-run to see the plan")
+
+    def confirm(question: str) -> bool:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+    return Hooks(confirm=confirm, progress=lambda line: print(line, flush=True))
+
+
+def _print_json(data: object) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, default=str))
+
+
+@task(help={"vm": "RESOURCE_GROUP/NAME or a full VM resource id", "json": "print the diagnosis as JSON",
+            "articles": "a local SelfHelp corpus: also render the matched article with its placeholders filled",
+            **CONNECTION_HELP})
+def diagnose(c: Context, vm: str, json: bool = False, articles: str = "", endpoint: str = "", ca_bundle: str = "",
+             subscription: str = "") -> None:
+    """Read-only: what is wrong with the VM, the evidence, the playbook and the recommended scenario."""
+    with user_errors():
+        from runbooks.observe import VmRef
+        from runbooks.remediate import run_diagnosis
+        from runbooks.render import diagnosis_json, diagnosis_text, matched_articles
+
+        ref = VmRef.parse(vm)
+        diag = run_diagnosis(_azure(endpoint, ca_bundle, subscription), ref)
+        rendered = matched_articles(diag, articles) if articles else []
+        if json:
+            _print_json({**diagnosis_json(diag), "articles": rendered})
+            return
+        print(diagnosis_text(diag))
+        for text in rendered:
+            print("\n" + text["rendered"])
+
+
+@task(help={"vm": "RESOURCE_GROUP/NAME or a full VM resource id",
+            "scenario": "from-image or from-os-disk (default: the recommended one)",
+            "dry_run": "print the full plan and stop: zero writes", "yes": "do not ask (for automation)",
+            "plan_out": "also save the plan to this file (apply it later with: invoke apply --plan FILE)",
+            "json": "print the plan as JSON", "admin_secret": "where from-image reads the admin password: "
+            "env:NAME (default env:RUNBOOKS_ADMIN_PASSWORD); the value is never printed or stored",
+            "verify_timeout": "seconds to wait for the VM agent to be Ready (default: the playbook's)",
+            **CONNECTION_HELP})
+def remediate(c: Context, vm: str, scenario: str = "", dry_run: bool = False, yes: bool = False, plan_out: str = "",
+              json: bool = False, admin_secret: str = "", verify_timeout: float = 0.0, endpoint: str = "",
+              ca_bundle: str = "", subscription: str = "") -> None:
+    """Recreate a generalized VM safely: plan, show every step, ask before destructive ones, apply, verify.
+
+    Re-running it after an interruption resumes the unfinished run from its journal.
+    """
+    with user_errors():
+        from pathlib import Path
+
+        from runbooks.azure import read_secret
+        from runbooks.observe import VmRef
+        from runbooks.remediate import pending_run, plan_remediation, resume
+        from runbooks.remediate import remediate as run_remediation
+        from runbooks.render import outcome_text, plan_text
+
+        ref = VmRef.parse(vm)
+        hooks = _hooks(yes, dry_run)
+        az = _azure(endpoint, ca_bundle, subscription)
+        pending = None if dry_run else pending_run(az, ref)
+        if pending is not None:
+            print(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")
+            print(outcome_text(resume(az, ref, hooks, yes=yes)))
+            return
+        _, plan = plan_remediation(az, ref, scenario or None, admin_secret=admin_secret or None,
+                                   verify_timeout=verify_timeout or None)
+        if plan_out:
+            Path(plan_out).write_text(plan.dumps())
+        if json:
+            _print_json(plan.to_dict())
+        else:
+            print(plan_text(plan))
+        if dry_run:
+            print(f"Dry run: nothing was changed ({az.counter.writes} writes).")
+            return
+        if plan.scenario == "from-image":
+            secret_ref = next((s.params.get("admin_secret") for s in plan.steps if s.name == "create-vm-from-image"
+                               and any("adminPassword" in str(call.args) for call in s.calls)), None)
+            if secret_ref:
+                read_secret(str(secret_ref))  # fail now, before anything is deleted
+        print(outcome_text(run_remediation(az, plan, hooks, yes=yes)))
+
+
+@task(help={"plan": "a plan file written by remediate --plan-out", "yes": "do not ask (for automation)",
+            **CONNECTION_HELP})
+def apply(c: Context, plan: str, yes: bool = False, endpoint: str = "", ca_bundle: str = "",
+          subscription: str = "") -> None:
+    """Apply a saved plan exactly; refuses if the VM changed since the plan was made."""
+    with user_errors():
+        from pathlib import Path
+
+        from runbooks.remediate import apply_saved, load_plan_file
+        from runbooks.render import outcome_text
+
+        saved = load_plan_file(Path(plan))
+        hooks = _hooks(yes)
+        print(outcome_text(apply_saved(_azure(endpoint, ca_bundle, subscription), saved, hooks, yes=yes)))
+
+
+@task(help={"vm": "RESOURCE_GROUP/NAME or a full VM resource id", "yes": "do not ask (for automation)",
+            **CONNECTION_HELP})
+def resume(c: Context, vm: str, yes: bool = False, endpoint: str = "", ca_bundle: str = "",
+           subscription: str = "") -> None:
+    """Continue an interrupted remediation of this VM from its journal."""
+    with user_errors():
+        from runbooks.observe import VmRef
+        from runbooks.remediate import resume as run_resume
+        from runbooks.render import outcome_text
+
+        ref = VmRef.parse(vm)
+        hooks = _hooks(yes)
+        print(outcome_text(run_resume(_azure(endpoint, ca_bundle, subscription), ref, hooks, yes=yes)))
+
+
+@task(help={"latency_scale": "how fast armsim's clock runs for the demo (1.0 = Azure's real durations)"})
+def demo(c: Context, latency_scale: float = 0.02) -> None:
+    """Start armsim, seed both generalized-VM scenarios, then diagnose, dry-run, remediate and verify each."""
+    with user_errors():
+        from runbooks.demo import run_demo
+
+        run_demo(latency_scale)
+
+
 # --- armsim ---------------------------------------------------------------------------------------
 
 
@@ -171,7 +323,7 @@ def armsim_serve(c: Context, port: int = 0, scenario: str = "", latency_scale: f
     c.run(" ".join(args), pty=False)
 
 
-ns = Collection()
+ns = Collection(diagnose, remediate, apply, resume, demo)
 ns.add_collection(Collection("armsim", serve=armsim_serve))
 ns.add_collection(Collection("articles", list=articles_list, show=articles_show, coverage=articles_coverage))
 ns.add_collection(Collection("playbooks", validate=playbooks_validate))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from armsim.errors import InvalidRequestContent
 
@@ -28,7 +29,10 @@ class ArmRequest:
     def build(cls, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str) -> ArmRequest:
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        return cls(method.upper(), parts.path, query, {k.lower(): v for k, v in headers.items()}, body, base_url)
+        # ARM decodes the path before routing: the SDK sends a scope as "/%2Fsubscriptions%2F…" and names
+        # with spaces as "%20". Repeated slashes (from a scope's own leading "/") collapse to one.
+        path = re.sub(r"/{2,}", "/", unquote(parts.path)) or "/"
+        return cls(method.upper(), path, query, {k.lower(): v for k, v in headers.items()}, body, base_url)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """A query parameter, matched case-insensitively (ARM ignores the case of parameter names)."""

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from armsim.server import ArmSim
+from armsim.state import Config
 
 
 @pytest.fixture(scope="session")
@@ -23,10 +24,9 @@ def armsim_server() -> Iterator[ArmSim]:
 
 @pytest.fixture
 def armsim(armsim_server: ArmSim) -> ArmSim:
+    # A fresh Config too: a test that tuned latencies, buckets, page size or retry hints must not leak them.
+    armsim_server.world.config = Config(latency_scale=0.001, throttling=False)
     armsim_server.reset()
-    armsim_server.world.config.latency_scale = 0.001
-    armsim_server.world.config.throttling = False
-    armsim_server.world.config.rbac = False
     return armsim_server
 
 

@@ -6,7 +6,7 @@ import math
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from armsim.errors import InvalidParameter
 from armsim.http import ArmRequest, ArmResponse
@@ -76,7 +76,7 @@ def operation_status(world: World, req: ArmRequest, op: Operation) -> ArmRespons
     remaining = max(0.0, op.end - world.clock())
     if req.flag("monitor") or op.namespace == "resources":
         if not op.done:
-            return ArmResponse(202, None, {"Location": f"{req.base_url}{req.path}?{urlencode(req.query)}",
+            return ArmResponse(202, None, {"Location": f"{req.base_url}{quote(req.path)}?{urlencode(req.query)}",
                                            **retry_hint(world, remaining)})
         if op.error is not None:
             return ArmResponse(200, {"status": op.status, "error": op.error})
@@ -97,7 +97,7 @@ def page(req: ArmRequest, items: Sequence[Any], render: Callable[[Any], dict[str
     if start + page_size < len(items):
         query = {k: v for k, v in req.query.items() if k.lower() != "$skiptoken"}
         query["$skiptoken"] = str(start + page_size)
-        body["nextLink"] = f"{req.base_url}{req.path}?{urlencode(query)}"
+        body["nextLink"] = f"{req.base_url}{quote(req.path)}?{urlencode(query)}"
     return ArmResponse(200, body)
 
 

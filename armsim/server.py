@@ -32,6 +32,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out as separate TLS records; without TCP_NODELAY the client's delayed ACK
+        # stalls every response by ~40 ms (Nagle).
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
@@ -139,7 +146,8 @@ class ArmSim:
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> ArmSim:
-        serve = threading.Thread(target=self.httpd.serve_forever, name="armsim-https", daemon=True)
+        serve = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="armsim-https",
+                                 daemon=True)
         serve.start()
         self.identity.start()
         self._threads.append(serve)

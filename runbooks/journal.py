@@ -9,6 +9,7 @@ No secret is ever written: plans carry secret references only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -158,10 +159,8 @@ class VmLock:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.info.unlink()
-        except OSError:
-            pass
         self.lock.release()
 
 

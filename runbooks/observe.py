@@ -6,6 +6,7 @@ back after it is deleted), and what ``fingerprint`` hashes to detect drift befor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -150,10 +151,8 @@ def observe(az: Azure, ref: VmRef, *, activity_days: int = 14) -> Observation:
             disk_id = (entry.get("managedDisk") or {}).get("id")
             if disk_id:
                 rg, _, name, _ = id_parts(disk_id)
-                try:
+                with contextlib.suppress(ResourceNotFoundError):
                     obs.disks[disk_id.lower()] = _d(c.disks.get(rg, name))
-                except ResourceNotFoundError:
-                    pass
         for ref_nic in obs.props.get("networkProfile", {}).get("networkInterfaces", []):
             nic_id = ref_nic.get("id")
             if not nic_id:
@@ -168,10 +167,8 @@ def observe(az: Azure, ref: VmRef, *, activity_days: int = 14) -> Observation:
                 pip_id = (cfg.get("properties", {}).get("publicIPAddress") or {}).get("id")
                 if pip_id:
                     prg, _, pname, _ = id_parts(pip_id)
-                    try:
+                    with contextlib.suppress(ResourceNotFoundError):
                         obs.public_ips[pip_id.lower()] = _d(n.public_ip_addresses.get(prg, pname))
-                    except ResourceNotFoundError:
-                        pass
         vm_id = obs.vm_id.lower()
         obs.images = [_d(i) for i in c.images.list()
                       if str(((_d(i).get("properties") or {}).get("sourceVirtualMachine") or {}).get("id", "")).lower()

@@ -141,7 +141,7 @@ _IGNORED = {"properties.provisioningState", "properties.vmId", "properties.timeC
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict) and data and not set(data) == {"$secret"}:
+    if isinstance(data, dict) and data and set(data) != {"$secret"}:
         out: dict[str, Any] = {}
         for k, v in data.items():
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))

@@ -54,18 +54,13 @@ def plan_remediation(az: Azure, ref: VmRef, scenario: str | None = None, *,
     return diag, plan
 
 
-def remediate(az: Azure, ref: VmRef, hooks: Hooks, *, scenario: str | None = None, yes: bool = False,
-              admin_secret: str | None = None, verify_timeout: float | None = None,
-              plan_out: Path | None = None) -> Outcome:
-    """Plan and apply, or resume the VM's unfinished run if there is one (the idempotent re-run)."""
-    vm_id = ref.vm_id(az.conn.subscription_id)
-    pending = active_run(vm_id)
-    if pending is not None:
-        hooks.progress(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")
-        return _run(az, pending.plan(), hooks, yes=yes)
-    _, plan = plan_remediation(az, ref, scenario, admin_secret=admin_secret, verify_timeout=verify_timeout)
-    if plan_out is not None:
-        plan_out.write_text(plan.dumps())
+def pending_run(az: Azure, ref: VmRef) -> Journal | None:
+    """The VM's unfinished run, if any: re-running remediate resumes it instead of planning anew."""
+    return active_run(ref.vm_id(az.conn.subscription_id))
+
+
+def remediate(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False) -> Outcome:
+    """Apply a plan just made from a fresh observation (``resume`` instead when ``pending_run`` finds one)."""
     return _run(az, plan, hooks, yes=yes)
 
 

@@ -84,3 +84,45 @@ def outcome_text(o: Outcome) -> str:
         lines.append("Fallout:")
         lines += [f"  - {f}" for f in o.fallout]
     return "\n".join(lines)
+
+
+def diagnosis_json(d: Diagnosis) -> dict[str, Any]:
+    obs = d.observation
+    rec = d.recommended
+    return {
+        "vm": obs.vm_id, "location": obs.location, "statuses": obs.statuses(),
+        "failed_operations": obs.failed_operations, "images": [i.get("id") for i in obs.images],
+        "disks": [{"name": e.get("name"), "deleteOption": e.get("deleteOption", "Detach")} for e in obs.disk_entries()],
+        "locks": [{"name": lk.get("name"), "level": lk.get("properties", {}).get("level")} for lk in obs.locks],
+        "playbook": d.playbook.id if d.playbook else None,
+        "articles": list(d.playbook.articles) if d.playbook else [],
+        "signals": {k: {"holds": v.holds, "detail": v.detail} for k, v in d.signals.items()},
+        "scenarios": [{"id": f.scenario.id, "fits": f.fits, "reasons": f.reasons,
+                       "meaning": f.scenario.description.strip()} for f in d.fits],
+        "recommended": rec.id if rec else None,
+        "evidence": dict(d.evidence(rec)) if rec else {},
+        "sysprep_known": False,
+    }
+
+
+def placeholder_values(d: Diagnosis) -> dict[str, str]:
+    """Values for an article's placeholders, taken from the evidence (as the portal fills them)."""
+    obs = d.observation
+    values = {"vmname": obs.ref.name, "resourcegroup": obs.ref.resource_group, "subscriptionid": obs.subscription}
+    refused = next((op for op in obs.failed_operations if op.get("error_code") == "OperationNotAllowed"), None)
+    if refused:
+        values["starttime"] = str(refused.get("time"))
+        values["operationtype"] = str(refused.get("operation_display") or refused.get("operation"))
+    return values
+
+
+def matched_articles(d: Diagnosis, corpus_dir: str) -> list[dict[str, str]]:
+    """The playbook's articles found in a local corpus, rendered with their placeholders filled."""
+    from runbooks.articles import load_corpus, render_article
+
+    if d.playbook is None:
+        return []
+    corpus = {a.article_id.lower(): a for a in load_corpus(corpus_dir)}
+    values = placeholder_values(d)
+    return [{"articleId": a.article_id, "rendered": render_article(a, values)}
+            for a in (corpus.get(i.lower()) for i in d.playbook.articles) if a is not None]

@@ -8,8 +8,8 @@ from typing import Any
 from runbooks.azure import Call
 from runbooks.errors import StepRefused
 from runbooks.plan import PlanContext, PlannedStep
-from runbooks.steps.registry import planner
 from runbooks.steps.catalog import NoParams, SnapshotDisksParams
+from runbooks.steps.registry import planner
 
 
 def _rg_name(resource_id: str) -> tuple[str, str]:

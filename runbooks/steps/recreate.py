@@ -10,8 +10,8 @@ from runbooks.azure import Call
 from runbooks.errors import StepRefused
 from runbooks.observe import Observation
 from runbooks.plan import PlanContext, PlannedStep
-from runbooks.steps.registry import planner
 from runbooks.steps.catalog import CreateFromImageParams, DeleteVmParams, NoParams
+from runbooks.steps.registry import planner
 
 # VM properties copied as they are onto the recreated VM (creation-only ones included: availability set,
 # proximity placement group, dedicated host, capacity reservation cannot be added later).
@@ -129,7 +129,8 @@ def rebuild_deleted_nics(ctx: PlanContext, params: NoParams) -> PlannedStep:
             if cp.get("privateIPAllocationMethod") == "Static":
                 keep["privateIPAddress"] = cp.get("privateIPAddress")
             if isinstance(keep.get("publicIPAddress"), dict):
-                keep["publicIPAddress"] = {k: v for k, v in keep["publicIPAddress"].items() if k in ("id", "properties")}
+                keep["publicIPAddress"] = {k: v for k, v in keep["publicIPAddress"].items()
+                                           if k in ("id", "properties")}
             configs.append({"name": cfg["name"], "properties": keep})
         props = {k: copy.deepcopy(v) for k, v in nic.get("properties", {}).items()
                  if k in ("enableAcceleratedNetworking", "enableIPForwarding", "networkSecurityGroup", "dnsSettings")}

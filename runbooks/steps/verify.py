@@ -7,12 +7,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runbooks.azure import Azure, get_resource
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+from runbooks.azure import Azure, call_failed, get_resource
 from runbooks.errors import VerifyFailed
 from runbooks.observe import Observation, observe
 from runbooks.plan import Plan, PlanContext, PlannedStep
-from runbooks.steps.registry import planner
 from runbooks.steps.catalog import NoParams, VerifyParams
+from runbooks.steps.registry import planner
 
 
 @planner("verify-vm")
@@ -32,6 +34,10 @@ def _agent(obs: Observation) -> str:
     return str(statuses[0].get("displayStatus")) if statuses else "no status"
 
 
+def _nic_ids(obs: Observation) -> set[str]:
+    return {str(n.get("id", "")).lower() for n in obs.props.get("networkProfile", {}).get("networkInterfaces", [])}
+
+
 def problems(before: Observation, now: Observation) -> list[str]:
     """What is still wrong with the recreated VM compared with what the remediation promised."""
     out = []
@@ -46,8 +52,7 @@ def problems(before: Observation, now: Observation) -> list[str]:
         out.append(f"power state is {now.power_state}")
     if _agent(now) != "Ready":
         out.append(f"VM agent is {_agent(now)}")
-    want_nics = {str(n.get("id", "")).lower() for n in before.props.get("networkProfile", {}).get("networkInterfaces", [])}
-    have_nics = {str(n.get("id", "")).lower() for n in now.props.get("networkProfile", {}).get("networkInterfaces", [])}
+    want_nics, have_nics = _nic_ids(before), _nic_ids(now)
     if want_nics != have_nics:
         out.append(f"NICs differ: expected {sorted(want_nics)}, found {sorted(have_nics)}")
     want = {d.get("lun"): str((d.get("managedDisk") or {}).get("id", "")).lower()
@@ -64,14 +69,25 @@ def verify(az: Azure, plan: Plan, params: dict[str, Any], progress: Callable[[st
     timeout = float(params.get("agent_ready_timeout_s", 900.0))
     start = time.monotonic()
     last_note = ""
+    ref = plan.observation.ref
     while True:
-        now = observe(az, plan.observation.ref)
+        # one GET with the instance view per poll; the full observation only once the VM looks healthy
+        try:
+            vm = az.compute.virtual_machines.get(ref.resource_group, ref.name, expand="instanceView").as_dict()
+        except (HttpResponseError, ServiceRequestError) as e:
+            raise call_failed(e, f"read {ref}") from e
+        view = vm.get("properties", {}).pop("instanceView", {}) or {}
+        now = Observation(ref=ref, subscription=plan.observation.subscription, vm=vm, instance_view=view)
         wrong = problems(plan.observation, now)
-        hard = [w for w in wrong if not w.startswith(("VM agent is", "power state is starting"))]
         if not wrong:
-            return now
+            full = observe(az, ref)
+            wrong = problems(plan.observation, full)
+            if not wrong:
+                return full
         elapsed = time.monotonic() - start
-        if hard and now.props.get("provisioningState") in ("Succeeded", "Failed") or elapsed > timeout:
+        settled = now.props.get("provisioningState") in ("Succeeded", "Failed")
+        hard = [w for w in wrong if not w.startswith(("VM agent is", "power state is starting"))]
+        if (hard and settled) or elapsed > timeout:
             break
         note = "; ".join(wrong)
         if note != last_note:
@@ -104,7 +120,7 @@ def fallout(az: Azure, plan: Plan, after: Observation | None) -> list[str]:
     for ext in before.extensions:
         out.append(f"extension {ext.get('name')}: re-enter protected settings if it used any "
                    "(Azure never returns them)")
-    for pip_id, pip in before.public_ips.items():
+    for pip in before.public_ips.values():
         old_ip = pip.get("properties", {}).get("ipAddress")
         cur = get_resource(az, pip["id"])
         new_ip = (cur or {}).get("properties", {}).get("ipAddress")
