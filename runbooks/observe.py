@@ -126,6 +126,10 @@ class Observation:
 
 
 def _d(model: Any) -> dict[str, Any]:
+    """A model as ARM's JSON. The compute/network SDKs have hybrid models (``as_dict()`` is the wire shape);
+    monitor and locks still have msrest models, whose wire shape is ``serialize(keep_readonly=True)``."""
+    if hasattr(model, "serialize"):
+        return dict(model.serialize(keep_readonly=True))
     return model.as_dict() if hasattr(model, "as_dict") else dict(model)
 
 
