@@ -9,6 +9,7 @@
     RBAC (--rbac)              → 403 AuthorizationFailed naming the missing action (not on LRO polls)
     management locks           → 409 ScopeLocked
     fault rules                → injected error / delay / dropped connection / async failure
+    body shape (armsim.schema) → 400 InvalidRequestContent for a value of the wrong JSON type
     handler                    → provider responses.py → models.py
     activity log + request log
 """
@@ -21,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from armsim import faults, identity, throttling
+from armsim import faults, identity, schema, throttling
 from armsim.authorization import rbac
 from armsim.authorization.models import check_locks
 from armsim.control import handle_control
@@ -93,6 +94,8 @@ class App:
                 if route.kind != "read":
                     req.activity = {"correlationId": str(uuid.uuid4()), "caller": req.principal,
                                     "action": route.action}
+                if route.schema is not None:
+                    schema.check(req.json(), route.schema)
                 response = route.handler(self.world, req, **params)
                 throttling.decorate(self.world, req, route, response)
                 outcome.response = response

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from armsim.errors import InvalidResourceType, MethodNotAllowed
 from armsim.http import ArmRequest, ArmResponse
@@ -28,6 +28,7 @@ class Route:
     action: str
     kind: Kind
     lro_poll: bool = False
+    schema: Any = None  # shape of the JSON body (armsim.schema), checked before the handler runs
 
 
 _SEGMENT = re.compile(r"\{(\w+)(:path)?\}")
@@ -52,10 +53,10 @@ class Router:
 
     def add(
         self, method: str, template: str, handler: Handler, action: str, kind: Kind | None = None,
-        *, lro_poll: bool = False,
+        *, lro_poll: bool = False, schema: Any = None,
     ) -> None:
         k: Kind = kind or ("read" if method == "GET" else "delete" if method == "DELETE" else "write")
-        self.routes.append(Route(method, template, compile_template(template), handler, action, k, lro_poll))
+        self.routes.append(Route(method, template, compile_template(template), handler, action, k, lro_poll, schema))
 
     def resolve(self, req: ArmRequest) -> tuple[Route, dict[str, str]]:
         path_matched = False

@@ -7,6 +7,7 @@ already exists is not created twice, a VM already gone is not deleted twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,9 +37,25 @@ class Outcome:
     made_calls: int = 0
 
 
+_IN_FLIGHT = ("creating", "updating", "deleting")
+
+
+def _settled(az: Azure, resource_id: str, timeout: float = 1800.0) -> dict[str, Any] | None:
+    """The resource once no operation is running on it. A crashed or failed run can leave one in flight
+    (a create whose answer was lost); deciding from a transitional state would collide with it."""
+    deadline, pause = time.monotonic() + timeout, 0.05
+    while True:
+        current = get_resource(az, resource_id)
+        state = str((current or {}).get("properties", {}).get("provisioningState", "Succeeded")).lower()
+        if current is None or state not in _IN_FLIGHT or time.monotonic() > deadline:
+            return current
+        time.sleep(pause)
+        pause = min(pause * 2, 5.0)
+
+
 def _already_done(az: Azure, call: Call) -> bool:
     """Is the effect of this call already in place? (the re-run/resume check)"""
-    current = get_resource(az, call.resource_id)
+    current = _settled(az, call.resource_id)
     if call.effect == "delete":
         return current is None
     if current is None:
@@ -51,6 +68,23 @@ def _already_done(az: Azure, call: Call) -> bool:
                               "re-run the remediation to retry from the delete step")
         return str(current.get("properties", {}).get("provisioningState")) == "Succeeded"
     return str(current.get("properties", {}).get("provisioningState", "Succeeded")) == "Succeeded"
+
+
+def _ensure_running(az: Azure, call: Call, hooks: Hooks) -> None:
+    """A recreated VM must end running. It does not when its create failed late and a re-run re-applied
+    the model (an update leaves the power state as it was): start it."""
+    if call.op != "virtual_machines.begin_create_or_update":
+        return
+    rg, name = call.args["resource_group_name"], call.args["vm_name"]
+    view = az.compute.virtual_machines.instance_view(rg, name).as_dict()
+    power = next((str(s.get("code", "")).split("/", 1)[1].lower() for s in view.get("statuses", [])
+                  if str(s.get("code", "")).lower().startswith("powerstate/")), "unknown")
+    if power in ("stopped", "deallocated"):
+        start = Call("compute", "virtual_machines.begin_start", {"resource_group_name": rg, "vm_name": name},
+                     call.resource_id, "update", f"start VM {name} (it is {power})")
+        hooks.progress(f"    → {start.summary}")
+        finish(start_call(az, start), start)
+        hooks.progress(f"    ✓ {start.summary}")
 
 
 def _guard_destructive(az: Azure, plan: Plan) -> None:
@@ -74,6 +108,7 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: Journal | 
         if _already_done(az, call):
             hooks.progress(f"    = {call.summary}: already done")
             outcome.skipped_calls += 1
+            _ensure_running(az, call, hooks)
             continue
         if journal:
             journal.append({"event": "call-intent", "step": step.name, "op": call.op, "resource": call.resource_id})
@@ -95,6 +130,7 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: Journal | 
         if journal:
             journal.append({"event": "call-done", "step": step.name, "op": call.op, "resource": call.resource_id})
         hooks.progress(f"    ✓ {call.summary}")
+        _ensure_running(az, call, hooks)
     if errors:
         first = errors[0]
         raise ApplyFailed(f"step {step.name}: {first}. Re-run the same command to retry; finished work is kept.",

@@ -39,6 +39,12 @@ def plan_remediation(az: Azure, ref: VmRef, scenario: str | None = None, *,
         except KeyError:
             known = ", ".join(s.id for s in diag.playbook.scenarios)
             raise UsageError(f"unknown scenario '{scenario}' for playbook {diag.playbook.id}: use {known}") from None
+        # An explicit choice picks among fitting scenarios; it must not override the conditions (a VM that is
+        # no longer generalized still has the old refused start in its activity log).
+        fit = next(f for f in diag.fits if f.scenario.id == chosen.id)
+        if not fit.fits:
+            raise NotApplicable(f"{ref}: scenario {chosen.id} does not fit: " + "; ".join(
+                r for r in fit.reasons if "does not hold" in r or "rules it out" in r))
     else:
         recommended = diag.recommended
         if recommended is None:
@@ -49,6 +55,8 @@ def plan_remediation(az: Azure, ref: VmRef, scenario: str | None = None, *,
     if admin_secret:
         overrides["create-vm-from-image"] = {"admin_secret": admin_secret}
     if verify_timeout is not None:
+        if not verify_timeout > 0:  # the step's parameter model would reject it with a traceback, not one line
+            raise UsageError(f"verify timeout must be greater than 0 seconds (got {verify_timeout:g})")
         overrides["verify-vm"] = {"agent_ready_timeout_s": verify_timeout}
     plan = make_plan(diag.observation, diag.playbook, chosen, run_id=str(uuid.uuid4()), overrides=overrides)
     return diag, plan

@@ -51,8 +51,14 @@ def now_iso(world: World) -> str:
     return iso(world.clock())
 
 
+def norm_id(resource_id: str) -> str:
+    """ARM accepts resource ids with or without the leading slash (the spec's own examples omit it)."""
+    return "/" + resource_id.strip().strip("/")
+
+
 def _ref_id(obj: Any) -> str | None:
-    return obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+    ref = obj.get("id") if isinstance(obj, dict) else None
+    return norm_id(ref) if isinstance(ref, str) and ref.strip("/ ") else None
 
 
 def _principal_for(resource_id: str, salt: str) -> str:
@@ -407,6 +413,7 @@ class ComputeState(Collections):
             source_id = creation.get("sourceResourceId")
             if not isinstance(source_id, str):
                 raise cx.missing_param("creationData.sourceResourceId")
+            source_id = norm_id(source_id)
             source = self.disks.get(source_id.lower()) or self.snapshots.get(source_id.lower())
             if source is None:
                 raise NotFound(f"Resource {source_id} not found.", code="NotFound")
@@ -816,7 +823,8 @@ class ComputeState(Collections):
             new["osProfile"] = {k: v for k, v in new["osProfile"].items() if k not in WRITE_ONLY_OS_PROFILE}
         # keep what the client may omit on PUT
         storage = new.setdefault("storageProfile", {})
-        merged_os = {**old_os, **{k: v for k, v in new_os.items() if v is not None}}
+        # the attached OS disk stays unless the request names another one (a re-sent create body has no id)
+        merged_os = _merge(old_os, {k: v for k, v in new_os.items() if v is not None})
         storage["osDisk"] = merged_os
         if "imageReference" in vm.properties.get("storageProfile", {}):
             storage.setdefault("imageReference", vm.properties["storageProfile"]["imageReference"])

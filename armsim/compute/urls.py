@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from armsim import schema as S
 from armsim.compute import responses as r
 from armsim.routing import Router
 
@@ -14,8 +15,8 @@ A = "Microsoft.Compute/"
 
 def register(router: Router) -> None:
     add = router.add
-    add("PUT", VM, r.create_or_update, A + "virtualMachines/write")
-    add("PATCH", VM, r.update, A + "virtualMachines/write")
+    add("PUT", VM, r.create_or_update, A + "virtualMachines/write", schema=S.VIRTUAL_MACHINE)
+    add("PATCH", VM, r.update, A + "virtualMachines/write", schema=S.VIRTUAL_MACHINE)
     add("GET", VM, r.get, A + "virtualMachines/read")
     add("DELETE", VM, r.delete, A + "virtualMachines/delete")
     add("GET", VM + "/instanceView", r.instance_view, A + "virtualMachines/instanceView/read")
@@ -26,7 +27,7 @@ def register(router: Router) -> None:
                             ("capture", r.capture)):
         add("POST", f"{VM}/{action}", handler, f"{A}virtualMachines/{action}/action")
     ext = VM + "/extensions/{vmExtensionName}"
-    add("PUT", ext, r.create_or_update_extension, A + "virtualMachines/extensions/write")
+    add("PUT", ext, r.create_or_update_extension, A + "virtualMachines/extensions/write", schema=S.EXTENSION)
     add("GET", ext, r.get_extension, A + "virtualMachines/extensions/read")
     add("DELETE", ext, r.delete_extension, A + "virtualMachines/extensions/delete")
     add("GET", VM + "/extensions", r.list_extensions, A + "virtualMachines/extensions/read")
@@ -36,14 +37,14 @@ def register(router: Router) -> None:
          r.delete_snapshot),
     ):
         one = RG + NS + f"/{rtype}/{{name}}"
-        add("PUT", one, put, f"{A}{rtype}/write")
-        add("PATCH", one, patch, f"{A}{rtype}/write")
+        add("PUT", one, put, f"{A}{rtype}/write", schema=S.DISK)
+        add("PATCH", one, patch, f"{A}{rtype}/write", schema=S.DISK)
         add("GET", one, get, f"{A}{rtype}/read")
         add("DELETE", one, delete, f"{A}{rtype}/delete")
         add("GET", RG + NS + f"/{rtype}", lst, f"{A}{rtype}/read")
         add("GET", SUB + NS + f"/{rtype}", lst, f"{A}{rtype}/read")
     image = RG + NS + "/images/{imageName}"
-    add("PUT", image, r.create_or_update_image, A + "images/write")
+    add("PUT", image, r.create_or_update_image, A + "images/write", schema=S.IMAGE)
     add("GET", image, r.get_image, A + "images/read")
     add("DELETE", image, r.delete_image, A + "images/delete")
     add("GET", RG + NS + "/images", r.list_images, A + "images/read")

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import ipaddress
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +147,31 @@ class NetworkState(Collections):
         self.nics: dict[str, NetworkInterface] = {}
         self.pips: dict[str, PublicIPAddress] = {}
         self._pip_counter = 0
+        # private IPs in use per virtual network: {vnet id (lower): {ip: nic id (lower)}}; rebuilt from the
+        # NICs whenever their count changed behind our back (state load, resource-group delete)
+        self._ips: dict[str, dict[str, str]] = {}
+        self._ips_nics = 0
+
+    def _vnet_ips(self, vnet_id: str) -> dict[str, str]:
+        if self._ips_nics != len(self.nics):
+            self._ips = {}
+            for n in self.nics.values():
+                self._index_ips(n, add=True)
+            self._ips_nics = len(self.nics)
+        return self._ips.setdefault(vnet_id.lower(), {})
+
+    def _index_ips(self, nic: NetworkInterface, *, add: bool) -> None:
+        for c in nic.ip_configurations:
+            props = c.get("properties", {})
+            subnet_id = str((props.get("subnet") or {}).get("id", ""))
+            address = props.get("privateIPAddress")
+            if not address or "/subnets/" not in subnet_id:
+                continue
+            ips = self._ips.setdefault(subnet_id.rpartition("/subnets/")[0].lower(), {})
+            if add:
+                ips[address] = nic.id.lower()
+            elif ips.get(address) == nic.id.lower():
+                del ips[address]
 
     def rid(self, rg: str, rtype: str, name: str) -> str:
         return f"{self.sub.rg(rg).id}/providers/Microsoft.Network/{rtype}/{name}"
@@ -260,8 +286,10 @@ class NetworkState(Collections):
             raise InvalidParameter("Network interface must have at least one IP configuration.",
                                    target="ipConfigurations", code="NetworkInterfaceMustHaveIpConfiguration")
         configs: list[dict[str, Any]] = []
-        taken = {c["properties"].get("privateIPAddress") for n in self.nics.values() if n.id.lower() != rid.lower()
-                 for c in n.ip_configurations}
+        claimed: set[str] = set()  # addresses taken by earlier ipconfigs of this request
+
+        def in_use(ips: dict[str, str], address: str) -> bool:
+            return address in claimed or ips.get(address, rid.lower()) != rid.lower()
         for i, c in enumerate(raw):
             cprops = dict(c.get("properties") or {})
             cname = c.get("name") or f"ipconfig{i + 1}"
@@ -287,17 +315,16 @@ class NetworkState(Collections):
                 if ip not in net:
                     raise BadRequest(f"Private static IP address {address} does not belong to the range of subnet "
                                      f"prefix {subnet['addressPrefix']}.", code="PrivateIPAddressNotInSubnet")
-                if address in taken:
+                if in_use(self._vnet_ips(vnet.id), address):
                     raise BadRequest(f"IP configuration {rid}/ipConfigurations/{cname} is using the private IP "
                                      f"address {address} which is already allocated to resource.",
                                      code="PrivateIPAddressInUse")
             else:
-                hosts = list(net.hosts())[3:-1] if net.num_addresses > 8 else list(net.hosts())
-                address = next((str(h) for h in hosts if str(h) not in taken), None)
+                address = _free_address(net, self._vnet_ips(vnet.id), in_use)
                 if address is None:
                     raise BadRequest(f"Subnet {subnet['name']} has no free IP addresses.",
                                      code="SubnetIsFull")
-            taken.add(address)
+            claimed.add(address)
             pip_ref = cprops.get("publicIPAddress")
             if isinstance(pip_ref, dict) and pip_ref.get("id"):
                 pip = self.pips.get(str(pip_ref["id"]).lower())
@@ -324,7 +351,12 @@ class NetworkState(Collections):
             if isinstance(pip_ref, dict) and pip_ref.get("id"):
                 self.pips[str(pip_ref["id"]).lower()].ip_configuration = f"{rid}/ipConfigurations/{c['name']}"
         nic = existing or NetworkInterface(rid, name, self.sub.rg(rg).name, location, configs)
+        self._vnet_ips("")  # bring the index up to date before changing it
+        if existing is not None:
+            self._index_ips(existing, add=False)
         nic.ip_configurations, nic.extra, nic.tags = configs, extra, dict(body.get("tags") or {})
+        self._index_ips(nic, add=True)
+        self._ips_nics += existing is None
         nic.etag = _etag()
         self.nics[rid.lower()] = nic
         return nic, existing is None
@@ -343,7 +375,10 @@ class NetworkState(Collections):
             self._release_pip(c)
             if cascade_pips and isinstance(ref, dict) and (ref.get("properties") or {}).get("deleteOption") == "Delete":
                 self.pips.pop(str(ref.get("id", "")).lower(), None)
+        self._vnet_ips("")
+        self._index_ips(nic, add=False)
         del self.nics[nic.id.lower()]
+        self._ips_nics -= 1
 
     def delete_pip(self, pip: PublicIPAddress) -> None:
         if pip.ip_configuration:
@@ -403,6 +438,22 @@ class NetworkState(Collections):
             nic = self.nics.get(str(ref.get("id", "")).lower())
             if nic is not None and (ref.get("properties") or {}).get("deleteOption") == "Delete":
                 self.delete_nic(nic, cascade_pips=True)
+
+
+def _free_address(net: ipaddress.IPv4Network | ipaddress.IPv6Network, ips: dict[str, str],
+                  in_use: Callable[[dict[str, str], str], bool]) -> str | None:
+    """The first free address Azure would hand out: it reserves the first four and the last one of a
+    subnet. The search starts after the addresses already in use, so allocating N NICs stays linear."""
+    first, last = (4, net.num_addresses - 2) if net.num_addresses > 8 else (1, net.num_addresses - 2)
+    size = last - first + 1
+    if size <= 0:
+        return None
+    start = min(len(ips), size - 1)
+    for i in range(size):
+        candidate = str(net.network_address + first + (start + i) % size)
+        if not in_use(ips, candidate):
+            return candidate
+    return None
 
 
 def _network(prefix: str, target: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
