@@ -238,7 +238,7 @@ def remediate(c: Context, vm: str, scenario: str = "", dry_run: bool = False, ye
     with user_errors():
         from pathlib import Path
 
-        from runbooks.azure import read_secret
+        from runbooks.azure import read_secret, secret_refs
         from runbooks.observe import VmRef
         from runbooks.remediate import pending_run, plan_remediation, resume
         from runbooks.remediate import remediate as run_remediation
@@ -263,11 +263,8 @@ def remediate(c: Context, vm: str, scenario: str = "", dry_run: bool = False, ye
         if dry_run:
             print(f"Dry run: nothing was changed ({az.counter.writes} writes).")
             return
-        if plan.scenario == "from-image":
-            secret_ref = next((s.params.get("admin_secret") for s in plan.steps if s.name == "create-vm-from-image"
-                               and any("adminPassword" in str(call.args) for call in s.calls)), None)
-            if secret_ref:
-                read_secret(str(secret_ref))  # fail now, before anything is deleted
+        for ref_ in {r for step in plan.steps for call in step.calls for r in secret_refs(call.args)}:
+            read_secret(ref_)  # fail now, before anything is deleted
         print(outcome_text(run_remediation(az, plan, hooks, yes=yes)))
 
 

@@ -144,6 +144,17 @@ def resolve_secrets(value: Any) -> Any:
     return value
 
 
+def secret_refs(value: Any) -> list[str]:
+    """Every secret reference (``{"$secret": ref}``) inside a call's arguments."""
+    if isinstance(value, dict):
+        if set(value) == {"$secret"}:
+            return [str(value["$secret"])]
+        return [r for v in value.values() for r in secret_refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in secret_refs(v)]
+    return []
+
+
 def read_secret(ref: str) -> str:
     """Resolve a secret reference: ``env:NAME``. The value is never logged or stored."""
     kind, _, name = ref.partition(":")

@@ -217,10 +217,7 @@ class NetworkState(Collections):
             subnets[sname.lower()] = {"name": sname, **{k: v for k, v in (s.get("properties") or {}).items()
                                                         if k not in ("provisioningState", "ipConfigurations")}}
         if props.get("subnets") is not None or existing is None:
-            for key in set(vnet.subnets) - set(subnets):
-                if self._subnet_users(f"{vnet.id}/subnets/{vnet.subnets[key]['name']}"):
-                    raise BadRequest(f"Subnet {vnet.subnets[key]['name']} is in use and cannot be deleted.",
-                                     code="InUseSubnetCannotBeDeleted")
+            self._refuse_subnets_in_use(vnet, set(vnet.subnets) - set(subnets))
             vnet.subnets = subnets
         self.vnets[rid.lower()] = vnet
         return vnet, existing is None
@@ -236,6 +233,16 @@ class NetworkState(Collections):
         if vnet.tags:
             out["tags"] = dict(vnet.tags)
         return out
+
+    def _refuse_subnets_in_use(self, vnet: VirtualNetwork, keys: set[str]) -> None:
+        for key in keys:
+            name = vnet.subnets[key]["name"]
+            if self._subnet_users(f"{vnet.id}/subnets/{name}"):
+                raise BadRequest(f"Subnet {name} is in use and cannot be deleted.", code="InUseSubnetCannotBeDeleted")
+
+    def delete_vnet(self, vnet: VirtualNetwork) -> None:
+        self._refuse_subnets_in_use(vnet, set(vnet.subnets))
+        del self.vnets[vnet.id.lower()]
 
     def subnet(self, subnet_id: str) -> tuple[VirtualNetwork, dict[str, Any]] | None:
         vnet_id, _, sname = subnet_id.rpartition("/subnets/")
@@ -398,7 +405,7 @@ class NetworkState(Collections):
                                        "and reference it.", target="networkProfile")
             raise InvalidParameter("Required parameter 'networkProfile' is missing (null).", target="networkProfile")
         nics = []
-        for i, ref in enumerate(refs):
+        for ref in refs:
             nic_id = ref.get("id") if isinstance(ref, dict) else None
             nic = self.nics.get(str(nic_id).lower()) if nic_id else None
             if nic is None:
@@ -413,7 +420,6 @@ class NetworkState(Collections):
             if len(refs) == 1:
                 ref["properties"].setdefault("primary", True)
             nics.append(nic)
-            del i
         if len(refs) > 1 and sum(1 for r in refs if (r.get("properties") or {}).get("primary")) != 1:
             raise InvalidParameter(f"Virtual machine {vm_id.rsplit('/', 1)[-1]} must have one network interface "
                                    "set as the primary.", target="networkProfile")

@@ -26,7 +26,8 @@ def _resource(table: str, rtype: str) -> tuple[Any, Any, Any, Any]:
     def put(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str, name: str) -> ArmResponse:
         net = _net(world, subscriptionId)
         item, created = getattr(net, put_fn)(resourceGroupName, name, req.json())
-        item.provisioning_state = "Updating" if hasattr(item, "provisioning_state") else None
+        if hasattr(item, "provisioning_state"):  # NICs and public IPs; a VNet is ready at once
+            item.provisioning_state = "Updating"
         op = begin(world, req, subscription=net.sub.id, kind="network.create", target=item.id, namespace="network",
                    location=item.location, args={"table": table})
         return accepted(world, req, op, status=201 if created else 200, body=_render(net, item), location=False)
@@ -52,14 +53,7 @@ def _resource(table: str, rtype: str) -> tuple[Any, Any, Any, Any]:
         elif isinstance(item, PublicIPAddress):
             net.delete_pip(item)
         else:
-            for key, s in item.subnets.items():
-                if net._subnet_users(f"{item.id}/subnets/{s['name']}"):
-                    from armsim.errors import BadRequest
-
-                    raise BadRequest(f"Subnet {s['name']} is in use and cannot be deleted.",
-                                     code="InUseSubnetCannotBeDeleted")
-                del key
-            del net.vnets[item.id.lower()]
+            net.delete_vnet(item)
         op = begin(world, req, subscription=net.sub.id, kind="network.delete", target=item.id, namespace="network",
                    location=item.location)
         return accepted(world, req, op)
