@@ -5,12 +5,17 @@ Run ``invoke --list`` for the tasks; ``invoke --help TASK`` for one task's optio
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from invoke import Collection, Context, Exit, task
 
 from runbooks.errors import RunbookError
+
+# azure-identity logs each credential it tried as a warning; the failure reaches the user as one error line.
+logging.getLogger("azure.identity").addHandler(logging.NullHandler())
+logging.getLogger("azure.identity").propagate = False
 
 
 @contextmanager
@@ -166,6 +171,9 @@ CONNECTION_HELP = {
     "ca_bundle": "CA bundle to trust for the endpoint (default: $RUNBOOKS_CA_BUNDLE)",
     "subscription": "subscription id (default: $AZURE_SUBSCRIPTION_ID)",
 }
+STORE_HELP = {"store": "where run journals and locks live: a directory, or a blob container "
+              "https://ACCOUNT.blob.core.windows.net/CONTAINER (default: $RUNBOOKS_STORE_URL + "
+              "$RUNBOOKS_STORE_CONTAINER, else $RUNBOOKS_HOME)"}
 
 
 def _azure(endpoint: str, ca_bundle: str, subscription: str):  # -> runbooks.azure.Azure
@@ -225,12 +233,14 @@ def diagnose(c: Context, vm: str, json: bool = False, articles: str = "", endpoi
             "dry_run": "print the full plan and stop: zero writes", "yes": "do not ask (for automation)",
             "plan_out": "also save the plan to this file (apply it later with: invoke apply --plan FILE)",
             "json": "print the plan as JSON", "admin_secret": "where from-image reads the admin password: "
-            "env:NAME (default env:RUNBOOKS_ADMIN_PASSWORD); the value is never printed or stored",
+            "env:NAME (default env:RUNBOOKS_ADMIN_PASSWORD) or a Key Vault secret URL "
+            "https://VAULT.vault.azure.net/secrets/NAME[/VERSION], read with the same Azure credential (on "
+            "armsim: ENDPOINT/keyvault/VAULT/secrets/NAME); checked before any write, never printed or stored",
             "verify_timeout": "seconds to wait for the VM agent to be Ready (default: the playbook's)",
-            **CONNECTION_HELP})
+            **CONNECTION_HELP, **STORE_HELP})
 def remediate(c: Context, vm: str, scenario: str = "", dry_run: bool = False, yes: bool = False, plan_out: str = "",
               json: bool = False, admin_secret: str = "", verify_timeout: float = 0.0, endpoint: str = "",
-              ca_bundle: str = "", subscription: str = "") -> None:
+              ca_bundle: str = "", subscription: str = "", store: str = "") -> None:
     """Recreate a generalized VM safely: plan, show every step, ask before destructive ones, apply, verify.
 
     Re-running it after an interruption resumes the unfinished run from its journal.
@@ -238,19 +248,22 @@ def remediate(c: Context, vm: str, scenario: str = "", dry_run: bool = False, ye
     with user_errors():
         from pathlib import Path
 
-        from runbooks.azure import read_secret, secret_refs
+        from runbooks.azure import check_secrets, parse_secret_ref
         from runbooks.observe import VmRef
         from runbooks.remediate import pending_run, plan_remediation, resume
         from runbooks.remediate import remediate as run_remediation
         from runbooks.render import outcome_text, plan_text
 
         ref = VmRef.parse(vm)
+        if admin_secret:
+            parse_secret_ref(admin_secret)  # bad syntax is a usage error whichever scenario runs
         hooks = _hooks(yes, dry_run)
         az = _azure(endpoint, ca_bundle, subscription)
-        pending = None if dry_run else pending_run(az, ref)
+        pending = None if dry_run else pending_run(az, ref, store=store)
         if pending is not None:
             print(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")
-            print(outcome_text(resume(az, ref, hooks, yes=yes)))
+            check_secrets(az, [call for step in pending.plan().steps for call in step.calls])
+            print(outcome_text(resume(az, ref, hooks, yes=yes, store=store)))
             return
         _, plan = plan_remediation(az, ref, scenario or None, admin_secret=admin_secret or None,
                                    verify_timeout=verify_timeout or None)
@@ -263,15 +276,14 @@ def remediate(c: Context, vm: str, scenario: str = "", dry_run: bool = False, ye
         if dry_run:
             print(f"Dry run: nothing was changed ({az.counter.writes} writes).")
             return
-        for ref_ in {r for step in plan.steps for call in step.calls for r in secret_refs(call.args)}:
-            read_secret(ref_)  # fail now, before anything is deleted
-        print(outcome_text(run_remediation(az, plan, hooks, yes=yes)))
+        check_secrets(az, [call for step in plan.steps for call in step.calls])  # fail now, before any write
+        print(outcome_text(run_remediation(az, plan, hooks, yes=yes, store=store)))
 
 
 @task(help={"plan": "a plan file written by remediate --plan-out", "yes": "do not ask (for automation)",
-            **CONNECTION_HELP})
+            **CONNECTION_HELP, **STORE_HELP})
 def apply(c: Context, plan: str, yes: bool = False, endpoint: str = "", ca_bundle: str = "",
-          subscription: str = "") -> None:
+          subscription: str = "", store: str = "") -> None:
     """Apply a saved plan exactly; refuses if the VM changed since the plan was made."""
     with user_errors():
         from pathlib import Path
@@ -281,13 +293,14 @@ def apply(c: Context, plan: str, yes: bool = False, endpoint: str = "", ca_bundl
 
         saved = load_plan_file(Path(plan))
         hooks = _hooks(yes)
-        print(outcome_text(apply_saved(_azure(endpoint, ca_bundle, subscription), saved, hooks, yes=yes)))
+        print(outcome_text(apply_saved(_azure(endpoint, ca_bundle, subscription), saved, hooks, yes=yes,
+                                       store=store)))
 
 
 @task(help={"vm": "RESOURCE_GROUP/NAME or a full VM resource id", "yes": "do not ask (for automation)",
-            **CONNECTION_HELP})
+            **CONNECTION_HELP, **STORE_HELP})
 def resume(c: Context, vm: str, yes: bool = False, endpoint: str = "", ca_bundle: str = "",
-           subscription: str = "") -> None:
+           subscription: str = "", store: str = "") -> None:
     """Continue an interrupted remediation of this VM from its journal."""
     with user_errors():
         from runbooks.observe import VmRef
@@ -296,7 +309,50 @@ def resume(c: Context, vm: str, yes: bool = False, endpoint: str = "", ca_bundle
 
         ref = VmRef.parse(vm)
         hooks = _hooks(yes)
-        print(outcome_text(run_resume(_azure(endpoint, ca_bundle, subscription), ref, hooks, yes=yes)))
+        print(outcome_text(run_resume(_azure(endpoint, ca_bundle, subscription), ref, hooks, yes=yes, store=store)))
+
+
+@task(help={"resource_group": "only VMs of this resource group (the VM list is still read subscription-wide)",
+            "remediate": "remediate every VM found, as remediate --yes does (default: report only, read-only)",
+            "diagnose": "report mode: also run the full diagnosis of each VM found (about 8 reads per VM)",
+            "max_concurrency": "VMs worked on at a time, 1-10 (default 4)",
+            "max_errors": "start no new remediation once this many have failed (default 1)",
+            "max_vms": "refuse, before any change, to remediate more VMs than this (default 10)",
+            "admin_secret": "as for remediate: where from-image reads the admin password (env:NAME or a Key "
+            "Vault secret URL)",
+            "verify_timeout": "as for remediate: seconds to wait for the VM agent to be Ready",
+            "prefer": "from-image or from-os-disk: the scenario for VMs that both fit (ARM cannot tell whether "
+            "the guest was sysprepped); without it such VMs are skipped",
+            "json": "print the report as JSON", **CONNECTION_HELP, **STORE_HELP})
+def sweep(c: Context, resource_group: str = "", remediate: bool = False, diagnose: bool = False,
+          max_concurrency: str = "4", max_errors: str = "1", max_vms: str = "10", admin_secret: str = "",
+          verify_timeout: str = "", prefer: str = "", json: bool = False, endpoint: str = "", ca_bundle: str = "",
+          subscription: str = "", store: str = "") -> None:
+    """Find every VM in a state a playbook covers (paged VM list, not one read per VM); optionally remediate them.
+
+    Exits 1 when a remediation failed or remediations stopped early (--max-errors, Ctrl-C).
+    """
+    with user_errors():
+        from runbooks.sweep import check_options, check_prefer, console_progress, parse_number, sweep_text
+        from runbooks.sweep import sweep as run_sweep
+
+        counts = {"max_concurrency": parse_number("max-concurrency", max_concurrency, int),
+                  "max_errors": parse_number("max-errors", max_errors, int),
+                  "max_vms": parse_number("max-vms", max_vms, int)}
+        timeout = parse_number("verify-timeout", verify_timeout, float) if verify_timeout else None
+        check_options(None, resource_group or None, **counts)  # the subscription id: once it is resolved
+        az = _azure(endpoint, ca_bundle, subscription)
+        with console_progress() as show:
+            report = run_sweep(az, resource_group=resource_group or None, remediate=remediate, diagnose=diagnose,
+                               admin_secret=admin_secret or None, verify_timeout=timeout,
+                               prefer=check_prefer(prefer), store=store or None,
+                               on_event=show, **counts)
+        if json:
+            _print_json(report.to_dict())
+        else:
+            print(sweep_text(report))
+        if not report.ok:
+            raise Exit(code=1)
 
 
 @task(help={"latency_scale": "how fast armsim's clock runs for the demo (1.0 = Azure's real durations)"})
@@ -306,6 +362,156 @@ def demo(c: Context, latency_scale: float = 0.02) -> None:
         from runbooks.demo import run_demo
 
         run_demo(latency_scale)
+
+
+# --- azure automation -----------------------------------------------------------------------------
+
+_WHEELS_HELP = "the folder `automation.package` built (default: dist/automation)"
+
+
+def _deploy_settings(location: str, wheels_url: str, runtime_environment: str, identity: str, schedule: str,
+                     sweep_parameter: str):  # -> runbooks.automation.deploy.Settings
+    import json
+    import os
+
+    from runbooks.automation.deploy import ScheduleSpec, Settings
+    from runbooks.automation.entry import SweepParameters, parse_parameter
+    from runbooks.errors import UsageError
+
+    if not location:
+        raise UsageError("--location is required (the Automation account's region, e.g. eastus)")
+    if not wheels_url.startswith(("https://", "http://")):
+        raise UsageError("--wheels-url must be the http(s) URL the wheel folder is served from (e.g. a blob "
+                         "container); the service downloads every package from there")
+    sweep = parse_parameter([sweep_parameter], SweepParameters) if sweep_parameter else None
+    return Settings(location=location, wheels_url=wheels_url, runtime_environment=runtime_environment,
+                    identity=identity, schedule=ScheduleSpec.parse(schedule) if schedule else None,
+                    sweep_parameters=json.loads(sweep.model_dump_json(exclude_defaults=True)) if sweep else {},
+                    wheels_sas=os.environ.get("RUNBOOKS_WHEELS_SAS") or None)
+
+
+@task(help={"out": "folder to write the wheels, runbook scripts and manifest.json into (default: dist/automation)",
+            "python_version": "the sandbox's Python (default 3.10, the current Automation runtime)"})
+def automation_package(c: Context, out: str = "dist/automation", python_version: str = "3.10") -> None:
+    """Build the complete wheel set for the Automation sandbox (Linux x86_64, CPython 3.10) and report its size."""
+    with user_errors():
+        from pathlib import Path
+
+        from runbooks.automation.package import build
+
+        ws = build(Path(out), python_version=python_version, progress=lambda line: print(line, flush=True))
+        for w in ws.wheels:
+            print(f"  {w.file}  {w.size / 1024:,.0f} KiB")
+        print(f"{len(ws.wheels)} wheels, {len(ws.scripts)} runbook scripts, {ws.size / 2**20:.1f} MiB "
+              f"(limit 100 MiB) → {out}/manifest.json")
+
+
+_DEPLOY_HELP = {
+    "resource_group": "resource group of the Automation account", "account": "Automation account name",
+    "location": "the account's region (required)",
+    "wheels_url": "http(s) URL where the --wheels folder is served (SAS token, if any: env RUNBOOKS_WHEELS_SAS)",
+    "wheels": _WHEELS_HELP, "runtime_environment": "runtime environment name (default rca-runbooks-py310)",
+    "identity": "SystemAssigned (default) or a user-assigned identity's resource id",
+    "schedule": "schedule the sweep: FREQUENCY[/INTERVAL][@HH:MM] UTC, e.g. day@02:00, hour/6",
+    "sweep_parameter": "the scheduled sweep's JSON parameter, e.g. '{\"remediate\": false, \"max_vms\": 10}'",
+}
+
+
+@task(help={**_DEPLOY_HELP, **CONNECTION_HELP})
+def automation_deploy(c: Context, resource_group: str, account: str, wheels_url: str, location: str = "",
+                      wheels: str = "dist/automation", runtime_environment: str = "rca-runbooks-py310",
+                      identity: str = "SystemAssigned", schedule: str = "", sweep_parameter: str = "",
+                      endpoint: str = "", ca_bundle: str = "", subscription: str = "") -> None:
+    """Deploy (idempotently) the runbooks to an Automation account: identity, runtime, packages, publish, schedule."""
+    with user_errors():
+        from pathlib import Path
+
+        from runbooks.automation.deploy import deploy
+        from runbooks.automation.package import WheelSet
+
+        settings = _deploy_settings(location, wheels_url, runtime_environment, identity, schedule, sweep_parameter)
+        wheel_set = WheelSet.load(Path(wheels))
+        az = _azure(endpoint, ca_bundle, subscription)
+        report = deploy(az.automation(), resource_group, account, wheel_set, settings,
+                        progress=lambda line: print(line, flush=True))
+        print(f"Deployed to {resource_group}/{account}: {report.writes} change(s).")
+        if report.principal_id:
+            print(f"The account's identity is principal {report.principal_id}: assign it the role in "
+                  "runbooks/automation/roles/ (remediator.json, or reader.json for report-only sweeps).")
+
+
+@task(help={**_DEPLOY_HELP, "out": "write the template here (default: stdout)",
+            "account": "default Automation account name in the template"})
+def automation_template(c: Context, account: str, wheels_url: str, location: str = "", out: str = "",
+                        wheels: str = "dist/automation", runtime_environment: str = "rca-runbooks-py310",
+                        identity: str = "SystemAssigned", schedule: str = "", sweep_parameter: str = "",
+                        resource_group: str = "") -> None:
+    """Export the same deployment as an ARM template (JSON) for IaC pipelines."""
+    with user_errors():
+        import json
+        from pathlib import Path
+
+        from runbooks.automation.package import WheelSet
+        from runbooks.automation.template import arm_template
+
+        settings = _deploy_settings(location or "[resourceGroup().location]", wheels_url, runtime_environment,
+                                    identity, schedule, sweep_parameter)
+        text = json.dumps(arm_template(WheelSet.load(Path(wheels)), settings, account), indent=2) + "\n"
+        if out:
+            Path(out).write_text(text)
+            print(f"wrote {out}")
+        else:
+            print(text, end="")
+
+
+@task(help={"resource_group": "resource group of the Automation account", "account": "Automation account name",
+            "runbook": "Sweep-GeneralizedVMs or Remediate-GeneralizedVM",
+            "parameter": "the runbook's JSON parameter, e.g. '{\"vm\": \"rg/name\"}'",
+            "timeout": "seconds to wait for the job to end (default 3600)", **CONNECTION_HELP})
+def automation_start(c: Context, resource_group: str, account: str, runbook: str, parameter: str = "{}",
+                     timeout: float = 3600.0, endpoint: str = "", ca_bundle: str = "", subscription: str = "") -> None:
+    """Start a job of a published runbook, follow it to the end and print its streams; exit 1 if it failed."""
+    with user_errors():
+        from runbooks.automation.jobs import follow_job
+
+        az = _azure(endpoint, ca_bundle, subscription)
+        result = follow_job(az.automation(), resource_group, account, runbook, parameter, timeout=timeout,
+                         progress=lambda line: print(line, flush=True))
+        if result.status != "Completed":
+            raise Exit(f"error: job {result.job_id} ended {result.status}", code=1)
+
+
+# --- run store: the audit trail ---------------------------------------------------------------------
+# (issue 6: runs.list, runs.show; the store is chosen as for remediate: --store, else RUNBOOKS_STORE_*)
+
+
+@task(help={"json": "print JSON", **STORE_HELP})
+def runs_list(c: Context, json_: bool = False, store: str = "") -> None:
+    """Past and unfinished runs, newest first: status, when, who, steps and calls done, VM and scenario."""
+    with user_errors():
+        from runbooks.journal import store_from_env
+        from runbooks.runs import list_runs, runs_table
+
+        rows = list_runs(store_from_env(store))
+        if json_:
+            _print_json(rows)
+            return
+        print(runs_table(rows))
+
+
+@task(help={"id": "the run id (as runs.list shows it)", "json": "print JSON (every journal event included)",
+            **STORE_HELP})
+def runs_show(c: Context, id_: str, json_: bool = False, store: str = "") -> None:
+    """One run's audit trail: the plan's steps and calls with what happened to each, who, when, status."""
+    with user_errors():
+        from runbooks.journal import check_run_id, store_from_env
+        from runbooks.runs import run_text, show_run
+
+        record = show_run(store_from_env(store), check_run_id(id_))
+        if json_:
+            _print_json(record)
+            return
+        print(run_text(record))
 
 
 # --- armsim ---------------------------------------------------------------------------------------
@@ -320,7 +526,10 @@ def armsim_serve(c: Context, port: int = 0, scenario: str = "", latency_scale: f
     c.run(" ".join(args), pty=False)
 
 
-ns = Collection(diagnose, remediate, apply, resume, demo)
+ns = Collection(diagnose, remediate, apply, resume, sweep, demo)
 ns.add_collection(Collection("armsim", serve=armsim_serve))
 ns.add_collection(Collection("articles", list=articles_list, show=articles_show, coverage=articles_coverage))
 ns.add_collection(Collection("playbooks", validate=playbooks_validate))
+ns.add_collection(Collection("runs", list=runs_list, show=runs_show))
+ns.add_collection(Collection("automation", package=automation_package, deploy=automation_deploy,
+                             template=automation_template, start=automation_start))

@@ -1,6 +1,7 @@
 """The request pipeline, from raw request to ARM response.
 
     control path (/_armsim/…)  → control API, no auth
+    Key Vault path (/keyvault/…) → Key Vault's own branch: challenge, audience, data actions (armsim.keyvault.pipeline)
     api-version present?       → else 400 MissingApiVersionParameter
     Bearer token?              → else 401 (with --rbac: a token armsim issued)
     route                      → else 404 InvalidResourceType / 405
@@ -29,6 +30,7 @@ from armsim.control import handle_control
 from armsim.errors import ArmError, AuthenticationFailed, InternalServerError, MissingApiVersionParameter
 from armsim.http import ArmRequest, ArmResponse
 from armsim.insights.models import record_request
+from armsim.keyvault import pipeline as keyvault
 from armsim.routing import Route, Router
 from armsim.state import World
 
@@ -44,13 +46,14 @@ class Outcome:
 
 def build_router() -> Router:
     from armsim.authorization import urls as authorization_urls
+    from armsim.automation import urls as automation_urls
     from armsim.compute import urls as compute_urls
     from armsim.insights import urls as insights_urls
     from armsim.network import urls as network_urls
     from armsim.resources import urls as resources_urls
 
     router = Router()
-    for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls):
+    for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls):
         module.register(router)
     return router
 
@@ -70,6 +73,9 @@ class App:
             except ArmError as e:
                 return Outcome(ArmResponse(e.status, e.body(), e.headers))
         started = time.time()
+        if keyvault.owns(req.path):
+            kv_route, kv_outcome = keyvault.dispatch(self.world, req)
+            return self._finish(req, kv_route, kv_outcome, started)
         route: Route | None = None
         outcome = Outcome(None)
         try:

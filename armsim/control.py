@@ -13,6 +13,9 @@ the emulated world. Everything here is also reachable in-process through ``ArmSi
     POST   /_armsim/guest/{action} {"vm": id}  act inside a VM's guest: sysprep | deprovision | shutdown
     GET    /_armsim/disks/{content|guest}?id=  hidden disk facts (content fingerprint, guest state)
     GET    /_armsim/state                    the whole world as saved by --state
+    POST   /_armsim/automation/fire {"jobSchedule": id}  start a job schedule's job now (armsim.automation)
+    GET    /_armsim/automation/wait?job=<id>&timeout=S    block until an Automation job ends
+    GET|PUT /_armsim/keyvault[/{vault}[/secrets/{name}]]  Key Vault vaults and secrets (armsim.keyvault.control)
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ if TYPE_CHECKING:
 
 CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "latency_scale": (int, float), "throttling": bool, "page_size": int, "rbac": bool,
-               "retry_after": str, "latencies": dict, "buckets": dict}
+               "retry_after": str, "latencies": dict, "buckets": dict, "sandbox_python": str,
+               "sandbox_max_jobs": int, "job_time_limit_s": (int, float), "package_ca_bundle": str}
 
 
 def _body(req: ArmRequest) -> Any:
@@ -49,6 +53,10 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
     parts = [p for p in req.path.split("/") if p][1:]
     head = parts[0].lower() if parts else ""
     m = req.method
+    if head == "automation":  # takes the world lock itself: waiting for a job must not hold it
+        from armsim.automation.responses import handle_control as automation_control
+
+        return automation_control(world, req, parts[1:])
     with world.lock:
         world.advance()
         if head == "info" and m == "GET":
@@ -114,6 +122,10 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
                 if d is not None:
                     return ok({"id": d.id, "content": d.content, "guest": d.guest})
             raise NotFound(f"No disk or snapshot '{disk_id}'.")
+        if head == "keyvault":
+            from armsim.keyvault import control as keyvault_control
+
+            return ok(keyvault_control.handle(world, m, parts[1:], _body(req), req.base_url))
         if head == "state" and m == "GET":
             return ok(world.to_state())
     raise NotFound(f"Unknown control endpoint {m} {req.path}.")

@@ -18,6 +18,8 @@ exceptions (409 → ``ResourceExistsError``, 404 → ``ResourceNotFoundError``, 
       TooManyRequests (429)
       InternalServerError (500)
 Provider-specific messages are built next to the provider (``armsim/compute/exceptions.py``).
+Key Vault's data plane has its own envelope and codes (``innererror``; BadParameter, Unauthorized with
+its challenge, Forbidden/ForbiddenByRbac, SecretNotFound): ``armsim/keyvault/exceptions.py``.
 """
 
 from __future__ import annotations
@@ -107,6 +109,22 @@ class AuthorizationFailed(ArmError):
             f"The client '{principal}' with object id '{principal}' does not have authorization to perform "
             f"action '{action}' over scope '{scope}' or the scope is invalid. If access was recently "
             "granted, please refresh your credentials."
+        )
+        self.action = action
+
+
+class LinkedAuthorizationFailed(ArmError):
+    """The caller may write the resource but not use a resource it references (ARM's linked access check)."""
+
+    status, code = 403, "LinkedAuthorizationFailed"
+
+    def __init__(self, principal: str, action: str, scope: str, linked: list[tuple[str, str]]) -> None:
+        actions = ",".join(a for a, _ in linked)
+        scopes = ",".join(s for _, s in linked)
+        super().__init__(
+            f"The client '{principal}' with object id '{principal}' has permission to perform action '{action}' on "
+            f"scope '{scope}'; however, it does not have permission to perform action(s) '{actions}' on the linked "
+            f"scope(s) '{scopes}' (respectively) or the linked scope(s) are invalid."
         )
         self.action = action
 

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 from armsim.errors import InvalidRequestContent
 
@@ -27,11 +27,12 @@ class ArmRequest:
 
     @classmethod
     def build(cls, method: str, target: str, headers: dict[str, str], body: bytes, base_url: str) -> ArmRequest:
-        parts = urlsplit(target)
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        # An origin-form request target: path and query (urlsplit would read "//x" as a host name).
+        raw_path, _, raw_query = target.partition("#")[0].partition("?")
+        query = {k: v[-1] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
         # ARM decodes the path before routing: the SDK sends a scope as "/%2Fsubscriptions%2F…" and names
         # with spaces as "%20". Repeated slashes (from a scope's own leading "/") collapse to one.
-        path = re.sub(r"/{2,}", "/", unquote(parts.path)) or "/"
+        path = re.sub(r"/{2,}", "/", unquote(raw_path)) or "/"
         return cls(method.upper(), path, query, {k.lower(): v for k, v in headers.items()}, body, base_url)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
@@ -64,6 +65,13 @@ class ArmRequest:
     def json_or_empty(self) -> dict[str, Any]:
         return self.json() if self.body.strip() else {}
 
+    def text(self) -> str:
+        """The body as text (e.g. a ``text/plain`` runbook script); bad UTF-8 is 400 InvalidRequestContent."""
+        try:
+            return self.body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InvalidRequestContent(f"The request content is not valid UTF-8 text: '{e}'.") from None
+
     @property
     def api_version(self) -> str | None:
         return self.arg("api-version")
@@ -74,6 +82,7 @@ class ArmResponse:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
 
     def encoded(self) -> bytes:
         if self.body is None:
@@ -85,3 +94,8 @@ class ArmResponse:
 
 def ok(body: Any = None, status: int = 200, headers: dict[str, str] | None = None) -> ArmResponse:
     return ArmResponse(status, body, dict(headers or {}))
+
+
+def text(body: str, status: int = 200) -> ArmResponse:
+    """A ``text/plain`` response (runbook content, job output)."""
+    return ArmResponse(status, body.encode("utf-8"), {}, "text/plain; charset=utf-8")

@@ -23,6 +23,7 @@ from typing import Any
 import trustme
 
 from armsim.app import App
+from armsim.automation.sandbox import AutomationRuntime
 from armsim.http import ArmRequest
 from armsim.identity import IdentityServer, StaticTokenCredential
 from armsim.state import Config, World
@@ -59,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("x-ms-request-id", secrets.token_hex(16))
         if data:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         if data and self.command != "HEAD":
@@ -112,6 +113,8 @@ class ArmSim:
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.identity_header = secrets.token_hex(16)
         self.identity = IdentityServer(self.world.default.tenant_id, self.identity_header, host)
+        self.automation = AutomationRuntime(self.world, workdir=self.workdir, endpoint=lambda: self.endpoint,
+                                            ca_bundle=self.ca_bundle, identity=self.identity).attach()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -150,6 +153,7 @@ class ArmSim:
                                  daemon=True)
         serve.start()
         self.identity.start()
+        self.automation.start()
         self._threads.append(serve)
         if self.state_file:
             saver = threading.Thread(target=self._autosave, name="armsim-state", daemon=True)
@@ -162,6 +166,7 @@ class ArmSim:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.identity.stop()
+        self.automation.shutdown()
         if self.state_file:
             self.world.save(self.state_file)
         if self._tmp is not None:
@@ -186,6 +191,7 @@ class ArmSim:
         return scenarios.seed(self.app, scenario, **params)
 
     def reset(self) -> None:
+        self.automation.cancel_all()
         self.world.reset()
 
     def settle(self) -> None:
@@ -247,11 +253,52 @@ class ArmSim:
         return ManagementLockClient(credential or self.credential(), self.subscription_id,
                                     **{**self.client_kwargs(), **kwargs})
 
+    def automation_client(self, credential: Any = None, **kwargs: Any) -> Any:
+        from azure.mgmt.automation import AutomationClient
+
+        return AutomationClient(credential or self.credential(), self.subscription_id,
+                                **{**self.client_kwargs(), **kwargs})
+
+    def wait_job(self, resource_group: str, account: str, job: str, timeout: float = 60.0) -> dict[str, Any]:
+        """Block until an Automation job is Completed, Failed or Stopped; its ARM JSON."""
+        from armsim.automation.responses import wait_for_job
+
+        job_id = (f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}/providers/"
+                  f"Microsoft.Automation/automationAccounts/{account}/jobs/{job}")
+        return wait_for_job(self.world, job_id, timeout)
+
     def monitor_client(self, credential: Any = None, **kwargs: Any) -> Any:
         from azure.mgmt.monitor import MonitorManagementClient
 
         return MonitorManagementClient(credential or self.credential(), self.subscription_id,
                                        **{**self.client_kwargs(), **kwargs})
+
+    # --- Key Vault (armsim.keyvault) ----------------------------------------------------------------
+    def vault_url(self, vault: str) -> str:
+        """Where this armsim serves ``vault``: the ``vault_url`` for SecretClient."""
+        return f"{self.endpoint}/keyvault/{vault}"
+
+    def create_vault(self, vault: str, **kwargs: Any) -> str:
+        """Create a vault (``resource_group``, ``location``, ``subscription`` optional); returns its vault_url."""
+        from armsim.keyvault.models import create_vault
+
+        with self.world.lock:
+            create_vault(self.world, vault, **kwargs)
+        return self.vault_url(vault)
+
+    def set_secret(self, vault: str, name: str, value: str, **kwargs: Any) -> str:
+        """Store a new version of a secret (the vault is created if needed); returns the version's URL on
+        armsim, usable as a Key Vault secret reference. ``enabled``, ``content_type`` optional."""
+        from armsim.keyvault.control import set_secret
+
+        with self.world.lock:
+            return str(set_secret(self.world, vault, name, value, endpoint=self.endpoint, **kwargs)["url"])
+
+    def secret_client(self, vault: str, credential: Any = None, **kwargs: Any) -> Any:
+        from azure.keyvault.secrets import SecretClient
+
+        return SecretClient(self.vault_url(vault), credential or self.credential(),
+                            **{"verify_challenge_resource": False, "connection_verify": self.ca_bundle, **kwargs})
 
 
 def serve_forever(sim: ArmSim, scenario: str | None) -> None:

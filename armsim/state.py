@@ -39,6 +39,11 @@ class Config:
     page_size: int = 1000
     rbac: bool = False
     retry_after: str = "ms"  # how poll responses hint the next poll: "ms" (retry-after-ms), "seconds", "none"
+    # Automation sandbox (armsim/automation/sandbox.py). Job run times are real, not scaled by latency_scale.
+    sandbox_python: str = ""  # a Python 3.10 interpreter for jobs; "" = python3.10 on PATH or under pyenv
+    sandbox_max_jobs: int = 4  # jobs running at once; the rest wait as New
+    job_time_limit_s: float = 3 * 3600.0  # Azure's fair-share limit: a job running longer ends Stopped
+    package_ca_bundle: str = ""  # extra CA file trusted when fetching https package contentLinks
 
     def latency(self, kind: str) -> float:
         return self.latencies.get(kind, 1.0) * self.latency_scale
@@ -83,7 +88,9 @@ class Subscription:
     def __init__(self, world: World, subscription_id: str, tenant_id: str = DEFAULT_TENANT,
                  display_name: str = "armsim") -> None:
         from armsim.authorization.models import LockState
+        from armsim.automation.models import AutomationState
         from armsim.compute.models import ComputeState
+        from armsim.keyvault.models import KeyVaultState
         from armsim.network.models import NetworkState
 
         self.world = world
@@ -94,6 +101,8 @@ class Subscription:
         self.compute = ComputeState(self)
         self.network = NetworkState(self)
         self.locks = LockState(self)
+        self.automation = AutomationState(self)
+        self.keyvault = KeyVaultState(self)
         self.activity: list[dict[str, Any]] = []
 
     def rg(self, name: str) -> ResourceGroup:
@@ -116,7 +125,8 @@ class Subscription:
             "id": self.id, "tenant_id": self.tenant_id, "display_name": self.display_name,
             "resource_groups": {k: dataclasses.asdict(v) for k, v in self.resource_groups.items()},
             "compute": self.compute.to_state(), "network": self.network.to_state(),
-            "locks": self.locks.to_state(), "activity": self.activity,
+            "locks": self.locks.to_state(), "automation": self.automation.to_state(), "activity": self.activity,
+            "keyvault": self.keyvault.to_state(),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -124,6 +134,8 @@ class Subscription:
         self.compute.load_state(data.get("compute", {}))
         self.network.load_state(data.get("network", {}))
         self.locks.load_state(data.get("locks", {}))
+        self.automation.load_state(data.get("automation", {}))
+        self.keyvault.load_state(data.get("keyvault", {}))
         self.activity = list(data.get("activity", []))
 
 

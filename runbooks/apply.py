@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbooks.azure import Azure, Call, finish, get_resource, start_call
-from runbooks.errors import Aborted, ApplyFailed, RunbookError, StepRefused
-from runbooks.journal import Journal
+from runbooks.errors import Aborted, ApplyFailed, LockLost, RunbookError, StepRefused
+from runbooks.journal import RunJournal
 from runbooks.observe import Observation
 from runbooks.plan import Plan, PlannedStep
 from runbooks.steps.verify import fallout, verify
@@ -100,7 +100,7 @@ def _guard_destructive(az: Azure, plan: Plan) -> None:
                                   "nothing will be deleted until every disk has a complete snapshot")
 
 
-def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: Journal | None, hooks: Hooks,
+def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: RunJournal | None, hooks: Hooks,
              outcome: Outcome) -> None:
     """Start every call of a wave (they run in parallel), then wait for all of them."""
     started: list[tuple[Call, Any]] = []
@@ -111,6 +111,7 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: Journal | 
             _ensure_running(az, call, hooks)
             continue
         if journal:
+            journal.ensure_held()  # the run's lock must still be ours before anything is changed
             journal.append({"event": "call-intent", "step": step.name, "op": call.op, "resource": call.resource_id})
         hooks.progress(f"    → {call.summary}")
         try:
@@ -137,13 +138,13 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: Journal | 
                           code=first.code, step=step.name)
 
 
-def _record_failure(journal: Journal | None, step: PlannedStep, call: Call, e: ApplyFailed) -> None:
+def _record_failure(journal: RunJournal | None, step: PlannedStep, call: Call, e: ApplyFailed) -> None:
     if journal:
         journal.append({"event": "call-failed", "step": step.name, "op": call.op, "resource": call.resource_id,
                         "code": e.code, "error": str(e)})
 
 
-def execute(az: Azure, plan: Plan, journal: Journal, hooks: Hooks, *, yes: bool) -> Outcome:
+def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bool) -> Outcome:
     """Apply the plan's steps in order, skipping those the journal marks done. Raises on the first failure."""
     outcome = Outcome(plan)
     done = journal.done_steps()
@@ -175,6 +176,8 @@ def execute(az: Azure, plan: Plan, journal: Journal, hooks: Hooks, *, yes: bool)
             elif step.kind == "fallout":
                 outcome.fallout = fallout(az, plan, outcome.after)
             journal.append({"event": "step-done", "index": i, "step": step.name})
+    except LockLost:
+        raise  # the journal is no longer this run's to write: whoever holds the lock now owns it
     except RunbookError as e:
         journal.append({"event": "run-failed", "error": str(e), "type": type(e).__name__})
         journal.finish("failed")

@@ -3,21 +3,32 @@
 Connection settings come from flags or the environment — ``RUNBOOKS_ARM_ENDPOINT``, ``RUNBOOKS_CA_BUNDLE``,
 ``AZURE_SUBSCRIPTION_ID`` — with public Azure as the default. Credentials come from azure-identity's
 ``DefaultAzureCredential`` (armsim's managed-identity endpoint makes it work unchanged).
+Secret references (``env:NAME`` or a Key Vault secret URL) are parsed, resolved and kept out of every
+output here; Key Vault is read with the same credential, through ``SecretClient``.
 This is the only module that knows SDK method names; everything else speaks in ``Call`` values.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from runbooks.errors import ApplyFailed, SecretMissing, UsageError
+from runbooks.pacing import ThrottlePacer
 
 PUBLIC_ARM = "https://management.azure.com"
 
@@ -77,20 +88,49 @@ class Azure:
             credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
         self.conn = conn
         self.counter = RequestCounter()
-        kwargs: dict[str, Any] = {"base_url": conn.endpoint, "per_retry_policies": [self.counter],
+        self.pacer = ThrottlePacer()  # keeps every client of this connection within ARM's token buckets
+        kwargs: dict[str, Any] = {"base_url": conn.endpoint, "per_retry_policies": [self.counter, self.pacer],
                                   "credential_scopes": ["https://management.azure.com/.default"]}
         if conn.ca_bundle:
             kwargs["connection_verify"] = conn.ca_bundle
         if conn.polling_interval is not None:
             kwargs["polling_interval"] = conn.polling_interval
         sub = conn.subscription_id
+        self.credential, self.client_kwargs = credential, kwargs
+        self._automation: Any = None
+        self._secret_clients: dict[str, Any] = {}
         self.compute = ComputeManagementClient(credential, sub, **kwargs)
         self.network = NetworkManagementClient(credential, sub, **kwargs)
         self.locks = ManagementLockClient(credential, sub, **kwargs)
         self.monitor = MonitorManagementClient(credential, sub, **kwargs)
 
+    def automation(self) -> Any:
+        """An Automation client on the same connection, credential and counters (made on first use)."""
+        if self._automation is None:
+            from azure.mgmt.automation import AutomationClient
+
+            self._automation = AutomationClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
+        return self._automation
+
     def client(self, name: str) -> Any:
         return {"compute": self.compute, "network": self.network}[name]
+
+    def secret_client(self, vault_url: str) -> Any:
+        """A Key Vault SecretClient for one vault on this connection's credential (made once per vault).
+        A vault that is not Azure's own (armsim serves vaults under a path of its endpoint) is trusted
+        through the connection's CA bundle, and its challenge names Key Vault's resource rather than its
+        host, so the SDK's check that they match is off for it."""
+        from azure.keyvault.secrets import SecretClient
+
+        client = self._secret_clients.get(vault_url)
+        if client is None:
+            kwargs: dict[str, Any] = {"retry_total": 2}
+            if not is_azure_vault(vault_url):
+                kwargs["verify_challenge_resource"] = False
+                if self.conn.ca_bundle:
+                    kwargs["connection_verify"] = self.conn.ca_bundle
+            client = self._secret_clients[vault_url] = SecretClient(vault_url, self.credential, **kwargs)
+        return client
 
 
 def arm_error(e: HttpResponseError) -> tuple[str | None, str]:
@@ -103,6 +143,11 @@ def arm_error(e: HttpResponseError) -> tuple[str | None, str]:
 
 
 def call_failed(e: Exception, what: str) -> ApplyFailed:
+    if isinstance(e, ClientAuthenticationError) and getattr(e, "status_code", None) is None:  # no token at all
+        first = (e.message or str(e)).splitlines()[0]
+        return ApplyFailed(f"{what} failed: cannot authenticate to Azure ({first}): sign in with `az login`, set "
+                           "AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, or run where a managed identity "
+                           "is available", code="AuthenticationFailed")
     if isinstance(e, HttpResponseError):
         code, message = arm_error(e)
         return ApplyFailed(f"{what} failed: {code or e.status_code}: {message}", code=code)
@@ -124,6 +169,10 @@ class Call:
     effect: str  # "create" | "delete" | "update"
     summary: str
 
+    def __post_init__(self) -> None:
+        for ref in secret_refs(self.args):
+            parse_secret_ref(ref)  # a malformed reference fails when the plan is made or loaded, not mid-apply
+
     def to_dict(self) -> dict[str, Any]:
         return {"client": self.client, "op": self.op, "args": self.args, "resource_id": self.resource_id,
                 "effect": self.effect, "summary": self.summary}
@@ -133,14 +182,15 @@ class Call:
         return cls(d["client"], d["op"], d["args"], d["resource_id"], d["effect"], d["summary"])
 
 
-def resolve_secrets(value: Any) -> Any:
-    """Replace ``{"$secret": ref}`` markers with the secret's value (in memory only)."""
+def resolve_secrets(value: Any, az: Azure | None = None) -> Any:
+    """Replace ``{"$secret": ref}`` markers with the secret's value (in memory only); Key Vault references
+    need ``az``."""
     if isinstance(value, dict):
         if set(value) == {"$secret"}:
-            return read_secret(str(value["$secret"]))
-        return {k: resolve_secrets(v) for k, v in value.items()}
+            return read_secret(str(value["$secret"]), az)
+        return {k: resolve_secrets(v, az) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve_secrets(v) for v in value]
+        return [resolve_secrets(v, az) for v in value]
     return value
 
 
@@ -155,17 +205,99 @@ def secret_refs(value: Any) -> list[str]:
     return []
 
 
-def read_secret(ref: str) -> str:
-    """Resolve a secret reference: ``env:NAME``. The value is never logged or stored."""
-    kind, _, name = ref.partition(":")
-    if kind == "env" and name:
-        value = os.environ.get(name)
+# Key Vault's DNS suffixes in Azure's clouds (public, China, US Government, Germany).
+AZURE_VAULT_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de")
+SECRET_REF_FORMS = "env:NAME or a Key Vault secret URL https://<vault>.vault.azure.net/secrets/<name>[/<version>]"
+_ENV_REF = re.compile(r"^env:([A-Za-z_][A-Za-z0-9_]*)$")
+_VAULT_REF = re.compile(r"^(https://[^/?#@\s]+(?:/[^?#\s]*?)?)/secrets/([0-9A-Za-z-]{1,127})(?:/([0-9A-Fa-f]{32}))?/?$")
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A parsed secret reference: an environment variable, or a Key Vault secret (its latest version
+    unless the URL names one)."""
+
+    text: str
+    env: str | None = None
+    vault_url: str | None = None
+    name: str | None = None
+    version: str | None = None
+
+
+def is_azure_vault(vault_url: str) -> bool:
+    return (urlsplit(vault_url).hostname or "").lower().endswith(AZURE_VAULT_SUFFIXES)
+
+
+def parse_secret_ref(ref: str) -> SecretRef:
+    """``env:NAME``, or ``https://<vault host>[/<path>]/secrets/<name>[/<version>]`` (a path before
+    ``/secrets`` only for a vault that is not Azure's, e.g. armsim's ``{endpoint}/keyvault/<vault>``).
+    Anything else is a UsageError; the reference is checked, nothing is read."""
+    if m := _ENV_REF.match(ref):
+        return SecretRef(ref, env=m.group(1))
+    if (m := _VAULT_REF.match(ref)) and not (is_azure_vault(m.group(1)) and urlsplit(m.group(1)).path):
+        return SecretRef(ref, vault_url=m.group(1), name=m.group(2), version=m.group(3))
+    raise UsageError(f"bad secret reference '{ref}': use {SECRET_REF_FORMS}")
+
+
+def read_secret(ref: str, az: Azure | None = None) -> str:
+    """Resolve a secret reference (``parse_secret_ref``) in memory. The value is never logged or stored and
+    no error shows it: failures are SecretMissing naming the reference. A Key Vault reference is read
+    with ``az``'s credential (the managed identity in Azure Automation)."""
+    parsed = parse_secret_ref(ref)
+    if parsed.env is not None:
+        value = os.environ.get(parsed.env)
         if not value:
-            raise SecretMissing(f"admin secret not set: environment variable {name} is empty or missing")
+            raise SecretMissing(f"admin secret not set: environment variable {parsed.env} is empty or missing")
         return value
-    if ref.startswith("https://") and ".vault." in ref:
-        raise SecretMissing(f"Key Vault secret references ({ref}) are not supported yet; use env:NAME")
-    raise UsageError(f"bad secret reference '{ref}': use env:NAME")
+    if az is None:
+        raise TypeError(f"reading the Key Vault secret {ref} needs the Azure connection: read_secret(ref, az)")
+    return _read_vault_secret(az, parsed)
+
+
+def check_secrets(az: Azure, calls: Iterable[Call]) -> None:
+    """Resolve every secret the calls reference, now, and forget the values: a missing or unreadable
+    secret fails before the first write instead of half-way through a plan."""
+    for ref in sorted({r for call in calls for r in secret_refs(call.args)}):
+        read_secret(ref, az)
+
+
+def _read_vault_secret(az: Azure, ref: SecretRef) -> str:
+    from azure.core.exceptions import AzureError, ClientAuthenticationError
+
+    assert ref.vault_url is not None and ref.name is not None
+    where = f"admin secret {ref.text}"
+    try:
+        value = az.secret_client(ref.vault_url).get_secret(ref.name, ref.version).value
+    except ResourceNotFoundError:
+        raise SecretMissing(f"{where}: no such secret{' version' if ref.version else ''} in the vault "
+                            "(SecretNotFound)") from None
+    except ClientAuthenticationError as e:
+        raise SecretMissing(f"{where}: Key Vault did not accept the identity's token ({_first_line(e)})") from None
+    except HttpResponseError as e:
+        code, inner = _vault_error_codes(e)
+        why = f"{code or e.status_code}" + (f"/{inner}" if inner else "")
+        if inner == "ForbiddenByRbac":
+            why += ": the identity needs the data action Microsoft.KeyVault/vaults/secrets/getSecret/action on " \
+                   "the vault or secret (role Key Vault Secrets User)"
+        raise SecretMissing(f"{where}: Key Vault refused to read it ({why})") from None
+    except (AzureError, ValueError) as e:
+        raise SecretMissing(f"{where}: cannot reach Key Vault ({type(e).__name__}: {_first_line(e)})") from None
+    if not value:
+        raise SecretMissing(f"{where}: the secret is empty")
+    return str(value)
+
+
+def _vault_error_codes(e: HttpResponseError) -> tuple[str | None, str | None]:
+    """Key Vault's ``error.code`` and ``error.innererror.code`` (e.g. Forbidden / ForbiddenByRbac)."""
+    err = getattr(e, "error", None)
+    inner = getattr(err, "innererror", None) or {}
+    return getattr(err, "code", None), inner.get("code") if isinstance(inner, dict) else None
+
+
+def _first_line(e: Exception, limit: int = 200) -> str:
+    lines = str(e).strip().splitlines()
+    line = lines[0] if lines else type(e).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def start_call(az: Azure, call: Call) -> Any:
@@ -174,7 +306,7 @@ def start_call(az: Azure, call: Call) -> Any:
     group, _, method = call.op.partition(".")
     fn = getattr(getattr(client, group), method)
     try:
-        return fn(**resolve_secrets(call.args))
+        return fn(**resolve_secrets(call.args, az))
     except (HttpResponseError, ServiceRequestError) as e:
         raise call_failed(e, call.summary) from e
 

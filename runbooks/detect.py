@@ -106,6 +106,19 @@ class Diagnosis:
     def recommended(self) -> Scenario | None:
         return next((f.scenario for f in self.fits if f.fits), None)
 
+    @property
+    def fitting(self) -> list[str]:
+        return [f.scenario.id for f in self.fits if f.fits]
+
+    def ambiguity(self) -> str | None:
+        """Why an unattended run must not pick for itself: several scenarios fit, and what tells them apart
+        (was the guest sysprepped before the capture?) is inside the VM, where ARM cannot look."""
+        if len(self.fitting) < 2:
+            return None
+        return (f"{' and '.join(self.fitting)} all fit {self.observation.ref}: ARM cannot tell whether the guest was "
+                "prepared for imaging before the capture; choose the scenario (a wrong guess leaves a VM that does "
+                "not boot)")
+
     def evidence(self, scenario: Scenario) -> list[tuple[str, str]]:
         out = []
         for ev in scenario.evidence:

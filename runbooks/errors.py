@@ -13,6 +13,7 @@ anything else reaching the user is a bug and shows its traceback.
       PlanDrifted             what a saved plan was computed from has changed; plan again
       SecretMissing           the admin secret reference cannot be resolved (value never shown)
       LockHeld                another remediation of the same VM is running (who, since when)
+        LockLost              this run's lock was broken or taken over; it stopped before its next write
       JournalError            a run journal is unreadable or belongs to another VM
       ApplyFailed             an Azure call failed; carries the ARM error code and message
       VerifyFailed            the calls succeeded but the recreated VM is not healthy; lists the ways back
@@ -72,6 +73,11 @@ class SecretMissing(RunbookError):
 
 class LockHeld(RunbookError):
     """Another run holds the VM's lock."""
+
+
+class LockLost(LockHeld):
+    """The run no longer holds its VM's lock (lease broken, taken over or expired); it stopped before its
+    next write and leaves its journal to whoever holds the lock now."""
 
 
 class JournalError(RunbookError):

@@ -509,9 +509,10 @@ def load_playbook(path: str | Path) -> Playbook:
 
 
 def default_playbooks_dir() -> Path:
-    """The shipped ``playbooks/`` folder next to the package, or env ``RUNBOOKS_PLAYBOOKS``."""
+    """The shipped playbooks, or env ``RUNBOOKS_PLAYBOOKS``. ``runbooks/_playbooks`` is a symlink to the repo's
+    ``playbooks/`` in a checkout and a real folder inside the wheel (the Automation sandbox has no checkout)."""
     env = os.environ.get("RUNBOOKS_PLAYBOOKS")
-    return Path(env) if env else Path(runbooks.__file__).resolve().parent.parent / "playbooks"
+    return Path(env) if env else (Path(runbooks.__file__).resolve().parent / "_playbooks").resolve()
 
 
 def _playbook_files(directory: Path) -> list[Path]:

@@ -1,5 +1,8 @@
 """The remediation use-cases the CLI and the Automation runbooks call: diagnose, plan, remediate, apply a
-saved plan, resume. Each takes an ``Azure`` connection and returns data; rendering is elsewhere."""
+saved plan, resume. Each takes an ``Azure`` connection and returns data; rendering is elsewhere.
+
+Those that read or write runs take ``store``: a ``runbooks.journal.Store``, a ``--store`` value, or None for
+the one the environment names (the local directory unless ``RUNBOOKS_STORE_*`` say otherwise)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from runbooks.apply import Hooks, Outcome, execute
 from runbooks.azure import Azure
 from runbooks.detect import Diagnosis, diagnose
 from runbooks.errors import JournalError, NotApplicable, PlanDrifted, UsageError
-from runbooks.journal import Journal, VmLock, active_run
+from runbooks.journal import RunJournal, Store, store_from_env
 from runbooks.observe import VmRef, observe
 from runbooks.plan import Plan, make_plan
 from runbooks.playbook import Playbook, load_playbooks
@@ -62,14 +65,22 @@ def plan_remediation(az: Azure, ref: VmRef, scenario: str | None = None, *,
     return diag, plan
 
 
-def pending_run(az: Azure, ref: VmRef) -> Journal | None:
+def open_store(az: Azure | None, store: Store | str | None = None) -> Store:
+    """``store`` itself, or the store a ``--store`` value or the environment names (blob stores use ``az``'s
+    credential, the one ARM is called with)."""
+    if isinstance(store, Store):
+        return store
+    return store_from_env(store or "", az.credential if az is not None else None)
+
+
+def pending_run(az: Azure, ref: VmRef, *, store: Store | str | None = None) -> RunJournal | None:
     """The VM's unfinished run, if any: re-running remediate resumes it instead of planning anew."""
-    return active_run(ref.vm_id(az.conn.subscription_id))
+    return open_store(az, store).active_run(ref.vm_id(az.conn.subscription_id))
 
 
-def remediate(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False) -> Outcome:
+def remediate(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, store: Store | str | None = None) -> Outcome:
     """Apply a plan just made from a fresh observation (``resume`` instead when ``pending_run`` finds one)."""
-    return _run(az, plan, hooks, yes=yes)
+    return _run(az, plan, hooks, yes=yes, store=open_store(az, store))
 
 
 def load_plan_file(path: Path) -> Plan:
@@ -82,16 +93,18 @@ def load_plan_file(path: Path) -> Plan:
     return Plan.from_dict(data, source=str(path))
 
 
-def apply_saved(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, vm: VmRef | None = None) -> Outcome:
+def apply_saved(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, vm: VmRef | None = None,
+                store: Store | str | None = None) -> Outcome:
     """Apply a saved plan exactly, if the VM is still as it was observed (else PlanDrifted)."""
     if vm is not None and vm.vm_id(az.conn.subscription_id).lower() != plan.vm_id.lower():
         raise UsageError(f"the plan is for {plan.ref}, not {vm}")
     if plan.observation.subscription.lower() != az.conn.subscription_id.lower():
         raise UsageError(f"the plan is for subscription {plan.observation.subscription}, not "
                          f"{az.conn.subscription_id}")
-    pending = active_run(plan.vm_id)
+    runs = open_store(az, store)
+    pending = runs.active_run(plan.vm_id)
     if pending is not None and pending.run_id == plan.run_id:
-        return _run(az, pending.plan(), hooks, yes=yes)
+        return _run(az, pending.plan(), hooks, yes=yes, store=runs)
     if pending is not None:
         raise JournalError(f"run {pending.run_id} for {plan.ref} is unfinished: resume it first "
                            f"(invoke resume --vm {plan.ref})")
@@ -99,17 +112,23 @@ def apply_saved(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, vm: V
     if now.fingerprint() != plan.fingerprint:
         raise PlanDrifted(f"{plan.ref} changed since the plan was made (fingerprint {plan.fingerprint} → "
                           f"{now.fingerprint()}); make a new plan")
-    return _run(az, plan, hooks, yes=yes)
+    return _run(az, plan, hooks, yes=yes, store=runs)
 
 
-def resume(az: Azure, ref: VmRef, hooks: Hooks, *, yes: bool = False) -> Outcome:
-    pending = active_run(ref.vm_id(az.conn.subscription_id))
+def resume(az: Azure, ref: VmRef, hooks: Hooks, *, yes: bool = False, store: Store | str | None = None) -> Outcome:
+    runs = open_store(az, store)
+    pending = runs.active_run(ref.vm_id(az.conn.subscription_id))
     if pending is None:
         raise NotApplicable(f"no unfinished remediation for {ref}")
-    return _run(az, pending.plan(), hooks, yes=yes)
+    return _run(az, pending.plan(), hooks, yes=yes, store=runs)
 
 
-def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool) -> Outcome:
-    with VmLock(plan.vm_id, plan.run_id):
-        journal = Journal.create(plan)
+def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store) -> Outcome:
+    with store.lock(plan.vm_id, plan.run_id) as lock:
+        # Under the lock: a run that started since this one was planned must be resumed, not run over.
+        pending = store.active_run(plan.vm_id)
+        if pending is not None and pending.run_id != plan.run_id:
+            raise JournalError(f"run {pending.run_id} for {plan.ref} is unfinished: resume it first "
+                               f"(invoke resume --vm {plan.ref})")
+        journal = store.create(plan, lock)
         return execute(az, plan, journal, hooks, yes=yes)

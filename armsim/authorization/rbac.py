@@ -1,6 +1,7 @@
 """Role-based access control for ``--rbac``: role definitions and assignments (Azure's JSON shapes)
 decide which actions a principal may perform at a scope; anything else is 403 AuthorizationFailed
-naming the missing action.
+naming the missing action. Data-plane routes (Key Vault) check a permission's ``dataActions`` and
+``notDataActions`` instead, as Azure does: ``actions: ["*"]`` grants no data action.
 
     {"roleDefinitions": [{"id": "vm-fixer", "roleName": "VM Fixer",
                           "permissions": [{"actions": ["Microsoft.Compute/virtualMachines/*"], "notActions": []}]}],
@@ -13,7 +14,7 @@ import fnmatch
 from typing import Any
 
 from armsim.authorization.models import target_of
-from armsim.errors import AuthorizationFailed, BadRequest
+from armsim.errors import AuthorizationFailed, BadRequest, LinkedAuthorizationFailed
 from armsim.http import ArmRequest
 from armsim.routing import Route
 from armsim.state import World
@@ -38,7 +39,9 @@ def _matches(patterns: list[str], action: str) -> bool:
     return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
 
 
-def allowed(world: World, principal: str, action: str, scope: str) -> bool:
+def allowed(world: World, principal: str, action: str, scope: str, *, data: bool = False) -> bool:
+    """Does a role assigned to ``principal`` at or above ``scope`` grant ``action`` (a data action if ``data``)?"""
+    granted, denied = ("dataActions", "notDataActions") if data else ("actions", "notActions")
     target = scope.lower().rstrip("/") + "/"
     defs = {str(d.get("id") or d.get("roleName")).lower(): d for d in world.rbac["roleDefinitions"]}
     defs.update({str(d.get("roleName")).lower(): d for d in world.rbac["roleDefinitions"] if d.get("roleName")})
@@ -50,12 +53,53 @@ def allowed(world: World, principal: str, action: str, scope: str) -> bool:
         role = defs.get(str(a.get("roleDefinitionId") or a.get("roleName")).lower().rsplit("/", 1)[-1]) or defs.get(
             str(a.get("roleDefinitionId") or a.get("roleName")).lower())
         for perm in (role or {}).get("permissions", []):
-            if _matches(perm.get("actions", []), action) and not _matches(perm.get("notActions", []), action):
+            if _matches(perm.get(granted, []), action) and not _matches(perm.get(denied, []), action):
                 return True
     return False
+
+
+# ARM's linked access checks: writing a resource that references another one needs an action on that one too.
+# (resource type written, JSON path to the reference, action needed on the referenced id)
+LINKED = [
+    ("Microsoft.Network/networkInterfaces/write", "properties.ipConfigurations[].properties.subnet.id",
+     "Microsoft.Network/virtualNetworks/subnets/join/action"),
+    ("Microsoft.Network/networkInterfaces/write", "properties.ipConfigurations[].properties.publicIPAddress.id",
+     "Microsoft.Network/publicIPAddresses/join/action"),
+    ("Microsoft.Network/networkInterfaces/write", "properties.networkSecurityGroup.id",
+     "Microsoft.Network/networkSecurityGroups/join/action"),
+    ("Microsoft.Compute/virtualMachines/write", "properties.networkProfile.networkInterfaces[].id",
+     "Microsoft.Network/networkInterfaces/join/action"),
+    ("Microsoft.Compute/virtualMachines/write", "properties.storageProfile.imageReference.id",
+     "Microsoft.Compute/images/read"),
+]
+
+
+def _ids_at(body: Any, path: str) -> list[str]:
+    """The string values at a dotted path in which ``name[]`` walks every item of a list."""
+    values = [body]
+    for part in path.split("."):
+        many = part.endswith("[]")
+        key = part.removesuffix("[]")
+        nxt = []
+        for v in values:
+            item = v.get(key) if isinstance(v, dict) else None
+            if many and isinstance(item, list):
+                nxt.extend(item)
+            elif not many and item is not None:
+                nxt.append(item)
+        values = nxt
+    return [v for v in values if isinstance(v, str) and v.startswith("/")]
 
 
 def authorize(world: World, req: ArmRequest, route: Route) -> None:
     scope = target_of(req, route)
     if not allowed(world, req.principal, route.action, scope):
         raise AuthorizationFailed(req.principal, route.action, scope)
+    checks = [(path, needed) for action, path, needed in LINKED if action == route.action]
+    if req.method != "PUT" or not checks:
+        return
+    body = req.json()
+    missing = [(needed, linked) for path, needed in checks
+               for linked in _ids_at(body, path) if not allowed(world, req.principal, needed, linked)]
+    if missing:
+        raise LinkedAuthorizationFailed(req.principal, route.action, scope, missing)

@@ -191,3 +191,23 @@ def test_rbac_document_is_validated(arm: ArmSim) -> None:
     bad = requests.put(f"{arm.endpoint}/_armsim/rbac", json={"roleAssignments": [{"principalId": "x"}]},
                        verify=arm.ca_bundle, timeout=10)
     assert bad.status_code == 400
+
+
+def test_rbac_linked_access_checks_on_referenced_resources(arm: ArmSim, env: Env) -> None:
+    """Writing a NIC that uses a subnet needs subnets/join/action on the subnet; a VM that uses a NIC needs
+    networkInterfaces/join/action on it — ARM's LinkedAuthorizationFailed otherwise."""
+    env.rg("rg")
+    subnet = env.subnet("rg")
+    nic_body = {"location": "eastus", "properties": {"ipConfigurations": [
+        {"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]}}
+    arm.world.config.rbac = True
+    writer = ["Microsoft.Network/networkInterfaces/write", "Microsoft.Network/networkInterfaces/read"]
+    arm.world.rbac = _roles(arm, "nic-writer", writer)
+    network = arm.network_client(credential=arm.credential("nic-writer"), retry_total=0)
+    with pytest.raises(HttpResponseError) as e:
+        network.network_interfaces.begin_create_or_update("rg", "nic1", nic_body)
+    assert e.value.status_code == 403 and e.value.error.code == "LinkedAuthorizationFailed"
+    assert "'Microsoft.Network/virtualNetworks/subnets/join/action'" in e.value.error.message
+    assert f"linked scope(s) '{subnet}'" in e.value.error.message
+    arm.world.rbac = _roles(arm, "nic-writer", [*writer, "Microsoft.Network/virtualNetworks/subnets/join/action"])
+    assert network.network_interfaces.begin_create_or_update("rg", "nic1", nic_body).result().name == "nic1"

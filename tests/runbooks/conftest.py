@@ -1,17 +1,21 @@
 """Fixtures for the remediation suite: armsim's ``armsim`` fixture (fresh world per test) plus a private
-RUNBOOKS_HOME and the admin secret in the environment, in every test."""
+RUNBOOKS_HOME and the admin secret in the environment, in every test; ``azurite`` (one Azure Storage emulator
+for the session, see store_helpers.py) for the blob run store."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-pytest.register_assert_rewrite("remediation_helpers")
+pytest.register_assert_rewrite("remediation_helpers", "store_helpers")
 
 from remediation_helpers import PASSWORD, Rig  # noqa: E402
+from store_helpers import Azurite, azurite_binary  # noqa: E402
 
 from armsim import ArmSim  # noqa: E402
+from runbooks.automation.package import WheelSet  # noqa: E402
 
 
 @pytest.fixture
@@ -19,4 +23,28 @@ def rig(armsim: ArmSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Rig:
     home = tmp_path / "home"
     monkeypatch.setenv("RUNBOOKS_HOME", str(home))
     monkeypatch.setenv("RUNBOOKS_ADMIN_PASSWORD", PASSWORD)
+    for name in ("RUNBOOKS_STORE_URL", "RUNBOOKS_STORE_CONTAINER", "RUNBOOKS_STORE_CONNECTION_STRING"):
+        monkeypatch.delenv(name, raising=False)  # the local store, unless a test names another
     return Rig(armsim, home)
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """Azurite's blob service for the whole session (skips, saying why, when Node.js is missing)."""
+    server = Azurite(azurite_binary(), tmp_path_factory.mktemp("azurite"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def wheel_set(tmp_path_factory: pytest.TempPathFactory) -> WheelSet:
+    """The Automation wheel set, built once per session with pip (skips when the package index is unreachable)."""
+    from runbooks.automation.package import build
+    from runbooks.errors import UsageError
+
+    try:
+        return build(tmp_path_factory.mktemp("wheelset"), progress=lambda line: None)
+    except UsageError as e:
+        pytest.skip(f"cannot build the Automation wheel set here (package index unreachable?): {e}")

@@ -1,0 +1,220 @@
+"""What an Azure Automation job runs (Python 3.10 sandbox, Linux).
+
+The sandbox passes parameters as positional argv strings and ignores their names, so each runbook takes ONE
+parameter holding a JSON object, validated with pydantic. Output goes to stdout with the stream prefixes the
+service understands (``ERROR:``, ``WARNING:``, ``VERBOSE:``; plain lines are the Output stream), flushed line by
+line so a job stopped at its time limit keeps its tail. Authentication is the Automation account's managed
+identity (``ManagedIdentityCredential``; ``client_id`` selects a user-assigned one). Nothing ever prompts.
+
+Exit status: 0 done, 1 the work failed (a remediation or verification failed), 2 bad parameter or refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, Literal, TextIO, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from runbooks.errors import ApplyFailed, ConfirmationRequired, RunbookError, StepRefused, UsageError, VerifyFailed
+from runbooks.sweep import MAX_CONCURRENCY
+
+P = TypeVar("P", bound="JobParameters")
+
+
+class JobParameters(BaseModel):
+    """Settings every runbook takes. ``subscription_id`` falls back to env ``AZURE_SUBSCRIPTION_ID``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    subscription_id: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{36}$")
+    client_id: str | None = Field(None, description="client id of a user-assigned identity (cloud jobs only)")
+    store: str | None = Field(None, description="blob container for journals and locks, "
+                              "https://ACCOUNT.blob.core.windows.net/CONTAINER (default: the sandbox's disk, "
+                              "lost when the job ends)")
+
+
+class SweepParameters(JobParameters):
+    resource_group: str | None = None
+    remediate: bool = False
+    max_concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
+    max_errors: int = Field(1, ge=1)
+    max_vms: int = Field(10, ge=1)
+    admin_secret: str | None = Field(None, description="for from-image: env:NAME or a Key Vault secret URI")
+    prefer: Literal["from-image", "from-os-disk"] | None = Field(
+        None, description="when several scenarios fit a VM, use this one (without it such VMs are skipped)")
+
+
+class RemediateParameters(JobParameters):
+    vm: str = Field(min_length=1, description="RESOURCE_GROUP/NAME or a full VM resource id")
+    scenario: Literal["from-image", "from-os-disk"] | None = None
+    admin_secret: str | None = Field(None, description="env:NAME or a Key Vault secret URI (never the value)")
+    apply: bool = Field(False, description="false: plan only (read-only); true: remediate without asking")
+    verify_timeout: float | None = Field(None, gt=0)
+
+
+def parse_parameter(argv: list[str], model: type[P]) -> P:
+    """The one JSON parameter → ``model``. Tolerates what the sandboxes do to it: a value split at spaces into
+    several argv items, surrounding quotes, and the Linux worker's ``str(json.loads(value))`` (a Python repr)."""
+    text = " ".join(argv).strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        text = text[1:-1].strip()
+    data: Any = {}
+    if text:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            try:
+                data = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                raise UsageError("the runbook parameter is not a JSON object, e.g. "
+                                 '{"vm": "rg/name", "apply": false}') from None
+    if not isinstance(data, dict):
+        raise UsageError(f"the runbook parameter must be a JSON object, not {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "parameter"
+        raise UsageError(f"bad runbook parameter {where}: {first['msg']}") from None
+
+
+class JobOutput:
+    """Lines for the job's streams. One call = one record; the service caps a record at 1 MiB."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+
+    def _emit(self, prefix: str, text: str) -> None:
+        for line in str(text).splitlines() or [""]:
+            print(f"{prefix}{line}", file=self.stream, flush=True)
+
+    def output(self, text: str) -> None:
+        self._emit("", text)
+
+    def warning(self, text: str) -> None:
+        self._emit("WARNING: ", text)
+
+    def error(self, text: str) -> None:
+        self._emit("ERROR: ", text)
+
+    def verbose(self, text: str) -> None:
+        self._emit("VERBOSE: ", text)
+
+
+class _StreamHandler(logging.Handler):
+    """Library warnings (azure-identity, azure-core) go to the job's Warning/Error streams, not stderr."""
+
+    def __init__(self, out: JobOutput) -> None:
+        super().__init__(logging.WARNING)
+        self.out = out
+
+    def emit(self, record: logging.LogRecord) -> None:
+        (self.out.error if record.levelno >= logging.ERROR else self.out.warning)(self.format(record))
+
+
+def connect(params: JobParameters) -> Any:
+    """The ``Azure`` clients, authenticated as the Automation account's managed identity."""
+    from azure.identity import ManagedIdentityCredential
+
+    from runbooks.azure import Azure, Connection
+
+    if not os.environ.get("IDENTITY_ENDPOINT"):
+        raise UsageError("no managed identity: IDENTITY_ENDPOINT is not set (enable an identity on the "
+                         "Automation account; Hybrid Workers use the account's system-assigned identity)")
+    credential = (ManagedIdentityCredential(client_id=params.client_id) if params.client_id
+                  else ManagedIdentityCredential())
+    return Azure(Connection.from_env(subscription=params.subscription_id), credential=credential)
+
+
+def run_job(argv: list[str], model: type[P], body: Callable[[P, JobOutput], int],
+            out: JobOutput | None = None) -> int:
+    """Parse, run ``body``, map errors to stream lines and an exit status. A traceback means a bug."""
+    out = out or JobOutput()
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    handler = _StreamHandler(out)
+    logging.getLogger("azure").addHandler(handler)
+    logging.getLogger("azure").propagate = False
+    try:
+        return body(parse_parameter(argv, model), out)
+    except (ApplyFailed, VerifyFailed) as e:
+        out.error(str(e))
+        return 1
+    except RunbookError as e:
+        out.error(str(e))
+        return 2
+    except Exception as e:  # report it in the job's Error stream; the traceback goes to stderr (also Error)
+        out.error(f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": "))
+        traceback.print_exc()
+        return 1
+    finally:
+        logging.getLogger("azure").removeHandler(handler)
+
+
+def _sweep(p: SweepParameters, out: JobOutput) -> int:
+    from runbooks.sweep import sweep, sweep_text
+
+    az = connect(p)
+    _warn_without_store(p, out, p.remediate)
+    report = sweep(az, resource_group=p.resource_group, remediate=p.remediate, max_concurrency=p.max_concurrency,
+                   max_errors=p.max_errors, max_vms=p.max_vms, admin_secret=p.admin_secret, prefer=p.prefer,
+                   store=p.store, progress=out.verbose)
+    out.output(sweep_text(report))
+    out.output(json.dumps(report.to_dict(), separators=(",", ":"), default=str))
+    for line in report.failures():
+        out.error(line)
+    return 1 if report.failures() else 0
+
+
+def _warn_without_store(p: JobParameters, out: JobOutput, writes: bool) -> None:
+    if writes and not p.store and os.environ.get("AUTOMATION_JOB_ID"):
+        out.warning("no 'store' parameter: the journal and the VM's saved definition stay on this sandbox's disk, "
+                    "which is lost when the job ends; pass a blob container to make a remediation resumable")
+
+
+def _never_ask(question: str) -> bool:
+    raise ConfirmationRequired(f"a job cannot answer '{question}'")
+
+
+def _remediate(p: RemediateParameters, out: JobOutput) -> int:
+    from runbooks.apply import Hooks
+    from runbooks.azure import check_secrets
+    from runbooks.observe import VmRef
+    from runbooks.remediate import pending_run, plan_remediation, remediate, resume
+    from runbooks.render import outcome_text, plan_text
+
+    ref = VmRef.parse(p.vm)
+    az = connect(p)
+    hooks = Hooks(confirm=_never_ask, progress=out.output)
+    _warn_without_store(p, out, p.apply)
+    pending = pending_run(az, ref, store=p.store) if p.apply else None
+    if pending is not None:
+        out.output(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")
+        out.output(outcome_text(resume(az, ref, hooks, yes=True, store=p.store)))
+        return 0
+    diag, plan = plan_remediation(az, ref, p.scenario, admin_secret=p.admin_secret,
+                                  verify_timeout=p.verify_timeout)
+    out.output(plan_text(plan))
+    if p.apply and p.scenario is None and (why := diag.ambiguity()):
+        raise StepRefused(f"{why}: pass \"scenario\"; nothing was changed")
+    if not p.apply:
+        out.output(f"Plan only (apply=false): nothing was changed ({az.counter.writes} writes).")
+        return 0
+    check_secrets(az, [call for step in plan.steps for call in step.calls])  # fail now, before any delete
+    out.output(outcome_text(remediate(az, plan, hooks, yes=True, store=p.store)))
+    return 0
+
+
+def sweep_main(argv: list[str] | None = None) -> int:
+    return run_job(sys.argv[1:] if argv is None else argv, SweepParameters, _sweep)
+
+
+def remediate_main(argv: list[str] | None = None) -> int:
+    return run_job(sys.argv[1:] if argv is None else argv, RemediateParameters, _remediate)

@@ -1,0 +1,10 @@
+"""Azure Automation runbook (Python 3.10): plan — and with "apply": true, carry out — the remediation of one VM
+stuck generalized. One parameter, a JSON object, e.g.
+    {"subscription_id": "<id>", "vm": "rg/name", "apply": false}
+See runbooks.automation.entry.RemediateParameters for every field."""
+
+import sys
+
+from runbooks.automation.entry import remediate_main
+
+sys.exit(remediate_main(sys.argv[1:]))

@@ -1,0 +1,588 @@
+"""Fleet sweep: find every VM of a subscription in a state a playbook covers, report it, optionally remediate.
+
+Finding is cheap: the subscription's VM list with ``statusOnly=true`` carries each VM's instance-view
+statuses, so the sweep reads one page per 1 000 VMs instead of one instance-view GET per VM. A VM is a
+candidate when one of a playbook's ``detect`` signals holds on what the list shows (the playbook signal
+logic of ``runbooks.detect``; signals that need per-VM reads, such as the activity log, are not used to
+find VMs). The recommended scenario comes from the same list plus one subscription-wide image list.
+
+* report mode (default): read-only. ``diagnose=True`` adds the full per-VM diagnosis, for candidates only.
+* remediate mode: each candidate is planned and remediated as ``invoke remediate --yes`` would (an
+  unfinished run of the VM is resumed instead), ``max_concurrency`` at a time. Once ``max_errors``
+  remediations have failed no new one starts; more than ``max_vms`` candidates is refused before any write.
+
+Requests are paced by the connection's ``ThrottlePacer`` (runbooks.pacing), so a large sweep stays within
+ARM's token buckets. Results are data (``SweepReport.to_dict()``, ``sweep_text``); while it runs, ``progress``
+receives plain lines (a log, an Automation job's stream) and ``on_event`` the same as ``SweepEvent``s (a UI).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
+
+from runbooks.apply import Hooks, Outcome
+from runbooks.azure import Azure, call_failed, check_secrets
+from runbooks.detect import Signal, SignalResult, evaluate
+from runbooks.errors import LockHeld, NotApplicable, RunbookError, StepRefused, UsageError
+from runbooks.journal import Store
+from runbooks.observe import Observation, VmRef
+from runbooks.playbook import (
+    ActivityLogSignal,
+    InstanceViewSignal,
+    Playbook,
+    ProvisioningStateSignal,
+    RelatedResourceSignal,
+    VmPropertySignal,
+    load_playbooks,
+)
+from runbooks.remediate import (
+    SCENARIO_ALIASES,
+    open_store,
+    pending_run,
+    plan_remediation,
+    remediate,
+    resume,
+    run_diagnosis,
+)
+
+MAX_CONCURRENCY = 10  # azure-core's HTTP connection pool holds 10 connections per host; ARM refills 10 writes/s
+_SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
+
+# result of a candidate
+FOUND, REMEDIATED, FAILED, SKIPPED = "found", "remediated", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class SweepEvent:
+    """Something worth showing while a sweep runs. ``str(event)`` is a plain log line.
+
+    kind: ``page`` (a page of the VM list was read), ``found`` (candidates known), ``start`` / ``step`` /
+    ``done`` (one VM's diagnosis or remediation), ``stop`` (no new remediation will start).
+    """
+
+    kind: str
+    message: str
+    vm: str | None = None
+    listed: int = 0  # VMs listed so far
+    candidates: int = 0
+    finished: int = 0  # candidates diagnosed or remediated so far
+
+    def __str__(self) -> str:
+        return f"{self.vm}: {self.message}" if self.vm else self.message
+
+
+OnEvent = Callable[[SweepEvent], None]
+
+
+@dataclass
+class SweepItem:
+    """One candidate VM and what the sweep did with it."""
+
+    vm_id: str
+    resource_group: str
+    name: str
+    statuses: list[str]
+    playbook: str
+    scenario: str | None = None  # recommended (report) or applied (remediate)
+    scenario_basis: str = ""  # why that scenario, or why none
+    result: str = FOUND  # found | remediated | failed | skipped
+    detail: str = ""  # the one-line error, the reason for skipping, or what the remediation did
+    run_id: str | None = None
+    fallout: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.resource_group}/{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"vm_id": self.vm_id, "resource_group": self.resource_group, "name": self.name,
+                "statuses": self.statuses, "playbook": self.playbook, "scenario": self.scenario,
+                "scenario_basis": self.scenario_basis, "result": self.result, "detail": self.detail,
+                "run_id": self.run_id, "fallout": self.fallout}
+
+
+@dataclass
+class SweepReport:
+    subscription: str
+    resource_group: str | None
+    mode: str  # "report" | "remediate"
+    listed: int = 0  # VMs in the subscription's list
+    in_scope: int = 0  # of those, in the resource group (all when none is given)
+    pages: int = 0  # pages of the VM list
+    image_pages: int = 0  # pages of the image list (for the recommended scenario)
+    items: list[SweepItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why remediations stopped starting early
+    reads: int = 0
+    writes: int = 0
+    throttled: int = 0  # 429 answers (each retried by the SDK after ARM's hint)
+    paced_s: float = 0.0  # total delay the pacer imposed to stay within ARM's buckets
+    seconds: float = 0.0
+
+    def count(self, result: str) -> int:
+        return sum(1 for i in self.items if i.result == result)
+
+    def failures(self) -> list[str]:
+        """One line per failed VM: ``RG/NAME: error``."""
+        return [f"{i.ref}: {i.detail}" for i in self.items if i.result == FAILED]
+
+    @property
+    def ok(self) -> bool:
+        """No remediation failed and none was left unstarted."""
+        return self.count(FAILED) == 0 and self.stopped is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subscription": self.subscription, "resource_group": self.resource_group, "mode": self.mode,
+            "listed": self.listed, "in_scope": self.in_scope, "pages": self.pages, "image_pages": self.image_pages,
+            "candidates": len(self.items),
+            "summary": {r: self.count(r) for r in (FOUND, REMEDIATED, FAILED, SKIPPED)},
+            "stopped": self.stopped, "ok": self.ok, "notes": self.notes,
+            "requests": {"reads": self.reads, "writes": self.writes, "throttled": self.throttled,
+                         "paced_s": round(self.paced_s, 3)},
+            "seconds": round(self.seconds, 3), "items": [i.to_dict() for i in self.items],
+        }
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+
+def parse_number(option: str, text: str, kind: type[int] | type[float]) -> Any:
+    """A command-line number, or a UsageError naming the option."""
+    try:
+        return kind(text.strip())
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise UsageError(f"--{option} must be {what} (got {text!r})") from None
+
+
+def check_prefer(value: str | None) -> str | None:
+    """``--prefer``: empty, or a scenario id of the playbooks (aliases as for remediate)."""
+    if not value:
+        return None
+    if value not in SCENARIO_ALIASES:
+        raise UsageError(f"--prefer {value}: use from-image or from-os-disk")
+    return SCENARIO_ALIASES[value]
+
+
+def check_options(subscription: str | None, resource_group: str | None, max_concurrency: int, max_errors: int,
+                  max_vms: int) -> None:
+    """UsageError on the first bad option (before any request). ``subscription=None``: not checked here."""
+    if subscription is not None and not _SUBSCRIPTION.match(subscription):
+        raise UsageError(f"bad subscription id '{subscription}': expected a GUID like "
+                         "00000000-0000-0000-0000-000000000000")
+    if resource_group is not None and (not _RESOURCE_GROUP.match(resource_group) or resource_group.endswith(".")):
+        raise UsageError(f"bad resource group name '{resource_group}': 1-90 letters, digits, '-', '_', '.', "
+                         "'(' or ')', not ending with '.'")
+    for name, value, low, high in (("max-concurrency", max_concurrency, 1, MAX_CONCURRENCY),
+                                   ("max-errors", max_errors, 1, None), ("max-vms", max_vms, 1, None)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+            bound = f"between {low} and {high}" if high else f"at least {low}"
+            raise UsageError(f"--{name} must be a whole number {bound} (got {value!r})")
+
+
+# --- finding candidates from the list ---------------------------------------------------------------
+
+
+def _visible(signal: Signal, with_model: bool) -> bool:
+    """Can this signal be evaluated from the VM list (plus the subscription's image list)?"""
+    if isinstance(signal, InstanceViewSignal):
+        return signal.of == "vm"  # the list carries the VM's statuses, not the VM agent's
+    if isinstance(signal, (ProvisioningStateSignal, VmPropertySignal)):
+        return with_model  # the listed item carries the VM model (armsim does; Azure's shape is unconfirmed)
+    if isinstance(signal, RelatedResourceSignal):
+        return signal.type.lower() == "microsoft.compute/images"
+    return False  # the activity log: one query per VM
+
+
+def _listed_observation(sub: str, vm: dict[str, Any]) -> Observation:
+    """An Observation holding only what the list shows: the model and the VM's statuses."""
+    props = vm.get("properties") or {}
+    view = props.get("instanceView") or {}
+    model = {**vm, "properties": {k: v for k, v in props.items() if k != "instanceView"}}
+    rg, name = _rg_and_name(str(vm.get("id", "")))
+    return Observation(ref=VmRef(rg, name), subscription=sub, vm=model,
+                       instance_view={"statuses": list(view.get("statuses") or [])})
+
+
+def _statuses_only(vm: Any) -> dict[str, Any]:
+    """A listed VM (an SDK model) as JSON holding only its id and instance-view statuses."""
+    view = (vm.get("properties") or {}).get("instanceView") or {}
+    return {"id": vm.get("id"), "properties": {"instanceView": {"statuses": [
+        s.as_dict() if hasattr(s, "as_dict") else dict(s) for s in view.get("statuses") or []]}}}
+
+
+def _rg_and_name(vm_id: str) -> tuple[str, str]:
+    parts = vm_id.strip("/").split("/")
+    return (parts[3], parts[-1]) if len(parts) >= 8 else ("", parts[-1])
+
+
+def _has_model(obs: Observation) -> bool:
+    return "storageProfile" in obs.props
+
+
+def detected_playbook(obs: Observation, playbooks: dict[str, Playbook]) -> Playbook | None:
+    """The first playbook one of whose list-visible detect signals holds (as ``detect.diagnose`` orders them)."""
+    with_model = _has_model(obs)
+    for pb in playbooks.values():
+        for signal_id in pb.detect:
+            signal = pb.signal(signal_id)
+            if isinstance(signal, RelatedResourceSignal) or not _visible(signal, with_model):
+                continue
+            if evaluate(signal, obs).holds:
+                return pb
+    return None
+
+
+def recommend(obs: Observation, pb: Playbook) -> tuple[str | None, str]:
+    """The first scenario (in the playbook's order of preference) that fits what the list shows, and why.
+
+    None when none fits, or when a preferred scenario depends on a signal the list cannot show.
+    """
+    with_model = _has_model(obs)
+    results: dict[str, SignalResult] = {}
+    for sc in pb.scenarios:
+        needed = [*sc.when, *sc.unless]
+        hidden = [s for s in needed if not _visible(pb.signal(s), with_model)]
+        if hidden:
+            return None, f"{sc.id} depends on {', '.join(hidden)}, which the VM list does not show: diagnose the VM"
+        for s in needed:
+            if s not in results:
+                results[s] = evaluate(pb.signal(s), obs)
+        if all(results[s].holds for s in sc.when) and not any(results[s].holds for s in sc.unless):
+            return sc.id, "; ".join(f"{s}: {results[s].detail}" for s in sc.when)
+    missing = [f"{s}: {r.detail}" for s, r in results.items() if not r.holds]
+    return None, "no scenario fits (" + "; ".join(missing) + ")"
+
+
+def _needs_images(playbooks: list[Playbook]) -> bool:
+    return any(isinstance(pb.signal(s), RelatedResourceSignal) for pb in playbooks for sc in pb.scenarios
+               for s in (*sc.when, *sc.unless))
+
+
+# --- the sweep --------------------------------------------------------------------------------------
+
+
+def sweep(az: Azure, *, resource_group: str | None = None, remediate: bool = False, diagnose: bool = False,
+          max_concurrency: int = 4, max_errors: int = 1, max_vms: int = 10, admin_secret: str | None = None,
+          verify_timeout: float | None = None, prefer: str | None = None, store: Store | str | None = None,
+          playbooks: dict[str, Playbook] | None = None, progress: Callable[[str], None] | None = None,
+          on_event: OnEvent | None = None) -> SweepReport:
+    """Find the VMs a playbook covers; in remediate mode, remediate them (see the module docstring).
+
+    ``store``: where remediations keep their journals and locks (as for ``remediate``; None: the environment's).
+    ``prefer``: the scenario for VMs that several scenarios fit; without it they are skipped (a wrong guess
+    about the guest's sysprep state leaves a VM that does not boot).
+    """
+    sub = az.conn.subscription_id
+    check_options(sub, resource_group, max_concurrency, max_errors, max_vms)
+    prefer = check_prefer(prefer)
+    if verify_timeout is not None and not verify_timeout > 0:
+        raise UsageError(f"verify timeout must be greater than 0 seconds (got {verify_timeout:g})")
+
+    def emit(event: SweepEvent) -> None:
+        if on_event is not None:
+            on_event(event)
+        if progress is not None:
+            progress(str(event))
+
+    pool = playbooks if playbooks is not None else load_playbooks()
+    runs = open_store(az, store) if remediate else None  # a bad store is refused before any request
+    report = SweepReport(sub, resource_group, "remediate" if remediate else "report")
+    started = time.monotonic()
+    reads0, writes0 = az.counter.reads, az.counter.writes
+    throttled0, paced0 = az.pacer.throttled, az.pacer.waited_s
+
+    unfindable = [pb.id for pb in pool.values()
+                  if not any(_visible(pb.signal(s), True) and not isinstance(pb.signal(s), RelatedResourceSignal)
+                             for s in pb.detect)]
+    if unfindable:
+        report.notes.append("not swept (their detect signals need per-VM reads): " + ", ".join(unfindable))
+
+    found = _find(az, report, pool, resource_group, emit)
+    _recommend_all(az, report, found)
+    try:
+        if remediate:
+            if len(report.items) > max_vms:
+                raise StepRefused(
+                    f"{len(report.items)} VMs would be remediated, more than --max-vms {max_vms}: nothing was "
+                    "changed. Narrow the sweep with --resource-group or raise --max-vms")
+            assert runs is not None
+            _run_all(az, report, emit, max_concurrency, max_errors, lambda item, hooks: _remediate_one(
+                az, item, hooks, pool, runs, admin_secret, verify_timeout, prefer))
+        elif diagnose:
+            _run_all(az, report, emit, max_concurrency, None, lambda item, hooks: _diagnose_one(az, item, pool))
+    finally:
+        report.reads, report.writes = az.counter.reads - reads0, az.counter.writes - writes0
+        report.throttled, report.paced_s = az.pacer.throttled - throttled0, az.pacer.waited_s - paced0
+        report.seconds = time.monotonic() - started
+    return report
+
+
+def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_group: str | None,
+          emit: OnEvent) -> dict[str, tuple[Observation, Playbook]]:
+    """Read the VM list page by page; keep the candidates (lower VM id → what the list showed, playbook)."""
+    found: dict[str, tuple[Observation, Playbook]] = {}
+    scope = resource_group.lower() if resource_group else None
+    # Turning every listed model into JSON costs more than the rest of the sweep: when statuses are all the
+    # detect signals need, only the candidates' models are converted.
+    statuses_suffice = all(isinstance(pb.signal(s), (InstanceViewSignal, ActivityLogSignal, RelatedResourceSignal))
+                           for pb in pool.values() for s in pb.detect)
+    try:
+        for page in az.compute.virtual_machines.list_all(status_only="true").by_page():
+            report.pages += 1
+            for vm in page:
+                report.listed += 1
+                obs = _listed_observation(report.subscription, _statuses_only(vm) if statuses_suffice else vm.as_dict())
+                if scope is not None and obs.ref.resource_group.lower() != scope:
+                    continue
+                report.in_scope += 1
+                pb = detected_playbook(obs, pool)
+                if pb is None:
+                    continue
+                if statuses_suffice:
+                    obs = _listed_observation(report.subscription, vm.as_dict())
+                found[obs.vm_id.lower()] = (obs, pb)
+                report.items.append(SweepItem(obs.vm_id, obs.ref.resource_group, obs.ref.name, obs.statuses(),
+                                              pb.id))
+            emit(SweepEvent("page", f"listed {report.listed} VMs ({report.pages} page(s)), "
+                                    f"{len(report.items)} candidate(s)", listed=report.listed,
+                            candidates=len(report.items)))
+    except (HttpResponseError, ServiceRequestError) as e:
+        raise call_failed(e, f"list the VMs of subscription {report.subscription}") from e
+    if resource_group and report.in_scope == 0:
+        report.notes.append(f"no VM of the subscription is in resource group {resource_group}")
+    emit(SweepEvent("found", f"{len(report.items)} candidate(s) among {report.in_scope} VM(s)",
+                    listed=report.listed, candidates=len(report.items)))
+    return found
+
+
+def _recommend_all(az: Azure, report: SweepReport, found: dict[str, tuple[Observation, Playbook]]) -> None:
+    """The recommended scenario of every candidate, from the list and one subscription-wide image list."""
+    if not found:
+        return
+    if _needs_images([pb for _, pb in found.values()]):
+        by_source: dict[str, list[dict[str, Any]]] = {}
+        try:
+            for page in az.compute.images.list().by_page():
+                report.image_pages += 1
+                for image in page:
+                    d = image.as_dict()
+                    source = str(((d.get("properties") or {}).get("sourceVirtualMachine") or {}).get("id", ""))
+                    if source:
+                        by_source.setdefault(source.lower(), []).append(d)
+        except (HttpResponseError, ServiceRequestError) as e:
+            raise call_failed(e, f"list the images of subscription {report.subscription}") from e
+        for key, (obs, _) in found.items():
+            obs.images = by_source.get(key, [])
+    for item in report.items:
+        obs, pb = found[item.vm_id.lower()]
+        item.scenario, item.scenario_basis = recommend(obs, pb)
+
+
+@dataclass
+class _Tally:
+    failed: int = 0
+    finished: int = 0
+    stop: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _never(question: str) -> bool:
+    """Confirm hook of sweep runs: they run with yes=True, so nothing is asked; if it were, the answer is no."""
+    return False
+
+
+def _step_reporter(emit: OnEvent, vm: str) -> Callable[[str], None]:
+    return lambda line: emit(SweepEvent("step", line.strip(), vm=vm))
+
+
+def _run_all(az: Azure, report: SweepReport, emit: OnEvent, max_concurrency: int, max_errors: int | None,
+             work: Callable[[SweepItem, Hooks], None]) -> None:
+    """Run ``work`` on every candidate, ``max_concurrency`` at a time; once ``max_errors`` items have failed
+    (None: never), start no more. Ctrl-C also stops new starts; running ones finish."""
+    todo = list(report.items)
+    total = len(todo)
+    tally = _Tally()
+
+    def worker() -> None:
+        while True:
+            with tally.lock:
+                if tally.stop or not todo:
+                    return
+                item = todo.pop(0)
+            hooks = Hooks(confirm=_never, progress=_step_reporter(emit, item.ref))
+            emit(SweepEvent("start", "started", vm=item.ref, candidates=total))
+            try:
+                work(item, hooks)
+            except Exception as e:  # a bug must not stop the other VMs; it is reported with its type
+                first = (str(e).splitlines() or [""])[0]
+                item.result, item.detail = FAILED, f"unexpected {type(e).__name__}: {first}"
+            stop = ""
+            with tally.lock:
+                tally.finished += 1
+                finished = tally.finished
+                if item.result == FAILED:
+                    tally.failed += 1
+                    if max_errors is not None and tally.failed >= max_errors and not tally.stop:
+                        tally.stop = stop = (f"{tally.failed} remediation(s) failed (--max-errors {max_errors}): "
+                                             "no new one was started")
+            emit(SweepEvent("done", item.result + (f": {item.detail}" if item.detail else ""), vm=item.ref,
+                            candidates=total, finished=finished))
+            if stop:
+                emit(SweepEvent("stop", stop))
+
+    threads = [threading.Thread(target=worker, name=f"sweep-{i}", daemon=True)
+               for i in range(min(max_concurrency, total))]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except KeyboardInterrupt:
+        with tally.lock:
+            tally.stop = "interrupted: no new one was started; the running ones were let finish"
+        emit(SweepEvent("stop", tally.stop))
+        for t in threads:
+            t.join()
+    if tally.stop:
+        report.stopped = tally.stop
+        for item in todo:
+            item.result, item.detail = SKIPPED, "not started: " + tally.stop.split(":")[0]
+
+
+def _diagnose_one(az: Azure, item: SweepItem, pool: dict[str, Playbook]) -> None:
+    try:
+        diag = run_diagnosis(az, VmRef(item.resource_group, item.name), pool)
+    except RunbookError as e:
+        item.detail = f"diagnosis failed: {e}"
+        return
+    rec = diag.recommended
+    item.scenario = rec.id if rec else None
+    item.playbook = diag.playbook.id if diag.playbook else item.playbook
+    item.scenario_basis = "; ".join(r for f in diag.fits if f.scenario == rec for r in f.reasons) if rec else \
+        "; ".join(r for f in diag.fits for r in f.reasons if "does not hold" in r or "rules it out" in r)
+    if diag.playbook is None:
+        item.detail = "no longer covered by a playbook: " + ", ".join(diag.observation.statuses())
+
+
+def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Playbook], runs: Store,
+                   admin_secret: str | None, verify_timeout: float | None, prefer: str | None) -> None:
+    """Remediate one candidate as ``invoke remediate --yes`` does; the outcome goes into ``item``."""
+    ref = VmRef(item.resource_group, item.name)
+    try:
+        outcome: Outcome
+        pending = pending_run(az, ref, store=runs)
+        if pending is not None:
+            hooks.progress(f"an unfinished run {pending.run_id} exists: resuming it")
+            check_secrets(az, [call for step in pending.plan().steps for call in step.calls])
+            outcome = resume(az, ref, hooks, yes=True, store=runs)
+        else:
+            diag, plan = plan_remediation(az, ref, None, playbooks=pool, admin_secret=admin_secret,
+                                          verify_timeout=verify_timeout)
+            why = diag.ambiguity()
+            if why and prefer is None:
+                item.result, item.detail = SKIPPED, f"{why} (sweep with --prefer, or remediate it alone)"
+                return
+            if why and prefer != plan.scenario:
+                diag, plan = plan_remediation(az, ref, prefer, playbooks=pool, admin_secret=admin_secret,
+                                              verify_timeout=verify_timeout)
+            check_secrets(az, [call for step in plan.steps for call in step.calls])  # fail before any write
+            outcome = remediate(az, plan, hooks, yes=True, store=runs)
+    except (NotApplicable, LockHeld) as e:
+        item.result, item.detail = SKIPPED, str(e)
+        return
+    except RunbookError as e:
+        item.result, item.detail = FAILED, str(e)
+        with contextlib.suppress(RunbookError):  # the failed run's journal, for runs.show / the next sweep
+            failed_run = pending_run(az, ref, store=runs)
+            item.run_id = failed_run.run_id if failed_run is not None else None
+        return
+    item.result, item.scenario, item.run_id = REMEDIATED, outcome.plan.scenario, outcome.plan.run_id
+    item.scenario_basis = item.scenario_basis if item.scenario == outcome.plan.scenario else "chosen by diagnosis"
+    item.detail = f"{outcome.made_calls} call(s) made, {outcome.skipped_calls} already done"
+    item.fallout = list(outcome.fallout)
+
+
+# --- showing it ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def console_progress(stream: TextIO | None = None) -> Iterator[OnEvent]:
+    """An ``on_event`` callback: rich progress bars on a terminal, plain lines otherwise (logs, CI)."""
+    out = stream if stream is not None else sys.stderr
+    if not out.isatty():
+        lock = threading.Lock()
+
+        def plain(event: SweepEvent) -> None:
+            with lock:
+                print(str(event), file=out, flush=True)
+
+        yield plain
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bars
+
+    with Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+              TimeElapsedColumn(), console=Console(file=out)) as bars:
+        listing = bars.add_task("listing VMs", total=None)
+        working: dict[str, TaskID] = {}
+
+        def show(event: SweepEvent) -> None:
+            if event.kind == "page":
+                bars.update(listing, completed=event.listed, description=f"listing VMs ({event.candidates} found)")
+            elif event.kind == "found":
+                bars.update(listing, total=event.listed, completed=event.listed)
+            elif event.kind == "start" and "task" not in working:
+                working["task"] = bars.add_task("working", total=event.candidates)
+            elif event.kind == "step" and "task" in working:
+                bars.update(working["task"], description=f"{event.vm}: {event.message[:60]}")
+            elif event.kind == "done":
+                if "task" in working:
+                    bars.update(working["task"], completed=event.finished)
+                bars.console.print(str(event), markup=False, highlight=False)
+            elif event.kind == "stop":
+                bars.console.print(str(event), style="yellow", markup=False, highlight=False)
+
+        yield show
+
+
+def sweep_text(report: SweepReport) -> str:
+    """The report as a table and a summary, for people."""
+    scope = f"resource group {report.resource_group}" if report.resource_group else "the whole subscription"
+    lines = [f"Sweep of subscription {report.subscription} ({scope}, {report.mode} mode): {report.listed} VM(s) "
+             f"listed in {report.pages} page(s), {report.in_scope} in scope, {len(report.items)} in a state a "
+             "playbook covers."]
+    if report.items:
+        rows = [(i.ref, i.playbook, i.scenario or "-", i.result, i.detail or ", ".join(i.statuses))
+                for i in report.items]
+        head = ("VM", "PLAYBOOK", "SCENARIO", "RESULT", "DETAIL")
+        widths = [max(len(str(r[k])) for r in [head, *rows]) for k in range(4)]
+        for row in [head, *rows]:
+            lines.append("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    if report.stopped:
+        lines.append(f"stopped: {report.stopped}")
+    if report.mode == "remediate":
+        lines.append(f"{report.count(REMEDIATED)} remediated, {report.count(FAILED)} failed, "
+                     f"{report.count(SKIPPED)} skipped.")
+    for item in report.items:
+        for line in item.fallout:
+            lines.append(f"fallout {item.ref}: {line}")
+    lines.append(f"Requests: {report.reads} read(s), {report.writes} write(s); {report.throttled} throttled (429); "
+                 f"paced {report.paced_s:.1f} s; took {report.seconds:.1f} s.")
+    return "\n".join(lines)

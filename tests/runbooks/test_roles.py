@@ -1,0 +1,167 @@
+"""Least privilege, proven on armsim with RBAC on: every flow passes under the shipped custom role, and
+removing any single action from it makes some flow fail with an authorization error (nothing in a role is
+there by accident). The remediator role also may not be narrower than what recovery after a failure needs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import pytest
+from remediation_helpers import Rig
+
+from armsim.app import build_router
+from runbooks.apply import Hooks
+from runbooks.azure import Azure, Connection
+from runbooks.errors import RunbookError
+from runbooks.observe import VmRef
+from runbooks.remediate import plan_remediation, remediate, resume, run_diagnosis
+from runbooks.sweep import sweep
+
+PRINCIPAL = "runbook-identity"
+DENIED = ("AuthorizationFailed", "LinkedAuthorizationFailed", "ForbiddenByRbac")
+
+
+def role(name: str) -> dict[str, Any]:
+    return json.loads(resources.files("runbooks.automation").joinpath(f"roles/{name}.json").read_text())
+
+
+def _poll_actions() -> set[str]:
+    """Actions of operation-status routes: ARM checks no role when an LRO is polled, and neither does armsim,
+    so taking them out of a role cannot be seen to fail here (they stay in the role for real Azure)."""
+    return {r.action for r in build_router().routes if r.lro_poll}
+
+
+def grant(rig: Rig, definition: dict[str, Any], without: str | None = None) -> None:
+    perms = {"actions": [a for a in definition["Actions"] if a != without], "notActions": definition["NotActions"],
+             "dataActions": [a for a in definition["DataActions"] if a != without],
+             "notDataActions": definition["NotDataActions"]}
+    with rig.arm.world.lock:
+        rig.arm.world.rbac = {"roleDefinitions": [{"id": "under-test", "roleName": definition["Name"],
+                                                   "permissions": [perms]}],
+                              "roleAssignments": [{"principalId": PRINCIPAL, "roleDefinitionId": "under-test",
+                                                   "scope": f"/subscriptions/{rig.sub}"}]}
+        rig.arm.world.config.rbac = True
+
+
+def _az(rig: Rig) -> Azure:
+    return Azure(Connection(rig.sub, rig.arm.endpoint, rig.arm.ca_bundle), credential=rig.arm.credential(PRINCIPAL))
+
+
+def _hooks() -> Hooks:
+    return Hooks(confirm=lambda q: True, progress=lambda line: None)
+
+
+def from_image(rig: Rig) -> None:
+    rig.arm.seed("generalized-after-capture")
+    secret = rig.arm.set_secret("kv-ops", "vm-admin", "Adm1n-Passw0rd-For-Test!")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/app-01"), "from-image", admin_secret=secret)
+    remediate(az, plan, _hooks(), yes=True)
+
+
+def from_os_disk(rig: Rig) -> None:
+    rig.arm.seed("generalized-without-sysprep")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/api-01"), "from-os-disk")
+    remediate(az, plan, _hooks(), yes=True)
+
+
+def recovery(rig: Rig) -> None:
+    """A create that fails late leaves the VM stopped; the re-run must start it."""
+    rig.arm.seed("generalized-without-sysprep")
+    rig.arm.add_fault(method="PUT", path=r"/virtualMachines/api-01$", action="async-failed", times=1)
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/api-01"), "from-os-disk")
+    with pytest.raises(RunbookError, match="InternalExecutionError"):
+        remediate(az, plan, _hooks(), yes=True)
+    resume(az, VmRef.parse("rg-demo/api-01"), _hooks(), yes=True)
+
+
+def report_sweep(rig: Rig) -> None:
+    rig.arm.seed("generalized-without-sysprep")
+    report = sweep(_az(rig))
+    assert len(report.items) == 1
+
+
+def diagnose_and_dry_run(rig: Rig) -> None:
+    rig.arm.seed("generalized-after-capture")
+    az = _az(rig)
+    assert run_diagnosis(az, VmRef.parse("rg-demo/app-01")).playbook is not None
+    plan_remediation(az, VmRef.parse("rg-demo/app-01"), "from-image", admin_secret="env:RUNBOOKS_ADMIN_PASSWORD")
+
+
+FLOWS: dict[str, list[Callable[[Rig], None]]] = {
+    "remediator": [from_os_disk, from_image, recovery],
+    "reader": [report_sweep, diagnose_and_dry_run],
+}
+
+
+def run_under(rig: Rig, definition: dict[str, Any], flow: Callable[[Rig], None], without: str | None = None
+              ) -> str | None:
+    """Run one flow in a fresh world under the role; the error text if it failed, else None."""
+    rig.arm.reset()
+    rig.arm.world.config.rbac = False  # seeding is not the runbook's doing
+    rig.arm.world.config.latency_scale = 0.001
+    rig.arm.world.config.throttling = False
+    original = rig.arm.seed
+    seeded: list[str] = []
+
+    def seed_then_lock(name: str, **params: Any) -> dict[str, Any]:
+        out = original(name, **params)
+        seeded.append(name)
+        grant(rig, definition, without)
+        return out
+
+    rig.arm.seed = seed_then_lock  # type: ignore[method-assign]
+    try:
+        flow(rig)
+        return None
+    except (RunbookError, AssertionError) as e:
+        return str(e)
+    finally:
+        rig.arm.seed = original  # type: ignore[method-assign]
+        rig.arm.world.config.rbac = False
+
+
+@pytest.mark.parametrize("name", sorted(FLOWS))
+def test_every_flow_passes_under_the_role(rig: Rig, name: str) -> None:
+    definition = role(name)
+    for flow in FLOWS[name]:
+        assert run_under(rig, definition, flow) is None, flow.__name__
+
+
+@pytest.mark.parametrize(("name", "action"), [(n, a) for n in sorted(FLOWS)
+                                               for a in role(n)["Actions"] + role(n)["DataActions"]])
+def test_removing_any_action_breaks_a_flow(rig: Rig, name: str, action: str) -> None:
+    if action in _poll_actions():
+        pytest.skip(f"{action}: armsim, like ARM, checks no role on operation polls")
+    definition = role(name)
+    failures = []
+    for flow in FLOWS[name]:
+        error = run_under(rig, definition, flow, without=action)
+        if error is not None:
+            failures.append(error)
+            break
+    assert failures, f"every {name} flow passed without {action}: it is not needed"
+    assert any(code in failures[0] for code in DENIED), failures[0]
+
+
+def test_the_reader_role_cannot_change_anything(rig: Rig) -> None:
+    definition = role("reader")
+    assert not any(a.endswith(("/write", "/delete", "/action")) for a in definition["Actions"])
+    since = rig.arm.last_request
+    error = run_under(rig, definition, from_os_disk)
+    assert error is not None and "AuthorizationFailed" in error
+    assert [w for w in rig.arm.writes(since) if w["principal"] == PRINCIPAL and w["status"] < 300] == []
+
+
+def test_roles_are_azure_custom_role_documents() -> None:
+    for name in FLOWS:
+        definition = role(name)
+        assert definition["IsCustom"] is True
+        assert set(definition) == {"Name", "IsCustom", "Description", "Actions", "NotActions", "DataActions",
+                                   "NotDataActions", "AssignableScopes"}
+        assert len(set(definition["Actions"])) == len(definition["Actions"])
