@@ -126,6 +126,11 @@ class Azure:
         if client is None:
             kwargs: dict[str, Any] = {"retry_total": 2}
             if not is_azure_vault(vault_url):
+                # Only the emulator behind our own ARM endpoint: a foreign host could name any resource in its
+                # challenge and receive a token for it.
+                if urlsplit(vault_url).netloc.lower() != urlsplit(self.conn.endpoint).netloc.lower():
+                    raise SecretMissing(f"Key Vault {vault_url} is not an Azure vault (*.vault.azure.net) nor "
+                                        "served by the ARM endpoint in use; refusing to send it a token")
                 kwargs["verify_challenge_resource"] = False
                 if self.conn.ca_bundle:
                     kwargs["connection_verify"] = self.conn.ca_bundle
@@ -236,7 +241,8 @@ def parse_secret_ref(ref: str) -> SecretRef:
         return SecretRef(ref, env=m.group(1))
     if (m := _VAULT_REF.match(ref)) and not (is_azure_vault(m.group(1)) and urlsplit(m.group(1)).path):
         return SecretRef(ref, vault_url=m.group(1), name=m.group(2), version=m.group(3))
-    raise UsageError(f"bad secret reference '{ref}': use {SECRET_REF_FORMS}")
+    shown = f"'{ref}'" if ref.startswith(("env:", "https://")) else "(not shown: it may be the secret itself)"
+    raise UsageError(f"bad secret reference {shown}: use {SECRET_REF_FORMS}")
 
 
 def read_secret(ref: str, az: Azure | None = None) -> str:

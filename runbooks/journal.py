@@ -410,6 +410,9 @@ def store_from_settings(url: str | None, container: str | None, credential: Any 
 def split_store_url(value: str) -> tuple[str, str]:
     """``https://ACCOUNT.blob.core.windows.net/CONTAINER`` → (account URL, container). The container is the
     last path segment, so an emulator's path-style ``http://127.0.0.1:10000/ACCOUNT/CONTAINER`` works too."""
+    if "?" in value or "#" in value:  # a SAS token: never echoed, and not a way to authenticate the store
+        raise UsageError("--store: give the container URL without a query string (the store authenticates with "
+                         "the Azure credential; a SAS token is not accepted and is not shown)")
     base, _, container = value.strip().rstrip("/").rpartition("/")
     if "://" not in base or not container or base.endswith(":/"):
         raise UsageError(f"--store {value}: expected https://ACCOUNT.blob.core.windows.net/CONTAINER or a directory")

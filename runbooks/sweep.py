@@ -33,7 +33,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError
 from runbooks.apply import Hooks, Outcome
 from runbooks.azure import Azure, call_failed, check_secrets
 from runbooks.detect import Signal, SignalResult, evaluate
-from runbooks.errors import LockHeld, NotApplicable, RunbookError, StepRefused, UsageError
+from runbooks.errors import LockHeld, LockLost, NotApplicable, RunbookError, StepRefused, UsageError
 from runbooks.journal import Store
 from runbooks.observe import Observation, VmRef
 from runbooks.playbook import (
@@ -502,6 +502,9 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
             check_secrets(az, [call for step in plan.steps for call in step.calls])  # fail before any write
             outcome = remediate(az, plan, hooks, yes=True, store=runs)
     except (NotApplicable, LockHeld) as e:
+        if isinstance(e, LockLost):  # this run lost its lock part-way: a failure, not someone else's run
+            item.result, item.detail = FAILED, str(e)
+            return
         item.result, item.detail = SKIPPED, str(e)
         return
     except RunbookError as e:

@@ -22,7 +22,15 @@ from typing import Any, Literal, TextIO, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from runbooks.errors import ApplyFailed, ConfirmationRequired, RunbookError, StepRefused, UsageError, VerifyFailed
+from runbooks.errors import (
+    ApplyFailed,
+    ConfirmationRequired,
+    LockLost,
+    RunbookError,
+    StepRefused,
+    UsageError,
+    VerifyFailed,
+)
 from runbooks.sweep import MAX_CONCURRENCY
 
 P = TypeVar("P", bound="JobParameters")
@@ -38,6 +46,8 @@ class JobParameters(BaseModel):
     store: str | None = Field(None, description="blob container for journals and locks, "
                               "https://ACCOUNT.blob.core.windows.net/CONTAINER (default: the sandbox's disk, "
                               "lost when the job ends)")
+    allow_local_store: bool = Field(False, description="let a job that changes VMs keep its journal on the "
+                                    "sandbox's disk (lost with the job: an interrupted run cannot be resumed)")
 
 
 class SweepParameters(JobParameters):
@@ -144,7 +154,7 @@ def run_job(argv: list[str], model: type[P], body: Callable[[P, JobOutput], int]
     logging.getLogger("azure").propagate = False
     try:
         return body(parse_parameter(argv, model), out)
-    except (ApplyFailed, VerifyFailed) as e:
+    except (ApplyFailed, VerifyFailed, LockLost) as e:
         out.error(str(e))
         return 1
     except RunbookError as e:
@@ -162,7 +172,7 @@ def _sweep(p: SweepParameters, out: JobOutput) -> int:
     from runbooks.sweep import sweep, sweep_text
 
     az = connect(p)
-    _warn_without_store(p, out, p.remediate)
+    _require_store(p, p.remediate)
     report = sweep(az, resource_group=p.resource_group, remediate=p.remediate, max_concurrency=p.max_concurrency,
                    max_errors=p.max_errors, max_vms=p.max_vms, admin_secret=p.admin_secret, prefer=p.prefer,
                    store=p.store, progress=out.verbose)
@@ -173,10 +183,13 @@ def _sweep(p: SweepParameters, out: JobOutput) -> int:
     return 1 if report.failures() else 0
 
 
-def _warn_without_store(p: JobParameters, out: JobOutput, writes: bool) -> None:
-    if writes and not p.store and os.environ.get("AUTOMATION_JOB_ID"):
-        out.warning("no 'store' parameter: the journal and the VM's saved definition stay on this sandbox's disk, "
-                    "which is lost when the job ends; pass a blob container to make a remediation resumable")
+def _require_store(p: JobParameters, writes: bool) -> None:
+    """Once a VM is deleted, its saved definition is the only copy: a job must not keep it on a disk that
+    disappears with the job, unless told to."""
+    if writes and not p.store and not p.allow_local_store:
+        raise UsageError("a job that changes VMs needs 'store' (a blob container URL for the journal and the "
+                         "VM's saved definition); the sandbox's disk is lost when the job ends. Pass "
+                         "\"allow_local_store\": true to accept that")
 
 
 def _never_ask(question: str) -> bool:
@@ -193,7 +206,7 @@ def _remediate(p: RemediateParameters, out: JobOutput) -> int:
     ref = VmRef.parse(p.vm)
     az = connect(p)
     hooks = Hooks(confirm=_never_ask, progress=out.output)
-    _warn_without_store(p, out, p.apply)
+    _require_store(p, p.apply)
     pending = pending_run(az, ref, store=p.store) if p.apply else None
     if pending is not None:
         out.output(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")

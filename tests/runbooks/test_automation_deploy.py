@@ -82,7 +82,8 @@ def test_a_job_remediates_a_vm_with_the_accounts_identity(rig: Rig, deployed: An
     since = rig.arm.last_request
     lines: list[str] = []
     result = follow_job(client, RG, ACCOUNT, "Remediate-GeneralizedVM",
-                        json.dumps({"vm": "rg-demo/api-01", "scenario": "from-os-disk", "apply": True}),
+                        json.dumps({"vm": "rg-demo/api-01", "scenario": "from-os-disk", "apply": True,
+                                    "allow_local_store": True}),
                         timeout=120, progress=lines.append)
     assert result.status == "Completed", lines
     assert any(s["text"].startswith("Remediated rg-demo/api-01") for s in result.streams if s["type"] == "Output")
@@ -96,7 +97,8 @@ def test_a_job_remediates_a_vm_with_the_accounts_identity(rig: Rig, deployed: An
 def test_a_failing_job_ends_failed_with_its_error_stream(rig: Rig, deployed: Any) -> None:
     client, _, _ = deployed
     rig.arm.seed("healthy")
-    result = follow_job(client, RG, ACCOUNT, "Remediate-GeneralizedVM", '{"vm": "rg-web/web-01", "apply": true}',
+    result = follow_job(client, RG, ACCOUNT, "Remediate-GeneralizedVM",
+                        '{"vm": "rg-web/web-01", "apply": true, "allow_local_store": true}',
                         timeout=120, progress=lambda line: None)
     assert result.status == "Failed"
     errors = [s["text"] for s in result.streams if s["type"] == "Error"]
@@ -140,7 +142,7 @@ def test_a_job_under_the_remediator_role_reads_the_admin_secret_from_key_vault(r
                  "scope": f"/subscriptions/{rig.sub}/resourceGroups/{RG}"}]}
         rig.arm.world.config.rbac = True
     parameter = json.dumps({"vm": "rg-demo/app-01", "scenario": "from-image", "admin_secret": secret_url,
-                            "apply": True})
+                            "apply": True, "allow_local_store": True})
     result = follow_job(client, RG, ACCOUNT, "Remediate-GeneralizedVM", parameter, timeout=180,
                         progress=lambda line: None)
     assert result.status == "Completed", result.streams

@@ -98,7 +98,8 @@ def test_plan_only_by_default_makes_no_write(sandbox_env: Rig, capsys: pytest.Ca
 def test_apply_remediates_and_verifies(sandbox_env: Rig, capsys: pytest.CaptureFixture[str]) -> None:
     rig = sandbox_env
     rig.arm.seed("generalized-without-sysprep")
-    code, lines = _run(['{"vm": "rg-demo/api-01", "scenario": "from-os-disk", "apply": true}'], capsys)
+    code, lines = _run(['{"vm": "rg-demo/api-01", "scenario": "from-os-disk", "apply": true, '
+                        '"allow_local_store": true}'], capsys)
     assert code == 0, lines
     assert any(line.startswith("Remediated rg-demo/api-01") for line in lines)
     assert not any(line.startswith("ERROR:") for line in lines)
@@ -106,10 +107,11 @@ def test_apply_remediates_and_verifies(sandbox_env: Rig, capsys: pytest.CaptureF
 
 
 @pytest.mark.parametrize(("argv", "status", "message"), [
-    (['{"vm": "rg-web/web-01", "apply": true}'], 2, "not generalized"),
-    (['{"vm": "rg-web/nope", "apply": true}'], 2, "nope"),
+    (['{"vm": "rg-web/web-01", "apply": true, "allow_local_store": true}'], 2, "not generalized"),
+    (['{"vm": "rg-web/nope", "apply": true, "allow_local_store": true}'], 2, "nope"),
     (['{"vm": "a/b/c"}'], 2, "malformed VM reference"),
     (['{"vm": "rg/x", "apply": "yes please"}'], 2, "apply"),
+    (['{"vm": "rg-demo/api-01", "scenario": "from-os-disk", "apply": true}'], 2, "needs 'store'"),
 ])
 def test_failures_are_one_error_record_and_an_exit_status(sandbox_env: Rig, capsys: pytest.CaptureFixture[str],
                                                           argv: list[str], status: int, message: str) -> None:
@@ -137,7 +139,7 @@ def test_an_unattended_job_does_not_guess_between_fitting_scenarios(sandbox_env:
     rig = sandbox_env
     rig.arm.seed("generalized-without-sysprep")  # an image exists, yet the guest was never sysprepped
     since = rig.arm.last_request
-    code, lines = _run(['{"vm": "rg-demo/api-01", "apply": true}'], capsys)
+    code, lines = _run(['{"vm": "rg-demo/api-01", "apply": true, "allow_local_store": true}'], capsys)
     errors = [line for line in lines if line.startswith("ERROR: ")]
     assert code == 2
     assert len(errors) == 1 and "from-image and from-os-disk all fit" in errors[0]

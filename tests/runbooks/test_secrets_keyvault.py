@@ -88,8 +88,15 @@ def test_secret_references_parse(ref: str, expected: dict[str, Any]) -> None:
     "https://kv-prod.vault.azure.net/secrets/a?api-version=7.4",
 ])
 def test_malformed_references_are_usage_errors(ref: str) -> None:
-    with pytest.raises(UsageError, match=re.escape(f"bad secret reference '{ref}': use env:NAME or a Key Vault")):
+    shown = f"'{ref}'" if ref.startswith(("env:", "https://")) else "(not shown: it may be the secret itself)"
+    with pytest.raises(UsageError, match=re.escape(f"bad secret reference {shown}: use env:NAME or a Key Vault")):
         parse_secret_ref(ref)
+
+
+def test_a_password_given_as_the_reference_is_not_echoed() -> None:
+    with pytest.raises(UsageError) as e:
+        parse_secret_ref("Hunter2-Passw0rd!")
+    assert "Hunter2" not in str(e.value)
 
 
 def test_a_key_vault_reference_needs_the_azure_connection() -> None:
@@ -232,7 +239,8 @@ def test_a_tampered_reference_in_a_saved_plan_is_refused_before_any_write(rig: R
     mark = rig.arm.last_request
     done = rig.invoke("apply", "--plan", str(plan_file), "--yes")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "is damaged" in done.stderr and "bad secret reference 'file:/etc/shadow'" in done.stderr
+    assert "is damaged" in done.stderr and "bad secret reference (not shown" in done.stderr
+    assert "/etc/shadow" not in done.stderr
     assert rig.arm.writes(mark) == []
 
 

@@ -152,3 +152,12 @@ def test_lease_duration_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("RUNBOOKS_STORE_LEASE_SECONDS", "soon")
     with pytest.raises(UsageError, match="whole number of seconds"):
         lease_seconds()
+
+
+def test_a_store_url_with_a_sas_token_is_refused_without_showing_it() -> None:
+    from runbooks.errors import UsageError
+    from runbooks.journal import split_store_url
+
+    with pytest.raises(UsageError) as e:
+        split_store_url("https://acct.blob.core.windows.net/runs?sv=2024&sig=TOPSECRETSIG")
+    assert "TOPSECRETSIG" not in str(e.value) and "query string" in str(e.value)
