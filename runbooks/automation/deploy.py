@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from runbooks.automation.package import RUNBOOKS, WheelSet
+from runbooks.azure import call_failed
 from runbooks.errors import ApplyFailed, UsageError
 
 API_VERSION = "2024-10-23"
@@ -174,10 +175,8 @@ def deploy(client: Any, resource_group: str, account: str, wheels: WheelSet, set
     wheels.verify()
     try:
         return _deploy(client, resource_group, account, wheels, settings, progress)
-    except HttpResponseError as e:
-        code = getattr(getattr(e, "error", None), "code", None)
-        raise ApplyFailed(f"deploy failed: {code or e.status_code}: {(e.message or str(e)).splitlines()[0]}",
-                          code=code) from e
+    except (HttpResponseError, ServiceRequestError) as e:
+        raise call_failed(e, f"deploy to {resource_group}/{account}") from e
 
 
 def _deploy(client: Any, rg: str, account: str, wheels: WheelSet, settings: Settings,

@@ -180,7 +180,7 @@ def _sweep(p: SweepParameters, out: JobOutput) -> int:
     out.output(json.dumps(report.to_dict(), separators=(",", ":"), default=str))
     for line in report.failures():
         out.error(line)
-    return 1 if report.failures() else 0
+    return 0 if report.ok else 1  # a failure, or remediations stopped early
 
 
 def _require_store(p: JobParameters, writes: bool) -> None:

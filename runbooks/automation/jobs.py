@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 from runbooks.automation.package import RUNBOOKS
+from runbooks.azure import call_failed
 from runbooks.errors import ApplyFailed, UsageError
 
 TERMINAL = {"Completed", "Failed", "Stopped", "Suspended"}
@@ -69,7 +70,5 @@ def follow_job(client: Any, resource_group: str, account: str, runbook: str, par
                                   "follow it in the portal or stop it)")
             time.sleep(pause)
             pause = min(pause * 1.5, 5.0)
-    except HttpResponseError as e:
-        code = getattr(getattr(e, "error", None), "code", None)
-        raise ApplyFailed(f"job of {runbook}: {code or e.status_code}: {(e.message or str(e)).splitlines()[0]}",
-                          code=code) from e
+    except (HttpResponseError, ServiceRequestError) as e:
+        raise call_failed(e, f"job of {runbook}") from e
