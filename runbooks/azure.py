@@ -138,6 +138,13 @@ class Azure:
         return client
 
 
+def as_json(model: Any) -> dict[str, Any]:
+    """An SDK model (or None, or a plain mapping) as REST JSON."""
+    if model is None:
+        return {}
+    return model.as_dict() if hasattr(model, "as_dict") else dict(model)
+
+
 def arm_error(e: HttpResponseError) -> tuple[str | None, str]:
     """ARM's error code and message from any SDK error (409s arrive as ResourceExistsError, async failures
     as HttpResponseError with status 200: branch on the code, never on the class)."""

@@ -22,6 +22,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from runbooks.automation.package import RUNBOOKS, WheelSet
+from runbooks.azure import as_json as _d
 from runbooks.azure import call_failed
 from runbooks.errors import ApplyFailed, UsageError
 
@@ -156,12 +157,6 @@ def _get(fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
     except ResourceNotFoundError:
         return None
-
-
-def _d(model: Any) -> dict[str, Any]:
-    if model is None:
-        return {}
-    return model.as_dict() if hasattr(model, "as_dict") else dict(model)
 
 
 def _norm(value: Any) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
 from runbooks.automation.package import RUNBOOKS
+from runbooks.azure import as_json as _d
 from runbooks.azure import call_failed
 from runbooks.errors import ApplyFailed, UsageError
 
@@ -24,10 +25,6 @@ class JobResult:
     streams: list[dict[str, Any]] = field(default_factory=list)  # {"type", "text"} in arrival order
     exception: str | None = None
     output: str = ""  # the whole Output stream (stream summaries in the list are shortened)
-
-
-def _d(model: Any) -> dict[str, Any]:
-    return model.as_dict() if hasattr(model, "as_dict") else dict(model)
 
 
 def follow_job(client: Any, resource_group: str, account: str, runbook: str, parameter: str, *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -205,3 +206,18 @@ def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> 
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def kill_when(proc: subprocess.Popen[str], fired: Any, what: str) -> str:
+    """SIGKILL ``proc`` once ``fired()`` holds (a fault rule reached); its stderr. Fails if it ended first."""
+    try:
+        wait_for(lambda: fired() or proc.poll() is not None, timeout=60, what=what)
+        assert proc.poll() is None, f"the run ended before {what}: {proc.communicate()}"
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, err
+    return err

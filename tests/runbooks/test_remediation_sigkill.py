@@ -4,12 +4,11 @@ process is killed there, and a plain re-run of the same command resumes from the
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from typing import Any
 
 import pytest
-from remediation_helpers import INVOKE, REPO, Rig, assert_converged, before, seed, wait_for
+from remediation_helpers import INVOKE, REPO, Rig, assert_converged, before, kill_when, seed
 
 # (vm, method, path regex, nth): where the process dies.
 KILL_POINTS: dict[str, tuple[str, str, str, int]] = {
@@ -37,16 +36,7 @@ def test_sigkill_then_rerun_converges(rig: Rig, point: str) -> None:
     rule: dict[str, Any] = rig.arm.add_fault(method=method, path=path, nth=nth, action="delay", seconds=60)
     proc = subprocess.Popen([INVOKE, *_remediate_args(vm)], cwd=REPO, env=rig.env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: rule["fired"] >= 1 or proc.poll() is not None, timeout=60, what=f"the write at {point}")
-        assert proc.poll() is None, f"the run ended before {point}: {proc.communicate()}"
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, err
+    kill_when(proc, lambda: rule["fired"] >= 1, f"the write at {point}")
     rig.arm.world.faults.clear()
 
     again = rig.invoke(*_remediate_args(vm))
