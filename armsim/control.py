@@ -11,6 +11,9 @@ the emulated world. Everything here is also reachable in-process through ``ArmSi
     GET|PATCH /_armsim/config                latency scale, throttling, page size, retry hint style
     GET|PUT /_armsim/rbac                    role definitions and assignments
     POST   /_armsim/guest/{action} {"vm": id}  act inside a VM's guest: sysprep | deprovision | shutdown
+    POST   /_armsim/vms/host-fault {"vm": id, "kind": "agent-unreachable" | "provisioning-timeout"}
+                                             make the VM's host node faulty (a VM without a host: its next one)
+    GET    /_armsim/vms/facts?id=            hidden VM facts: host node, its fault, temporary-disk fingerprint
     GET    /_armsim/disks/{content|guest}?id=  hidden disk facts (content fingerprint, guest state)
     GET    /_armsim/state                    the whole world as saved by --state
     POST   /_armsim/automation/fire {"jobSchedule": id}  start a job schedule's job now (armsim.automation)
@@ -20,6 +23,7 @@ the emulated world. Everything here is also reachable in-process through ``ArmSi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
@@ -27,16 +31,19 @@ from typing import TYPE_CHECKING, Any
 from armsim import faults, scenarios
 from armsim.authorization import rbac
 from armsim.compute.models import GUEST_GENERALIZED
-from armsim.errors import BadRequest, NotFound
+from armsim.errors import ArmError, BadRequest, NotFound
 from armsim.http import ArmRequest, ArmResponse, ok
 
 if TYPE_CHECKING:
     from armsim.app import App
+    from armsim.compute.models import VirtualMachine
+    from armsim.state import Subscription
 
 CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "latency_scale": (int, float), "throttling": bool, "page_size": int, "rbac": bool,
                "retry_after": str, "latencies": dict, "buckets": dict, "sandbox_python": str,
-               "sandbox_max_jobs": int, "job_time_limit_s": (int, float), "package_ca_bundle": str}
+               "sandbox_max_jobs": int, "job_time_limit_s": (int, float), "package_ca_bundle": str,
+               "redeploy_deallocated": str}
 
 
 def _body(req: ArmRequest) -> Any:
@@ -105,6 +112,8 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
                 for key, value in changes.items():
                     if key not in CONFIG_KEYS or not isinstance(value, CONFIG_KEYS[key]):
                         raise BadRequest(f"Unknown or mistyped config key '{key}'.")
+                    if key == "redeploy_deallocated" and value not in ("refuse", "start"):
+                        raise BadRequest("Config 'redeploy_deallocated' must be 'refuse' or 'start'.")
                     setattr(world.config, key, value)
             if m in ("GET", "PATCH"):
                 return ok(dataclasses.asdict(world.config))
@@ -115,6 +124,11 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
                 return ok(world.rbac)
         if head == "guest" and m == "POST" and len(parts) == 2:
             return ok(guest_action(app, parts[1], _body(req)))
+        if head == "vms" and len(parts) == 2:
+            if m == "POST" and parts[1] == "host-fault":
+                return ok(host_fault(app, _body(req)))
+            if m == "GET" and parts[1] == "facts":
+                return ok(vm_facts(app, req.arg("id") or ""))
         if head == "disks" and m == "GET" and len(parts) == 2:
             disk_id = req.arg("id") or ""
             for sub in world.subscriptions.values():
@@ -154,3 +168,68 @@ def guest_action(app: App, action: str, body: Any) -> dict[str, Any]:
         world.dirty = True
         return {"vm": vm.id, "action": action, "power_state": vm.power_state}
     raise NotFound(f"No VM '{vm_id}'.")
+
+
+def _vm_sub(app: App, vm_id: str) -> tuple[Subscription, VirtualMachine | None]:
+    """The subscription of a VM resource id and the VM (None if it does not exist yet). 404 for an id that
+    names no VM in an existing resource group."""
+    parts = vm_id.split("/")
+    sub = app.world.subscriptions.get(parts[2].lower()) if len(parts) == 9 else None
+    if sub is None or [p.lower() for p in (parts[1], parts[3], parts[5], parts[6], parts[7])] != [
+            "subscriptions", "resourcegroups", "providers", "microsoft.compute", "virtualmachines"]:
+        raise NotFound(f"No VM '{vm_id}'.")
+    sub.rg(parts[4])  # 404 ResourceGroupNotFound
+    return sub, sub.compute.vms.get(vm_id.lower())
+
+
+def host_fault(app: App, body: Any) -> dict[str, Any]:
+    """Make a VM's host node faulty (see ``armsim.compute.models``). A VM that holds an allocation gets the
+    fault on its current host at once: its agent stops reporting (``VM Agent is unresponsive.``). With
+    ``provisioning-timeout`` armsim then replays the VM's provisioning on that host, the way a deployment
+    re-run does: a PUT of the VM's own model (caller ``armsim-seed``) that fails with ``OSProvisioningTimedOut``,
+    so the activity log holds the failed "Create or Update Virtual Machine". A VM without a host (deallocated,
+    or not created yet) gets the fault armed: its next create, start or redeploy lands on the faulty host."""
+    from armsim.compute.models import HOST_PROVISIONING_TIMEOUT, norm_id
+
+    if not isinstance(body, dict) or not isinstance(body.get("vm"), str) or not isinstance(body.get("kind"), str):
+        raise BadRequest('Body must be {"vm": "<vm resource id>", "kind": "agent-unreachable" | '
+                         '"provisioning-timeout"}.')
+    vm_id = norm_id(body["vm"])
+    sub, vm = _vm_sub(app, vm_id)
+    if vm is not None:
+        sub.compute.guard(vm, "host fault", allow_generalized=True)  # nothing may be under way on the VM
+    result = sub.compute.set_host_fault(vm_id, body["kind"])
+    app.world.dirty = True
+    if vm is not None and not result["armed"] and body["kind"] == HOST_PROVISIONING_TIMEOUT:
+        put = {"location": vm.location, "tags": dict(vm.tags), "properties": copy.deepcopy(vm.properties)}
+        cfg = app.world.config
+        saved = (cfg.throttling, cfg.rbac)
+        cfg.throttling, cfg.rbac = False, False  # the platform's own replay, as for seeding
+        try:
+            resp = scenarios.call(app, "PUT", vm.id, put)
+        finally:
+            cfg.throttling, cfg.rbac = saved
+        if resp.status >= 400:
+            error = resp.body.get("error", {}) if isinstance(resp.body, dict) else {}
+            raise ArmError(error.get("message", "The VM's provisioning could not be replayed."),
+                           code=error.get("code"), status=resp.status)
+        op = app.world.operations.get(vm.busy or "")
+        if op is not None:  # a setup call: the failure is there when it returns
+            op.end = min(op.end, app.world.clock())
+            app.world.finish(op)
+        result["operation"] = op.id if op is not None else None
+    return result
+
+
+def vm_facts(app: App, vm_id: str) -> dict[str, Any]:
+    """What ARM does not show about a VM: its host node (null while deallocated), that host's fault, and the
+    fingerprint of its temporary disk (new on every placement, null while deallocated)."""
+    from armsim.compute.models import norm_id
+
+    vm_id = norm_id(vm_id) if vm_id.strip("/ ") else vm_id
+    sub, vm = _vm_sub(app, vm_id)
+    if vm is None:
+        raise NotFound(f"No VM '{vm_id}'.")
+    armed = next((f.kind for f in sub.compute.host_faults.values() if f.armed_for == vm.id.lower()), None)
+    return {"id": vm.id, "host": vm.host, "host_fault": sub.compute.host_fault(vm.host), "armed_fault": armed,
+            "temp_disk": vm.temp_disk, "power_state": vm.power_state}

@@ -4,6 +4,9 @@ holds real evidence, such as the failed start); the fleet generator writes model
     healthy                      rg-web/web-01, running, agent Ready
     generalized-after-capture    rg-demo/app-01: guest sysprepped, VM generalized, image app-01-image
     generalized-without-sysprep  rg-demo/api-01: guest still specialized, VM generalized (capture misused)
+    generalized-vm               both of the above in rg-demo, plus rg-demo/app-02 healthy (the playbook's world)
+    redeploy-vm                  rg-redeploy: web-01 provisioning timed out on a faulty host, web-02's agent cannot
+                                 reach its host; distractors web-03 (healthy), web-04 (start failed AllocationFailed)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
 """
 
@@ -13,6 +16,7 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from armsim import faults
 from armsim.errors import BadRequest
 from armsim.http import ArmRequest, ArmResponse
 from armsim.identity import make_token
@@ -170,6 +174,58 @@ def generalized_without_sysprep(app: App) -> dict[str, Any]:
     return {"vms": [vm], "image": vm.split("/providers/")[0] + "/providers/Microsoft.Compute/images/api-01-image"}
 
 
+def generalized_vm(app: App) -> dict[str, Any]:
+    """The generalized-vm playbook's world: the two generalized VMs (sysprepped and captured; generalized without
+    sysprep), each with its refused start in the activity log, and a healthy VM beside them."""
+    b = Builder(app)
+    b.rg("rg-demo")
+    subnet = b.network("rg-demo")
+    app01 = b.vm("rg-demo", "app-01", subnet=subnet, data_disks=[{"size": 64, "delete": "Delete"},
+                                                                 {"size": 128, "delete": "Detach"}])
+    b.generalize(app01, sysprep=True, capture="app-01-image")
+    api01 = b.vm("rg-demo", "api-01", os_type="Linux", subnet=subnet, data_disks=[{"size": 64, "delete": "Delete"}])
+    b.generalize(api01, sysprep=False, capture="api-01-image")
+    app02 = b.vm("rg-demo", "app-02", subnet=subnet, data_disks=[{"size": 64}])
+    images = [vm.split("/providers/")[0] + f"/providers/Microsoft.Compute/images/{name}-image"
+              for vm, name in ((app01, "app-01"), (api01, "api-01"))]
+    return {"vms": [app01, api01, app02], "targets": [app01, api01], "distractors": [app02], "images": images}
+
+
+def redeploy_vm(app: App) -> dict[str, Any]:
+    """The redeploy-vm playbook's world, in rg-redeploy (evidence written through the pipeline):
+
+    web-01  its deployment landed on a host where provisioning cannot finish: the create failed with
+            OSProvisioningTimedOut (activity log), it runs with the agent Not Ready ("VM Agent is unresponsive.")
+    web-02  (Linux) created fine, then its host lost the agent: Not Ready, provisioningState still Succeeded
+    web-03  distractor: healthy, running, agent Ready
+    web-04  distractor: deallocated, its start failed with AllocationFailed (a capacity problem, not a host one)
+    """
+    from armsim.compute import exceptions as cx
+    from armsim.control import host_fault
+
+    b = Builder(app)
+    b.rg("rg-redeploy")
+    subnet = b.network("rg-redeploy")
+    vm_path = f"/subscriptions/{b.sub.id}/resourceGroups/rg-redeploy/providers/Microsoft.Compute/virtualMachines"
+    host_fault(app, {"vm": f"{vm_path}/web-01", "kind": "provisioning-timeout"})  # armed: its create lands there
+    web01 = b.vm("rg-redeploy", "web-01", subnet=subnet, extensions=False)  # extensions never came
+    web02 = b.vm("rg-redeploy", "web-02", subnet=subnet, os_type="Linux")
+    host_fault(app, {"vm": web02, "kind": "agent-unreachable"})
+    web03 = b.vm("rg-redeploy", "web-03", subnet=subnet, data_disks=[{"size": 32}])
+    web04 = b.vm("rg-redeploy", "web-04", subnet=subnet)
+    _ok(call(app, "POST", f"{web04}/deallocate"), "deallocate")
+    app.world.settle()
+    rule = faults.validate({"method": "POST", "path": "/virtualMachines/web-04/start$", "action": "async-failed",
+                            "error": cx.allocation_failed()})
+    app.world.faults.append(rule)
+    try:
+        _ok(call(app, "POST", f"{web04}/start"), "start")
+    finally:
+        app.world.faults.remove(rule)
+    app.world.settle()
+    return {"vms": [web01, web02, web03, web04], "targets": [web01, web02], "distractors": [web03, web04]}
+
+
 def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_fraction: float = 0.1,
           seed: int = 7) -> dict[str, Any]:
     """N VMs over M resource groups, written straight into the models (fast enough for 10 000)."""
@@ -208,6 +264,8 @@ def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_frac
             generalized.append(vm.id)
         else:
             vm.power_state = rnd.choice(["running", "running", "running", "deallocated"])
+        if vm.power_state == "deallocated":
+            sub.compute.release(vm)
     world.dirty = True
     return {"vms": vms, "resource_groups": resource_groups, "generalized": len(generalized),
             "generalized_ids": generalized[:50]}
@@ -217,6 +275,8 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "healthy": healthy,
     "generalized-after-capture": generalized_after_capture,
     "generalized-without-sysprep": generalized_without_sysprep,
+    "generalized-vm": generalized_vm,
+    "redeploy-vm": redeploy_vm,
     "fleet": fleet,
 }
 

@@ -218,6 +218,24 @@ class ArmSim:
             self.world.faults.append(validated)
             return validated
 
+    def host_fault(self, vm_id: str, kind: str) -> dict[str, Any]:
+        """Make the VM's host node faulty: ``agent-unreachable`` or ``provisioning-timeout`` (see
+        ``POST /_armsim/vms/host-fault``). Returns the host id, whether the fault was armed for the VM's next
+        placement, and (provisioning-timeout) the id of the failed PUT that replayed its provisioning."""
+        from armsim.control import host_fault
+
+        with self.world.lock:
+            self.world.advance()
+            return host_fault(self.app, {"vm": vm_id, "kind": kind})
+
+    def vm_facts(self, vm_id: str) -> dict[str, Any]:
+        """Hidden VM facts: ``host`` (None while deallocated), ``host_fault``, ``armed_fault``, ``temp_disk``."""
+        from armsim.control import vm_facts
+
+        with self.world.lock:
+            self.world.advance()
+            return vm_facts(self.app, vm_id)
+
     def critical_path(self, since: float = 0.0) -> dict[str, Any]:
         with self.world.lock:
             return self.world.operations.critical_path(since)

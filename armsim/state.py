@@ -44,6 +44,9 @@ class Config:
     sandbox_max_jobs: int = 4  # jobs running at once; the rest wait as New
     job_time_limit_s: float = 3 * 3600.0  # Azure's fair-share limit: a job running longer ends Stopped
     package_ca_bundle: str = ""  # extra CA file trusted when fetching https package contentLinks
+    # Redeploy of a deallocated VM: "refuse" (409 OperationNotAllowed, as Azure's support team documents) or
+    # "start" (place it on a new host and start it, if your Azure does that).
+    redeploy_deallocated: str = "refuse"
 
     def latency(self, kind: str) -> float:
         return self.latencies.get(kind, 1.0) * self.latency_scale

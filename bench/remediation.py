@@ -31,7 +31,8 @@ from runbooks.observe import VmRef
 from runbooks.remediate import plan_remediation, remediate
 
 SCENARIOS = (("generalized-after-capture", "rg-demo/app-01", "from-image"),
-             ("generalized-without-sysprep", "rg-demo/api-01", "from-os-disk"))
+             ("generalized-without-sysprep", "rg-demo/api-01", "from-os-disk"),
+             ("redeploy-vm", "rg-redeploy/web-01", "redeploy"))
 
 
 @dataclass

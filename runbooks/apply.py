@@ -1,31 +1,44 @@
-"""Applying a plan: for each step, say what happens, ask before destructive ones, act, wait, record.
+"""Applying a plan: for each step, check its goal against Azure, ask before destructive ones, act, wait,
+re-read, and mark it done only when its goal holds (BundleWrap's habit: expected vs actual, fix, re-read).
 
-Every call is preceded by a check of the world (BundleWrap's habit: observe, then fix only what is not
-yet right), so re-running a plan after a crash at any point converges: a snapshot, disk, NIC or VM that
-already exists is not created twice, a VM already gone is not deleted twice.
+* A step whose goal already holds is skipped, saying so; so is each action whose own goal holds. Re-running
+  a plan after a crash at any point therefore converges, and a start, a deallocate or a resize is never
+  skipped because the VM merely exists.
+* A step the plan expected to have nothing to do is checked too: when its goal no longer holds (a create
+  that left the VM stopped), the step is planned again against what Azure shows and, unless that would
+  destroy something, applied.
+* Nothing is destroyed before its backup is complete: before a destructive step, every snapshot that backs
+  up a disk it deletes must exist, be complete and be a copy of that very disk.
+* The journal records intent before each call and the result after; the run's lock is checked before each.
+
+After the steps, the scenario's verification (``runbooks.verify``) and its fallout reports run.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runbooks.azure import Azure, Call, finish, get_resource, start_call
+from runbooks.changes import JOURNAL, Action, Expect, NoChange, StepContext
 from runbooks.errors import Aborted, ApplyFailed, LockLost, RunbookError, StepRefused
 from runbooks.journal import RunJournal
-from runbooks.observe import Observation
-from runbooks.plan import Plan, PlannedStep
-from runbooks.steps.verify import fallout, verify
+from runbooks.observe import Observation, observe, vm_view
+from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
+from runbooks.steps.registry import catalog
+from runbooks.verify import conditions, report_fallout, verify
 
 
 @dataclass
 class Hooks:
-    """How the engine talks to the operator: ``confirm(question) -> bool`` and ``progress(line)``."""
+    """How the engine talks to the operator: ``confirm(question) -> bool``, ``progress(line)`` and, for a
+    choice between scenarios, ``choose(question, [(id, evidence)]) -> id or None`` (None: cannot ask)."""
 
     confirm: Callable[[str], bool]
     progress: Callable[[str], None] = print
+    choose: Callable[[str, list[tuple[str, str]]], str | None] | None = None
 
 
 @dataclass
@@ -35,80 +48,99 @@ class Outcome:
     fallout: list[str] = field(default_factory=list)
     skipped_calls: int = 0
     made_calls: int = 0
+    skipped_steps: list[str] = field(default_factory=list)  # steps whose goal already held
 
 
 _IN_FLIGHT = ("creating", "updating", "deleting")
 
 
-def _settled(az: Azure, resource_id: str, timeout: float = 1800.0) -> dict[str, Any] | None:
-    """The resource once no operation is running on it. A crashed or failed run can leave one in flight
-    (a create whose answer was lost); deciding from a transitional state would collide with it."""
-    deadline, pause = time.monotonic() + timeout, 0.05
-    while True:
-        current = get_resource(az, resource_id)
-        state = str((current or {}).get("properties", {}).get("provisioningState", "Succeeded")).lower()
-        if current is None or state not in _IN_FLIGHT or time.monotonic() > deadline:
-            return current
-        time.sleep(pause)
-        pause = min(pause * 2, 5.0)
+class Reality:
+    """Azure as a goal reads it: each resource read once (settled: no operation in flight), the journal's
+    completed calls for ``journal`` goals."""
+
+    def __init__(self, az: Azure, finished: set[tuple[str, str]], timeout: float = 1800.0) -> None:
+        self.az, self.finished, self.timeout = az, finished, timeout
+        self.views: dict[str, dict[str, Any]] = {}
+
+    def view(self, resource_id: str) -> dict[str, Any]:
+        key = resource_id.lower()
+        if key not in self.views:
+            self.views[key] = self._read(resource_id)
+        return self.views[key]
+
+    def _read(self, resource_id: str) -> dict[str, Any]:
+        """The resource once no operation is running on it. A crashed or failed run can leave one in flight
+        (a create whose answer was lost); deciding from a transitional state would collide with it."""
+        deadline, pause = time.monotonic() + self.timeout, 0.05
+        while True:
+            current = get_resource(self.az, resource_id)
+            state = str((current or {}).get("properties", {}).get("provisioningState", "Succeeded")).lower()
+            if current is None or state not in _IN_FLIGHT or time.monotonic() > deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+        if current is not None and "/virtualmachines/" in key_of(resource_id) and "/extensions/" not in \
+                key_of(resource_id):
+            view = current.get("properties", {}).pop("instanceView", None) or {}
+            return vm_view(current, view)
+        return {**current, "exists": True} if current is not None else {"exists": False}
+
+    def holds(self, expect: Expect) -> bool:
+        if expect.path == JOURNAL:
+            return (str(expect.value), expect.subject.lower()) in self.finished
+        return expect.holds(self.view(expect.subject))
+
+    def unmet(self, goal: Iterable[Expect]) -> list[str]:
+        """The goal's conditions that do not hold, each as ``wanted (found …)``."""
+        out = []
+        for e in goal:
+            if not self.holds(e):
+                found = "not completed" if e.path == JOURNAL else _found(e, self.view(e.subject))
+                out.append(f"{e.describe()} (found {found})")
+        return out
 
 
-def _already_done(az: Azure, call: Call) -> bool:
-    """Is the effect of this call already in place? (the re-run/resume check)"""
-    current = _settled(az, call.resource_id)
-    if call.effect == "delete":
-        return current is None
-    if current is None:
-        return False
-    if call.op == "virtual_machines.begin_create_or_update":
-        rg, name = call.args["resource_group_name"], call.args["vm_name"]
-        view = az.compute.virtual_machines.instance_view(rg, name).as_dict()
-        if any(str(s.get("code", "")).lower() == "osstate/generalized" for s in view.get("statuses", [])):
-            raise StepRefused(f"VM {rg}/{name} still exists and is generalized: it was not deleted; "
-                              "re-run the remediation to retry from the delete step")
-        return str(current.get("properties", {}).get("provisioningState")) == "Succeeded"
-    return str(current.get("properties", {}).get("provisioningState", "Succeeded")) == "Succeeded"
+def key_of(resource_id: str) -> str:
+    return resource_id.lower()
 
 
-def _ensure_running(az: Azure, call: Call, hooks: Hooks) -> None:
-    """A recreated VM must end running. It does not when its create failed late and a re-run re-applied
-    the model (an update leaves the power state as it was): start it."""
-    if call.op != "virtual_machines.begin_create_or_update":
-        return
-    rg, name = call.args["resource_group_name"], call.args["vm_name"]
-    view = az.compute.virtual_machines.instance_view(rg, name).as_dict()
-    power = next((str(s.get("code", "")).split("/", 1)[1].lower() for s in view.get("statuses", [])
-                  if str(s.get("code", "")).lower().startswith("powerstate/")), "unknown")
-    if power in ("stopped", "deallocated"):
-        start = Call("compute", "virtual_machines.begin_start", {"resource_group_name": rg, "vm_name": name},
-                     call.resource_id, "update", f"start VM {name} (it is {power})")
-        hooks.progress(f"    → {start.summary}")
-        finish(start_call(az, start), start)
-        hooks.progress(f"    ✓ {start.summary}")
+def _found(e: Expect, view: dict[str, Any]) -> str:
+    if not view.get("exists"):
+        return "it does not exist"
+    return str(e.actual(view))
 
 
-def _guard_destructive(az: Azure, plan: Plan) -> None:
-    """Before anything is destroyed, every snapshot of the plan must exist and be complete."""
-    for step in plan.steps:
-        if step.name != "snapshot-disks":
+def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
+    """Before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk."""
+    backups = {disk: snap for s in plan.steps for disk, snap in s.backs_up.items()}
+    for disk_id in step.deletes:
+        snap_id = backups.get(disk_id.lower())
+        if snap_id is None:
+            if "/providers/microsoft.compute/disks/" in disk_id.lower():
+                raise StepRefused(f"disk {disk_id.rsplit('/', 1)[-1]} would be deleted and the plan has no "
+                                  "snapshot of it; nothing will be deleted")
             continue
-        for call in step.calls:
-            snap = get_resource(az, call.resource_id)
-            state = (snap or {}).get("properties", {}).get("provisioningState")
-            if state != "Succeeded":
-                raise StepRefused(f"snapshot {call.resource_id.rsplit('/', 1)[-1]} is {state or 'missing'}; "
-                                  "nothing will be deleted until every disk has a complete snapshot")
+        snap = get_resource(az, snap_id)
+        props = (snap or {}).get("properties", {})
+        name = snap_id.rsplit("/", 1)[-1]
+        if props.get("provisioningState") != "Succeeded":
+            raise StepRefused(f"snapshot {name} is {props.get('provisioningState') or 'missing'}; nothing will be "
+                              "deleted until every disk has a complete snapshot")
+        source = str((props.get("creationData") or {}).get("sourceResourceId", ""))
+        if source.lower() != disk_id.lower():
+            raise StepRefused(f"snapshot {name} is a copy of {source or 'nothing'}, not of {disk_id}; nothing "
+                              "will be deleted")
 
 
-def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: RunJournal | None, hooks: Hooks,
-             outcome: Outcome) -> None:
-    """Start every call of a wave (they run in parallel), then wait for all of them."""
+def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJournal | None, hooks: Hooks,
+             outcome: Outcome, reality: Reality) -> None:
+    """Start every action of a wave whose goal does not hold yet (they run in parallel), then wait for all."""
     started: list[tuple[Call, Any]] = []
-    for call in wave:
-        if _already_done(az, call):
+    for action in wave:
+        call = action.call
+        if action.goal and not reality.unmet(action.goal):
             hooks.progress(f"    = {call.summary}: already done")
             outcome.skipped_calls += 1
-            _ensure_running(az, call, hooks)
             continue
         if journal:
             journal.ensure_held()  # the run's lock must still be ours before anything is changed
@@ -118,6 +150,7 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: RunJournal
             started.append((call, start_call(az, call)))
         except ApplyFailed as e:
             _record_failure(journal, step, call, e)
+            e.step = step.name
             raise
     errors: list[ApplyFailed] = []
     for call, poller in started:
@@ -128,10 +161,10 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Call], journal: RunJournal
             errors.append(e)
             continue
         outcome.made_calls += 1
+        reality.finished.add((call.op, call.resource_id.lower()))
         if journal:
             journal.append({"event": "call-done", "step": step.name, "op": call.op, "resource": call.resource_id})
         hooks.progress(f"    ✓ {call.summary}")
-        _ensure_running(az, call, hooks)
     if errors:
         first = errors[0]
         raise ApplyFailed(f"step {step.name}: {first}. Re-run the same command to retry; finished work is kept.",
@@ -144,8 +177,60 @@ def _record_failure(journal: RunJournal | None, step: PlannedStep, call: Call, e
                         "code": e.code, "error": str(e)})
 
 
+def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
+                  outcome: Outcome, *, yes: bool) -> None:
+    reality = Reality(az, journal.finished_calls())
+    if step.goal and not reality.unmet(step.goal):
+        hooks.progress("    = its goal already holds: " + "; ".join(e.describe() for e in step.goal))
+        outcome.skipped_steps.append(step.name)
+        outcome.skipped_calls += len(step.actions)
+        return
+    if step.destructive:
+        _guard_backups(az, plan, step)
+        for note in step.notes:
+            hooks.progress(f"    ! {note}")
+        if not yes and not hooks.confirm(f"Step {i + 1} is destructive: {step.summary}. Proceed?"):
+            kept = f" Snapshots kept: {', '.join(s.rsplit('/', 1)[-1] for s in plan.snapshots)}." \
+                if plan.snapshots else ""
+            raise Aborted(f"stopped before step {i + 1} ({step.name}): nothing was deleted or changed by it.{kept}")
+    for wave in step.waves:
+        run_wave(az, step, wave, journal, hooks, outcome, reality)
+    after = Reality(az, reality.finished)
+    unmet = after.unmet(step.goal)
+    if unmet:
+        raise ApplyFailed(f"step {step.name}: its calls finished but its goal does not hold: {'; '.join(unmet)}. "
+                          "Re-run the same command to retry; finished work is kept.", step=step.name)
+
+
+def _check_noop(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
+                outcome: Outcome, *, yes: bool) -> None:
+    """A step planned as nothing to do: confirm that its goal holds, else plan it again against Azure."""
+    reality = Reality(az, journal.finished_calls())
+    unmet = reality.unmet(step.goal)
+    if not unmet:
+        hooks.progress(f"    = {step.summary}")
+        return
+    hooks.progress(f"    ! the plan expected nothing to do here, but {'; '.join(unmet)}: planning the step again")
+    spec = catalog()[step.name]
+    now = observe(az, plan.observation.ref, spec.reads | {"instance-view"}, missing_ok=True)
+    backups = {disk: snap for s in plan.steps[:i] for disk, snap in s.backs_up.items()}
+    replanned = spec.fn(now, spec.params.model_validate(step.params), StepContext(plan.run_id, plan.observation,
+                                                                                    backups))
+    if isinstance(replanned, NoChange):
+        raise StepRefused(f"step {step.name}: its goal does not hold ({'; '.join(unmet)}) and planned again it "
+                          f"has nothing to do ({replanned.reason}); make a new plan")
+    if spec.destructive:
+        raise StepRefused(f"step {step.name}: Azure differs from the plan ({'; '.join(unmet)}) and the step would "
+                          "now destroy something; nothing was changed by it. Make a new plan")
+    hooks.progress(f"    planned again: {replanned.summary}")
+    redo = PlannedStep(step.name, replanned.summary, kind=CHANGE, waves=[list(w) for w in replanned.waves],
+                       goal=list(replanned.goal), params=step.params)
+    _apply_change(az, plan, i, redo, journal, hooks, outcome, yes=yes)
+
+
 def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bool) -> Outcome:
-    """Apply the plan's steps in order, skipping those the journal marks done. Raises on the first failure."""
+    """Apply the plan's steps in order (skipping those the journal marks done), then verify and report the
+    fallout. Raises on the first failure; the journal says how far the run got."""
     outcome = Outcome(plan)
     done = journal.done_steps()
     total = len(plan.steps)
@@ -157,25 +242,19 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
                 continue
             hooks.progress(f"{label}: {step.summary}")
             journal.append({"event": "step-start", "index": i, "step": step.name})
-            if step.kind == "manual":
+            if step.kind == MANUAL:
                 if step.confirm and not yes and not hooks.confirm("Confirm the statement above and continue?"):
                     raise Aborted(f"stopped before step {i + 1} ({step.name}); nothing was changed by this step")
-            elif step.kind == "calls":
-                if step.destructive:
-                    _guard_destructive(az, plan)
-                    for note in step.notes:
-                        hooks.progress(f"    ! {note}")
-                    if not yes and not hooks.confirm(f"Step {i + 1} is destructive: {step.summary}. Proceed?"):
-                        raise Aborted(f"stopped before step {i + 1} ({step.name}); nothing was deleted. Snapshots "
-                                      "taken so far are kept")
-                for wave in step.waves:
-                    run_wave(az, step, wave, journal, hooks, outcome)
-            elif step.kind == "verify":
-                outcome.after = verify(az, plan, step.params, hooks.progress)
-                hooks.progress("    ✓ provisioned, running, not generalized, agent Ready, NICs and disks as before")
-            elif step.kind == "fallout":
-                outcome.fallout = fallout(az, plan, outcome.after)
+            elif step.kind == NOOP:
+                _check_noop(az, plan, i, step, journal, hooks, outcome, yes=yes)
+            else:
+                _apply_change(az, plan, i, step, journal, hooks, outcome, yes=yes)
             journal.append({"event": "step-done", "index": i, "step": step.name})
+        if plan.verify:
+            hooks.progress(f"verify: {', '.join(c.describe for c in conditions(plan.verify))}")
+            outcome.after = verify(az, plan, hooks.progress)
+            hooks.progress("    ✓ every condition holds")
+        outcome.fallout = report_fallout(az, plan, outcome.after)
     except LockLost:
         raise  # the journal is no longer this run's to write: whoever holds the lock now owns it
     except RunbookError as e:

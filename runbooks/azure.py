@@ -331,29 +331,44 @@ def finish(poller: Any, call: Call) -> Any:
         raise call_failed(e, call.summary) from e
 
 
-def id_parts(resource_id: str) -> tuple[str, str, str, str | None]:
-    """(resource group, type, name, child name) of an ARM id like ``…/resourceGroups/RG/providers/NS/TYPE/NAME``."""
-    parts = resource_id.strip("/").split("/")
-    if len(parts) < 8 or parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups":
+@dataclass(frozen=True)
+class ResourceParts:
+    """An ARM resource id, parsed (``azure.mgmt.core.tools.parse_resource_id``)."""
+
+    subscription: str
+    resource_group: str
+    type: str  # the top-level type, lower-case: "virtualmachines", "disks"
+    name: str
+    child: str | None = None  # a child resource's name (an extension of a VM)
+
+
+def resource_parts(resource_id: str) -> ResourceParts:
+    """Parse ``/subscriptions/S/resourceGroups/RG/providers/NS/TYPE/NAME[/CHILDTYPE/CHILD]``; UsageError if not."""
+    from azure.mgmt.core.tools import parse_resource_id
+
+    p = parse_resource_id(resource_id or "")
+    if not all(p.get(k) for k in ("subscription", "resource_group", "type", "name")):
         raise UsageError(f"malformed resource id '{resource_id}'")
-    return parts[3], parts[6].lower(), parts[7], parts[9] if len(parts) >= 10 else None
+    child = p.get("child_name_1")
+    return ResourceParts(str(p["subscription"]), str(p["resource_group"]), str(p["type"]).lower(), str(p["name"]),
+                         str(child) if child else None)
 
 
 def get_resource(az: Azure, resource_id: str) -> dict[str, Any] | None:
     """GET any resource type the toolkit creates, by id; None when it does not exist."""
-    rg, rtype, name, child = id_parts(resource_id)
+    p = resource_parts(resource_id)
     getters: dict[str, Any] = {
         "disks": az.compute.disks.get, "snapshots": az.compute.snapshots.get, "images": az.compute.images.get,
         "networkinterfaces": az.network.network_interfaces.get,
         "publicipaddresses": az.network.public_ip_addresses.get,
     }
     try:
-        if rtype == "virtualmachines" and child is not None:
-            r: Any = az.compute.virtual_machine_extensions.get(rg, name, child)
-        elif rtype == "virtualmachines":
-            r = az.compute.virtual_machines.get(rg, name)
-        elif rtype in getters:
-            r = getters[rtype](rg, name)
+        if p.type == "virtualmachines" and p.child is not None:
+            r: Any = az.compute.virtual_machine_extensions.get(p.resource_group, p.name, p.child)
+        elif p.type == "virtualmachines":
+            r = az.compute.virtual_machines.get(p.resource_group, p.name, expand="instanceView")
+        elif p.type in getters:
+            r = getters[p.type](p.resource_group, p.name)
         else:
             raise UsageError(f"unsupported resource type in {resource_id}")
     except ResourceNotFoundError:

@@ -1,89 +1,45 @@
-"""Detection: evaluate a playbook's signals against an Observation and recommend a scenario.
+"""Detection: evaluate playbooks' signals on an Observation and recommend a scenario. Pure (no Azure calls).
 
-Pure functions over observed data (no Azure calls): each signal holds, does not hold, or cannot be
-known, with a one-line detail that the diagnosis shows as evidence.
+Each signal holds, does not hold, or cannot be known, with a one-line detail the diagnosis shows as
+evidence; how each type evaluates is declared with the type (``runbooks.signals``). ``detection_facts`` and
+``playbook_facts`` say what to read first (enough to see which playbooks apply) and then (enough to choose
+among one playbook's scenarios), so nothing else is read.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from runbooks.observe import Observation
-from runbooks.playbook import (
-    ActivityLogSignal,
-    InstanceViewSignal,
-    Playbook,
-    ProvisioningStateSignal,
-    RelatedResourceSignal,
-    Scenario,
-    VmPropertySignal,
-    load_playbooks,
-)
-
-Signal = InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal | RelatedResourceSignal
+from runbooks.checks import CHECKS
+from runbooks.observe import Observation, dotted
+from runbooks.playbook import Playbook, Scenario
+from runbooks.signals import SignalResult
+from runbooks.steps.registry import catalog
 
 
-@dataclass(frozen=True)
-class SignalResult:
-    id: str
-    holds: bool
-    detail: str
+def detection_facts(playbooks: Iterable[Playbook]) -> set[str]:
+    """The facts the ``detect`` signals of these playbooks read."""
+    return {f for pb in playbooks for s in pb.detect for f in pb.signal(s).needs}
 
 
-def dotted(data: Any, path: str) -> Any:
-    """``a.b.c`` lookup in nested dicts; None when any part is missing."""
-    for part in path.split("."):
-        if not isinstance(data, dict):
-            return None
-        data = data.get(part)
-    return data
+def playbook_facts(pb: Playbook) -> set[str]:
+    """The facts every signal of the playbook reads (its scenarios' conditions and evidence)."""
+    return {f for s in pb.signals for f in s.needs}
 
 
-def evaluate(signal: Signal, obs: Observation) -> SignalResult:
-    """Does this signal hold for the observed VM?"""
-    if obs.vm is None:
-        return SignalResult(signal.id, False, "the VM does not exist")
-    if isinstance(signal, InstanceViewSignal):
-        statuses = obs.instance_view.get("statuses", []) if signal.of == "vm" else \
-            (obs.instance_view.get("vmAgent") or {}).get("statuses", [])
-        hit = next((s for s in statuses if fnmatch.fnmatch(str(s.get("code", "")).lower(),
-                                                           signal.status_code.lower())), None)
-        where = "instance view" if signal.of == "vm" else "VM agent status"
-        if hit:
-            return SignalResult(signal.id, True, f"{where}: {hit.get('code')} ({hit.get('displayStatus', '')})")
-        return SignalResult(signal.id, False, f"{where}: no {signal.status_code}")
-    if isinstance(signal, ProvisioningStateSignal):
-        state = str(obs.props.get("provisioningState", ""))
-        return SignalResult(signal.id, state.lower() == signal.state.lower(), f"provisioningState: {state}")
-    if isinstance(signal, ActivityLogSignal):
-        for op in obs.failed_operations:
-            if signal.operation and str(op.get("operation", "")).lower() != signal.operation.lower():
-                continue
-            if signal.error_code and str(op.get("error_code", "")).lower() != signal.error_code.lower():
-                continue
-            if signal.message and not re.search(signal.message, str(op.get("message") or ""), re.IGNORECASE):
-                continue
-            return SignalResult(signal.id, True, f"{op.get('operation_display') or op.get('operation')} at "
-                                f"{op.get('time')} failed with {op.get('error_code')}: {op.get('message')}")
-        return SignalResult(signal.id, False, "no matching failed operation in the activity log")
-    if isinstance(signal, VmPropertySignal):
-        value = dotted(obs.props, signal.property)
-        if signal.exists is not None:
-            return SignalResult(signal.id, (value is not None) == signal.exists, f"{signal.property}: {value}")
-        return SignalResult(signal.id, str(value).lower() == str(signal.equals).lower(),
-                            f"{signal.property}: {value}")
-    if isinstance(signal, RelatedResourceSignal):
-        if signal.type.lower() != "microsoft.compute/images":
-            return SignalResult(signal.id, False, f"related {signal.type} are not observed")
-        wanted = {k: v.replace("$vm.id", obs.vm_id) for k, v in signal.where.items()}
-        for image in obs.images:
-            if all(str(dotted(image, k) or "").lower() == v.lower() for k, v in wanted.items()):
-                return SignalResult(signal.id, True, f"image {image.get('name')} ({image.get('location')})")
-        return SignalResult(signal.id, False, "no image captured from this VM")
-    raise TypeError(f"unknown signal type {type(signal).__name__}")
+def scenario_facts(sc: Scenario, pb: Playbook) -> set[str]:
+    """What planning and verifying this scenario reads: its steps' facts, its signals' and checks' needs."""
+    steps = catalog()
+    out = {f for st in sc.run_steps for f in steps[st.run].reads}
+    for ck in sc.verify:
+        out |= pb.signal(ck.signal).needs if ck.signal else CHECKS[str(ck.check)].needs
+    return out | {"vm"}
+
+
+def matching(obs: Observation, playbooks: Mapping[str, Playbook]) -> list[Playbook]:
+    """The playbooks one of whose ``detect`` signals holds, in the pool's order."""
+    return [pb for pb in playbooks.values() if any(pb.signal(d).evaluate(obs).holds for d in pb.detect)]
 
 
 @dataclass
@@ -101,6 +57,7 @@ class Diagnosis:
     playbook: Playbook | None
     signals: dict[str, SignalResult]
     fits: list[ScenarioFit]
+    matched: list[str] = field(default_factory=list)  # every playbook whose detection holds
 
     @property
     def recommended(self) -> Scenario | None:
@@ -111,13 +68,13 @@ class Diagnosis:
         return [f.scenario.id for f in self.fits if f.fits]
 
     def ambiguity(self) -> str | None:
-        """Why an unattended run must not pick for itself: several scenarios fit, and what tells them apart
-        (was the guest sysprepped before the capture?) is inside the VM, where ARM cannot look."""
-        if len(self.fitting) < 2:
+        """Why a run must not pick for itself: several scenarios fit and the playbook says the choice matters."""
+        if len(self.fitting) < 2 or self.playbook is None or not self.playbook.ambiguity:
             return None
-        return (f"{' and '.join(self.fitting)} all fit {self.observation.ref}: ARM cannot tell whether the guest was "
-                "prepared for imaging before the capture; choose the scenario (a wrong guess leaves a VM that does "
-                "not boot)")
+        return f"{' and '.join(self.fitting)} all fit {self.observation.ref}: {self.playbook.ambiguity.strip()}"
+
+    def fit(self, scenario_id: str) -> ScenarioFit:
+        return next(f for f in self.fits if f.scenario.id == scenario_id)
 
     def evidence(self, scenario: Scenario) -> list[tuple[str, str]]:
         out = []
@@ -130,20 +87,27 @@ class Diagnosis:
         return out
 
 
-def diagnose(obs: Observation, playbooks: dict[str, Playbook] | None = None) -> Diagnosis:
-    """Evaluate every playbook; the first whose detect signals hold is the one that applies."""
-    pool = playbooks if playbooks is not None else load_playbooks()
-    for pb in pool.values():
-        results = {s.id: evaluate(s, obs) for s in pb.signals}
-        if not any(results[d].holds for d in pb.detect):
-            continue
-        fits = []
-        for sc in pb.scenarios:
-            missing = [s for s in sc.when if not results[s].holds]
-            blocking = [s for s in sc.unless if results[s].holds]
-            reasons = [f"{s} holds: {results[s].detail}" for s in sc.when if results[s].holds]
-            reasons += [f"{s} does not hold: {results[s].detail}" for s in missing]
-            reasons += [f"{s} holds (rules it out): {results[s].detail}" for s in blocking]
-            fits.append(ScenarioFit(sc, not missing and not blocking, reasons))
-        return Diagnosis(obs, pb, results, fits)
-    return Diagnosis(obs, None, {}, [])
+def evaluate_playbook(obs: Observation, pb: Playbook, matched: list[str] | None = None) -> Diagnosis:
+    """Every signal of ``pb`` on ``obs``, and which of its scenarios fit."""
+    results = {s.id: s.evaluate(obs) for s in pb.signals}
+    fits = []
+    for sc in pb.scenarios:
+        missing = [s for s in sc.when if not results[s].holds]
+        blocking = [s for s in sc.unless if results[s].holds]
+        reasons = [f"{s} holds: {results[s].detail}" for s in sc.when if results[s].holds]
+        reasons += [f"{s} does not hold: {results[s].detail}" for s in missing]
+        reasons += [f"{s} holds (rules it out): {results[s].detail}" for s in blocking]
+        fits.append(ScenarioFit(sc, not missing and not blocking, reasons))
+    return Diagnosis(obs, pb, results, fits, matched if matched is not None else [pb.id])
+
+
+def diagnose(obs: Observation, playbooks: Mapping[str, Playbook]) -> Diagnosis:
+    """The first playbook whose detection holds (the others are named in ``matched``), or none."""
+    found = matching(obs, playbooks)
+    if not found:
+        return Diagnosis(obs, None, {}, [], [])
+    return evaluate_playbook(obs, found[0], [pb.id for pb in found])
+
+
+__all__ = ["Diagnosis", "ScenarioFit", "SignalResult", "detection_facts", "diagnose", "evaluate_playbook",
+           "matching", "playbook_facts", "scenario_facts"]

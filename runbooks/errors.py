@@ -7,6 +7,7 @@ anything else reaching the user is a bug and shows its traceback.
       PlaybookError           an invalid playbook; names file and field
       TargetNotFound          the VM, resource group or image does not exist
       NotApplicable           no playbook scenario fits the VM (e.g. it is not generalized)
+      ChoiceRequired          several scenarios fit and the playbook says the choice matters: name one
       StepRefused             no safe way forward from this state (locked scope, missing image, disk would be lost)
       ConfirmationRequired    confirm mode without a terminal and without --yes
       Aborted                 the operator answered no; nothing after that point ran
@@ -16,7 +17,11 @@ anything else reaching the user is a bug and shows its traceback.
         LockLost              this run's lock was broken or taken over; it stopped before its next write
       JournalError            a run journal is unreadable or belongs to another VM
       ApplyFailed             an Azure call failed; carries the ARM error code and message
-      VerifyFailed            the calls succeeded but the recreated VM is not healthy; lists the ways back
+      VerifyFailed            the calls succeeded but the VM does not pass verification; lists the ways back
+
+``exit_code`` maps the tree to the exit status every face uses (the CLI and the Automation runbooks):
+1 when a step's work was attempted and failed (ApplyFailed of a step, VerifyFailed, LockLost), 2 for
+everything refused before or instead of acting.
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ class TargetNotFound(RunbookError):
 
 class NotApplicable(RunbookError):
     """No scenario of any playbook fits the observed VM."""
+
+
+class ChoiceRequired(RunbookError):
+    """Several scenarios fit the VM and the playbook says a wrong guess does harm: the operator must choose."""
 
 
 class StepRefused(RunbookError):
@@ -98,3 +107,14 @@ class VerifyFailed(RunbookError):
     def __init__(self, message: str, *, failures: list[str] | None = None) -> None:
         super().__init__(message)
         self.failures = list(failures or [])
+
+
+WORK_FAILED, REFUSED = 1, 2
+
+
+def exit_code(e: RunbookError) -> int:
+    """The exit status for an error: 1 when a step's work was attempted and failed (a call of a step, the
+    verification, a lost lock), 2 when it was refused or failed before any step (bad input, reading Azure)."""
+    if isinstance(e, ApplyFailed):
+        return WORK_FAILED if e.step else REFUSED
+    return WORK_FAILED if isinstance(e, (VerifyFailed, LockLost)) else REFUSED

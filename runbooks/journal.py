@@ -55,6 +55,7 @@ from runbooks.plan import Plan
 STORE_URL_ENV, STORE_CONTAINER_ENV = "RUNBOOKS_STORE_URL", "RUNBOOKS_STORE_CONTAINER"
 STORE_CONNECTION_STRING_ENV = "RUNBOOKS_STORE_CONNECTION_STRING"  # a secret: never printed
 STORE_CA_BUNDLE_ENV, STORE_LEASE_ENV = "RUNBOOKS_STORE_CA_BUNDLE", "RUNBOOKS_STORE_LEASE_SECONDS"
+CLOSED = ("succeeded", "abandoned")  # run ends after which the VM has no unfinished run
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -181,6 +182,11 @@ class RunJournal(ABC):
     def done_steps(self) -> set[int]:
         return {int(e["index"]) for e in self.events() if e.get("event") == "step-done"}
 
+    def finished_calls(self) -> set[tuple[str, str]]:
+        """(operation, lower resource id) of every call this run completed: what ``journal`` goals read."""
+        return {(str(e.get("op")), str(e.get("resource", "")).lower()) for e in self.events()
+                if e.get("event") == "call-done"}
+
     def finish(self, status: str) -> None:
         self.append({"event": "run-end", "status": status})
         self._update_pointer(self.plan().vm_id, status)
@@ -269,8 +275,13 @@ class Journal(RunJournal):
         return Plan.from_dict(data, source=str(path))
 
     def append(self, event: dict[str, Any]) -> None:
-        with open(self.dir / "journal.jsonl", "a") as f:
-            f.write(self._line(event))
+        path = self.dir / "journal.jsonl"
+        data = path.read_bytes() if path.exists() else b""
+        if data and not data.endswith(b"\n"):  # a crash mid-write left a torn line (never durable): drop it
+            with open(path, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+        with open(path, "ab") as f:
+            f.write(self._line(event).encode())
             f.flush()
             os.fsync(f.fileno())
 
@@ -285,7 +296,7 @@ class Journal(RunJournal):
 
     def _update_pointer(self, vm_id: str, status: str) -> None:
         pointer = self.root / "vms" / f"{vm_key(vm_id)}.json"
-        if status == "succeeded" and pointer.exists():
+        if status in CLOSED and pointer.exists():
             pointer.unlink()
         elif pointer.exists():
             _write_atomic(pointer, json.dumps({"run_id": self.run_id, "vm_id": vm_id, "status": status}))

@@ -1,29 +1,59 @@
-"""Observation: read everything the diagnosis and the plan need about one VM, into plain JSON data.
+"""Observation: read what the diagnosis and the plan need about one VM, into plain JSON data.
 
-Read-only. The result is what a plan is computed from, what the journal keeps (the VM cannot be read
-back after it is deleted), and what ``fingerprint`` hashes to detect drift before a saved plan is applied.
+Read-only. What is read is chosen by *facts* (``FACTS``: instance view, extensions, disks, NICs, images,
+locks, activity log), each named by the signals, steps and checks that need it, so a diagnosis of a VM no
+playbook covers lists no images. The result is what a plan is computed from, what the journal keeps (the VM
+cannot be read back after it is deleted), and what ``fingerprint`` hashes to detect drift.
+
+The same type is the *state* the planner folds steps over: ``evolve`` applies a step's predicted effects,
+and ``view`` shows one resource (the VM with its power and OS state) the way a step's goal reads it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
-from runbooks.azure import Azure, call_failed, id_parts
+from runbooks.azure import call_failed, resource_parts
 from runbooks.errors import TargetNotFound, UsageError
 
+if TYPE_CHECKING:
+    from runbooks.azure import Azure
+
+ACTIVITY_DAYS = 14
 _RG = r"[-\w._()]{1,90}"
 _NAME = r"[-\w.]{1,64}"
 _ID = re.compile(rf"^/subscriptions/([0-9a-fA-F-]{{36}})/resourceGroups/({_RG})/providers/Microsoft\.Compute/"
                  rf"virtualMachines/({_NAME})/?$", re.IGNORECASE)
 _SHORT = re.compile(rf"^({_RG})/({_NAME})$")
+
+
+def dotted(data: Any, path: str) -> Any:
+    """``a.b.c`` lookup in nested dicts; None when any part is missing."""
+    for part in path.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    for part in parts[:-1]:
+        nxt = data.get(part)
+        if not isinstance(nxt, dict):
+            nxt = data[part] = {}
+        data = nxt
+    data[parts[-1]] = copy.deepcopy(value)
 
 
 @dataclass(frozen=True)
@@ -54,9 +84,23 @@ class VmRef:
         return f"{self.resource_group}/{self.name}"
 
 
+def vm_view(vm: dict[str, Any] | None, instance_view: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A VM as a goal reads it: its REST JSON plus ``exists``, ``powerState`` (``running``, ``deallocated``…),
+    ``osState`` (``generalized`` or None) and ``agent`` (the VM agent's display status, or None)."""
+    if vm is None:
+        return {"exists": False}
+    codes = [str(s.get("code", "")) for s in (instance_view or {}).get("statuses", [])]
+    agent = ((instance_view or {}).get("vmAgent") or {}).get("statuses") or []
+    return {**vm, "exists": True,
+            "powerState": next((c.split("/", 1)[1] for c in codes if c.lower().startswith("powerstate/")), None),
+            "osState": next((c.split("/", 1)[1] for c in codes if c.lower().startswith("osstate/")), None),
+            "agent": agent[0].get("displayStatus") if agent else None}
+
+
 @dataclass
 class Observation:
-    """What was read about a VM, as REST JSON. ``vm`` is None when the VM does not exist."""
+    """What was read about a VM, as REST JSON. ``vm`` is None when the VM does not exist. ``gathered`` names
+    the facts read (``FACTS``); ``resources`` holds other resources a plan predicts or reads (snapshots)."""
 
     ref: VmRef
     subscription: str
@@ -70,6 +114,8 @@ class Observation:
     locks: list[dict[str, Any]] = field(default_factory=list)
     failed_operations: list[dict[str, Any]] = field(default_factory=list)
     observed_at: str = ""
+    gathered: set[str] = field(default_factory=set)
+    resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # lower id → JSON (None: gone)
 
     @property
     def vm_id(self) -> str:
@@ -99,13 +145,75 @@ class Observation:
         sp = self.props.get("storageProfile", {})
         return [sp.get("osDisk", {}), *sp.get("dataDisks", [])]
 
+    # --- the state a plan folds over -------------------------------------------------------------
+    def _tables(self) -> list[dict[str, Any]]:
+        return [self.disks, self.nics, self.public_ips, {str(e.get("id", "")).lower(): e for e in self.extensions}]
+
+    def view(self, resource_id: str) -> dict[str, Any]:
+        """One resource as a goal reads it (``vm_view`` for the VM); ``{"exists": False}`` when gone."""
+        key = resource_id.lower()
+        if key == self.vm_id.lower():
+            return vm_view(self.vm, self.instance_view)
+        if key in self.resources:
+            found = self.resources[key]
+            return {**found, "exists": True} if found is not None else {"exists": False}
+        for table in self._tables():
+            if key in table:
+                return {**table[key], "exists": True}
+        return {"exists": False}
+
+    def evolve(self, *, deletes: Iterable[str] = (), creates: Mapping[str, dict[str, Any]] | None = None,
+               sets: Iterable[tuple[str, str, Any]] = ()) -> Observation:
+        """A copy with a step's predicted effects: resources deleted, created (id → JSON) and values set
+        (``(resource id, path, value)``; paths as ``vm_view`` shows them). Pure."""
+        new = copy.deepcopy(self)
+        vm_key = new.vm_id.lower()
+        for rid in deletes:
+            key = rid.lower()
+            if key == vm_key:
+                new.vm, new.instance_view, new.extensions = None, {}, []
+            for table in (new.disks, new.nics, new.public_ips):
+                table.pop(key, None)
+            new.resources[key] = None
+        for rid, body in (creates or {}).items():
+            key = rid.lower()
+            if key == vm_key:
+                new.vm = copy.deepcopy(body)
+                new.instance_view = {"statuses": [{"code": "ProvisioningState/succeeded"},
+                                                  {"code": "PowerState/running"}]}
+            else:
+                new.resources[key] = copy.deepcopy(body)
+        for rid, path, value in sets:
+            new._set(rid, path, value)
+        return new
+
+    def _set(self, resource_id: str, path: str, value: Any) -> None:
+        key = resource_id.lower()
+        if key == self.vm_id.lower() and self.vm is not None:
+            if path in ("powerState", "osState"):
+                prefix = "PowerState/" if path == "powerState" else "OSState/"
+                kept = [s for s in self.instance_view.get("statuses", [])
+                        if not str(s.get("code", "")).lower().startswith(prefix.lower())]
+                self.instance_view["statuses"] = kept + ([{"code": f"{prefix}{value}"}] if value else [])
+            elif path == "agent":
+                self.instance_view["vmAgent"] = {"statuses": [{"displayStatus": value}]} if value else {}
+            elif path != "exists":
+                _set_dotted(self.vm, path, value)
+            return
+        target = self.resources.get(key)
+        if target is None:
+            target = next((t[key] for t in self._tables() if key in t), None)
+        if target is not None and path != "exists":
+            _set_dotted(target, path, value)
+
     def fingerprint(self) -> str:
-        """A hash of what a plan depends on: the VM's etag and model, its disks, NICs and images."""
+        """A hash of what a plan depends on: the VM's model, state and every fact that was read about it."""
         basis = {
-            "vm": self.vm, "generalized": self.generalized,
-            "disks": {k: (d.get("managedBy"), d.get("properties", {}).get("diskState")) for k, d in
-                      sorted(self.disks.items())},
-            "nics": sorted(self.nics), "images": sorted(str(i.get("id", "")).lower() for i in self.images),
+            "vm": self.vm, "statuses": sorted(self.statuses()), "gathered": sorted(self.gathered),
+            "disks": self.disks, "nics": self.nics, "public_ips": self.public_ips,
+            "extensions": sorted(json.dumps(e, sort_keys=True, default=str) for e in self.extensions),
+            "images": sorted(str(i.get("id", "")).lower() for i in self.images),
+            "locks": sorted(str(lk.get("id", "")).lower() for lk in self.locks),
         }
         return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -113,7 +221,8 @@ class Observation:
         return {"ref": str(self.ref), "subscription": self.subscription, "vm": self.vm,
                 "instance_view": self.instance_view, "extensions": self.extensions, "disks": self.disks,
                 "nics": self.nics, "public_ips": self.public_ips, "images": self.images, "locks": self.locks,
-                "failed_operations": self.failed_operations, "observed_at": self.observed_at}
+                "failed_operations": self.failed_operations, "observed_at": self.observed_at,
+                "gathered": sorted(self.gathered), "resources": self.resources}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Observation:
@@ -122,7 +231,8 @@ class Observation:
                    instance_view=d.get("instance_view", {}), extensions=d.get("extensions", []),
                    disks=d.get("disks", {}), nics=d.get("nics", {}), public_ips=d.get("public_ips", {}),
                    images=d.get("images", []), locks=d.get("locks", []),
-                   failed_operations=d.get("failed_operations", []), observed_at=d.get("observed_at", ""))
+                   failed_operations=d.get("failed_operations", []), observed_at=d.get("observed_at", ""),
+                   gathered=set(d.get("gathered", ALL_FACTS)), resources=dict(d.get("resources", {})))
 
 
 def _d(model: Any) -> dict[str, Any]:
@@ -133,62 +243,139 @@ def _d(model: Any) -> dict[str, Any]:
     return model.as_dict() if hasattr(model, "as_dict") else dict(model)
 
 
-def observe(az: Azure, ref: VmRef, *, activity_days: int = 14) -> Observation:
-    """Read the VM and everything around it. Raises TargetNotFound when the VM does not exist."""
+# --- facts: what can be read about a VM, each by one reader --------------------------------------------
+# A fact reader fills its part of an Observation whose ``vm`` is already read. Signals (runbooks.signals),
+# steps (runbooks.steps) and checks (runbooks.checks) name the facts they need; ``observe`` reads only those.
+
+
+def _read_instance_view(az: Azure, obs: Observation) -> None:
+    ref = obs.ref
+    obs.instance_view = _d(az.compute.virtual_machines.instance_view(ref.resource_group, ref.name))
+
+
+def _read_extensions(az: Azure, obs: Observation) -> None:
+    ref = obs.ref
+    obs.extensions = [_d(e) for e in (az.compute.virtual_machine_extensions.list(ref.resource_group, ref.name).value
+                                      or [])]
+
+
+def _read_disks(az: Azure, obs: Observation) -> None:
+    for entry in obs.disk_entries():
+        disk_id = (entry.get("managedDisk") or {}).get("id")
+        if disk_id:
+            p = resource_parts(disk_id)
+            with contextlib.suppress(ResourceNotFoundError):
+                obs.disks[disk_id.lower()] = _d(az.compute.disks.get(p.resource_group, p.name))
+
+
+def _read_nics(az: Azure, obs: Observation) -> None:
+    """The VM's NICs and the public IPs on them."""
+    for ref_nic in obs.props.get("networkProfile", {}).get("networkInterfaces", []):
+        nic_id = ref_nic.get("id")
+        if not nic_id:
+            continue
+        p = resource_parts(nic_id)
+        try:
+            nic = _d(az.network.network_interfaces.get(p.resource_group, p.name))
+        except ResourceNotFoundError:
+            continue
+        obs.nics[nic_id.lower()] = nic
+        for cfg in nic.get("properties", {}).get("ipConfigurations", []):
+            pip_id = (cfg.get("properties", {}).get("publicIPAddress") or {}).get("id")
+            if pip_id:
+                pp = resource_parts(pip_id)
+                with contextlib.suppress(ResourceNotFoundError):
+                    obs.public_ips[pip_id.lower()] = _d(az.network.public_ip_addresses.get(pp.resource_group,
+                                                                                         pp.name))
+
+
+def _read_images(az: Azure, obs: Observation) -> None:
+    """The images captured from this VM (one subscription-wide list)."""
+    vm_id = obs.vm_id.lower()
+    obs.images = [d for d in (_d(i) for i in az.compute.images.list())
+                  if str(((d.get("properties") or {}).get("sourceVirtualMachine") or {}).get("id", "")).lower()
+                  == vm_id]
+
+
+def _read_locks(az: Azure, obs: Observation) -> None:
+    vm_id = obs.vm_id.lower()
+    obs.locks = [_d(lk) for lk in az.locks.management_locks.list_at_resource_group_level(obs.ref.resource_group)
+                 if _covers(str(_d(lk).get("id", "")), vm_id)]
+
+
+def _read_activity_log(az: Azure, obs: Observation, days: int = ACTIVITY_DAYS) -> None:
+    since = (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{since}' and resourceUri eq '{obs.vm_id}'")
+    for ev in events:
+        event = _d(ev)
+        if (event.get("status") or {}).get("value") == "Failed":
+            obs.failed_operations.append(_failed_op(event))
+            if len(obs.failed_operations) >= 20:
+                break
+
+
+FactReader = Callable[["Azure", Observation], None]
+# Every fact but "vm" (always read first). Order matters only for readability of the request log.
+FACTS: dict[str, FactReader] = {
+    "instance-view": _read_instance_view,
+    "extensions": _read_extensions,
+    "disks": _read_disks,
+    "nics": _read_nics,
+    "images": _read_images,
+    "locks": _read_locks,
+    "activity-log": _read_activity_log,
+}
+ALL_FACTS = frozenset({"vm", *FACTS})
+
+
+def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missing_ok: bool = False,
+            user_data: bool = True) -> Observation:
+    """Read the VM and the ``facts`` asked for (default: all). Raises TargetNotFound when the VM does not
+    exist, unless ``missing_ok`` (then ``vm`` is None and nothing else is read). ``user_data=False`` (a
+    verification poll) reads the model and the instance view in one request."""
+    wanted = set(ALL_FACTS if facts is None else facts)
+    one_read = not user_data and "instance-view" in wanted
     if ref.subscription and ref.subscription.lower() != az.conn.subscription_id.lower():
         raise UsageError(f"the VM id names subscription {ref.subscription} but the connection uses "
                          f"{az.conn.subscription_id}: pass --subscription {ref.subscription}")
     obs = Observation(ref=ref, subscription=az.conn.subscription_id, vm=None,
                       observed_at=datetime.now(timezone.utc).isoformat())
-    c, n = az.compute, az.network
     try:
         try:
-            obs.vm = _d(c.virtual_machines.get(ref.resource_group, ref.name, expand="userData"))
+            obs.vm = _d(az.compute.virtual_machines.get(ref.resource_group, ref.name,
+                                                        expand="instanceView" if one_read else "userData"))
         except ResourceNotFoundError as e:
             code = getattr(getattr(e, "error", None), "code", None)
+            if missing_ok and code != "ResourceGroupNotFound":
+                obs.gathered = set(ALL_FACTS)
+                return obs
             where = f"resource group '{ref.resource_group}'" if code == "ResourceGroupNotFound" else f"VM {ref}"
             raise TargetNotFound(f"{where} not found in subscription {az.conn.subscription_id}") from None
-        obs.instance_view = _d(c.virtual_machines.instance_view(ref.resource_group, ref.name))
-        obs.extensions = [_d(e) for e in (c.virtual_machine_extensions.list(ref.resource_group, ref.name).value
-                                          or [])]
-        for entry in obs.disk_entries():
-            disk_id = (entry.get("managedDisk") or {}).get("id")
-            if disk_id:
-                rg, _, name, _ = id_parts(disk_id)
-                with contextlib.suppress(ResourceNotFoundError):
-                    obs.disks[disk_id.lower()] = _d(c.disks.get(rg, name))
-        for ref_nic in obs.props.get("networkProfile", {}).get("networkInterfaces", []):
-            nic_id = ref_nic.get("id")
-            if not nic_id:
-                continue
-            rg, _, name, _ = id_parts(nic_id)
-            try:
-                nic = _d(n.network_interfaces.get(rg, name))
-            except ResourceNotFoundError:
-                continue
-            obs.nics[nic_id.lower()] = nic
-            for cfg in nic.get("properties", {}).get("ipConfigurations", []):
-                pip_id = (cfg.get("properties", {}).get("publicIPAddress") or {}).get("id")
-                if pip_id:
-                    prg, _, pname, _ = id_parts(pip_id)
-                    with contextlib.suppress(ResourceNotFoundError):
-                        obs.public_ips[pip_id.lower()] = _d(n.public_ip_addresses.get(prg, pname))
-        vm_id = obs.vm_id.lower()
-        obs.images = [_d(i) for i in c.images.list()
-                      if str(((_d(i).get("properties") or {}).get("sourceVirtualMachine") or {}).get("id", "")).lower()
-                      == vm_id]
-        obs.locks = [_d(lk) for lk in az.locks.management_locks.list_at_resource_group_level(ref.resource_group)
-                     if _covers(str(_d(lk).get("id", "")), vm_id)]
-        since = (datetime.now(timezone.utc) - timedelta(days=activity_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{since}' and resourceUri eq '{obs.vm_id}'")
-        for ev in events:
-            event = _d(ev)
-            if (event.get("status") or {}).get("value") == "Failed":
-                obs.failed_operations.append(_failed_op(event))
-                if len(obs.failed_operations) >= 20:
-                    break
+        obs.gathered.add("vm")
+        if one_read:
+            obs.instance_view = obs.props.pop("instanceView", None) or {}
+            obs.gathered.add("instance-view")
+        gather(az, obs, wanted)
     except (HttpResponseError, ServiceRequestError) as e:
         raise call_failed(e, f"reading {ref}") from e
+    return obs
+
+
+def gather(az: Azure, obs: Observation, facts: Iterable[str]) -> Observation:
+    """Read the facts of ``facts`` that ``obs`` does not hold yet (in place; returns ``obs``)."""
+    wanted = set(facts)
+    unknown = wanted - ALL_FACTS
+    if unknown:
+        raise ValueError(f"unknown facts {sorted(unknown)}; known: {sorted(ALL_FACTS)}")
+    if obs.vm is None:
+        return obs
+    try:
+        for name, read in FACTS.items():
+            if name in wanted and name not in obs.gathered:
+                read(az, obs)
+                obs.gathered.add(name)
+    except (HttpResponseError, ServiceRequestError) as e:
+        raise call_failed(e, f"reading {obs.ref}") from e
     return obs
 
 

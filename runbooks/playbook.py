@@ -38,7 +38,6 @@ the article corpus).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +52,14 @@ from pydantic import (
     PrivateAttr,
     Tag,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 import runbooks
+from runbooks.checks import CHECKS, FALLOUT
 from runbooks.errors import PlaybookError, UsageError
-from runbooks.steps.catalog import CATALOG, StepParams, StepSpec
+from runbooks.signals import SIGNAL_SOURCES, AnySignal, Signal
+from runbooks.steps.registry import StepParams, StepSpec, catalog
 
 Loc = tuple[str | int, ...]
 _ID = r"^[a-z0-9]+(-[a-z0-9]+)*$"
@@ -70,117 +70,6 @@ class Model(BaseModel):
     """Base of the playbook schema: immutable, and an unknown key is an error (a typo must not pass)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
-
-
-# --- signals ------------------------------------------------------------------------------------------
-
-
-class _SignalBase(Model):
-    id: Id
-    description: str = Field(..., min_length=1, description="what the signal means, in our own words")
-
-
-class InstanceViewSignal(_SignalBase):
-    """Holds when a status code of the VM's instance view (or of its VM agent) matches ``status_code``.
-
-    ``status_code`` is an exact code (``OSState/generalized``) or a glob (``PowerState/*``).
-    """
-
-    source: Literal["instance-view"]
-    status_code: str = Field(..., min_length=1)
-    of: Literal["vm", "vm-agent"] = "vm"
-
-
-class ProvisioningStateSignal(_SignalBase):
-    """Holds when the VM's ``provisioningState`` equals ``state`` (case-insensitive)."""
-
-    source: Literal["provisioning-state"]
-    state: str = Field(..., min_length=1)
-
-
-class ActivityLogSignal(_SignalBase):
-    """Holds when the activity log has a failed operation matching every given field.
-
-    ``operation``: operation name (``Microsoft.Compute/virtualMachines/start/action``);
-    ``error_code``: the ARM error code (``OperationNotAllowed``); ``message``: a regular expression
-    searched in the error message (case-insensitive).
-    """
-
-    source: Literal["activity-log"]
-    operation: str | None = None
-    error_code: str | None = None
-    message: str | None = None
-
-    @field_validator("message")
-    @classmethod
-    def _compiles(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                re.compile(v)
-            except re.error as e:
-                raise ValueError(f"not a valid regular expression: {e}") from e
-        return v
-
-    @model_validator(mode="after")
-    def _something_to_match(self) -> ActivityLogSignal:
-        if self.error_code is None and self.message is None:
-            raise ValueError("give error_code or message (or both)")
-        return self
-
-
-class VmPropertySignal(_SignalBase):
-    """Holds when a property of the VM model (camelCase dotted path, as ARM returns it) matches.
-
-    ``equals``: the value compared as a string, case-insensitive; ``exists``: whether it is set.
-    """
-
-    source: Literal["vm-property"]
-    property: str = Field(..., min_length=1, description="e.g. storageProfile.osDisk.managedDisk.id")
-    equals: str | None = None
-    exists: bool | None = None
-
-    @model_validator(mode="after")
-    def _one_test(self) -> VmPropertySignal:
-        if (self.equals is None) == (self.exists is None):
-            raise ValueError("give exactly one of equals or exists")
-        return self
-
-
-class RelatedResourceSignal(_SignalBase):
-    """Holds when a resource of ``type`` exists whose properties match ``where``.
-
-    ``where`` maps a dotted property path of the related resource to a value; the value ``$vm.id``
-    stands for this VM's resource id (e.g. an image whose ``properties.sourceVirtualMachine.id`` is
-    this VM). ``scope`` says where to look.
-    """
-
-    source: Literal["related-resource"]
-    type: str = Field(..., pattern=r"^[A-Za-z0-9.]+/[A-Za-z0-9./]+$", description="Microsoft.Compute/images")
-    where: dict[str, str] = Field(..., min_length=1)
-    scope: Literal["resource-group", "subscription"] = "subscription"
-
-
-def _signal_source(v: Any) -> str | None:
-    if isinstance(v, dict):
-        source = v.get("source")
-        return source if isinstance(source, str) else None
-    return getattr(v, "source", None)
-
-
-Signal = Annotated[
-    Annotated[InstanceViewSignal, Tag("instance-view")]
-    | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
-    | Annotated[ActivityLogSignal, Tag("activity-log")]
-    | Annotated[VmPropertySignal, Tag("vm-property")]
-    | Annotated[RelatedResourceSignal, Tag("related-resource")],
-    Discriminator(
-        _signal_source,
-        custom_error_type="unknown_signal_source",
-        custom_error_message="source must be one of instance-view, provisioning-state, activity-log, "
-        "vm-property, related-resource",
-    ),
-]
-SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource")
 
 
 # --- steps --------------------------------------------------------------------------------------------
@@ -198,7 +87,7 @@ class RunStep(Model):
     @property
     def spec(self) -> StepSpec:
         """The catalogue entry (the step name is validated when the playbook is loaded)."""
-        return CATALOG[self.run]
+        return catalog()[self.run]
 
     @property
     def params(self) -> StepParams:
@@ -258,10 +147,26 @@ class Evidence(Model):
 
 
 class Check(Model):
-    """A post-condition: after the steps, ``signal`` must (``holds: true``) or must not hold."""
+    """A post-condition, checked by the engine after the steps: a ``signal`` that must (``holds: true``) or
+    must not hold, or a named ``check`` (``runbooks.checks.CHECKS``: the VM compared with the one observed
+    before the run). ``wait: true``: it may take a while to hold (a VM agent that boots), so verification
+    keeps polling until the scenario's ``verify_timeout_s``; other conditions fail as soon as the VM settles."""
 
-    signal: str
-    holds: bool
+    signal: str | None = None
+    holds: bool = True
+    check: str | None = None
+    wait: bool = False
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Check:
+        if (self.signal is None) == (self.check is None):
+            raise ValueError("give exactly one of signal or check")
+        return self
+
+    def describe(self) -> str:
+        if self.check is not None:
+            return self.check
+        return f"{self.signal}" if self.holds else f"not {self.signal}"
 
 
 class Scenario(Model):
@@ -275,6 +180,10 @@ class Scenario(Model):
     evidence: tuple[Evidence, ...] = ()
     steps: tuple[Step, ...] = Field(..., min_length=1)
     verify: tuple[Check, ...] = ()
+    verify_timeout_s: float = Field(900.0, gt=0, description="how long verification may wait for conditions "
+                                    "marked wait: true")
+    fallout: tuple[str, ...] = Field((), description="reports of what could not carry over (runbooks.checks.FALLOUT)")
+    fallback: str | None = Field(None, description="the scenario to suggest when this one fails verification")
 
     @property
     def run_steps(self) -> tuple[RunStep, ...]:
@@ -297,6 +206,9 @@ class Playbook(Model):
     detect: tuple[str, ...] = Field(..., min_length=1, description="applies when any of these holds")
     signals: tuple[Signal, ...] = Field(..., min_length=1)
     scenarios: tuple[Scenario, ...] = Field(..., min_length=1)
+    ambiguity: str = Field("", description="when several scenarios fit a VM and this says why the choice matters, "
+                           "unattended runs refuse to pick and interactive ones ask; empty: the first that fits "
+                           "(the playbook's order of preference) is taken")
     _path: Path | None = PrivateAttr(default=None)
 
     @property
@@ -304,14 +216,7 @@ class Playbook(Model):
         """The YAML file this playbook was loaded from, if any."""
         return self._path
 
-    def signal(
-        self, signal_id: str
-    ) -> (
-        InstanceViewSignal
-        | ProvisioningStateSignal
-        | ActivityLogSignal
-        | (VmPropertySignal | RelatedResourceSignal)
-    ):
+    def signal(self, signal_id: str) -> AnySignal:
         """The declared signal with this id (KeyError if none; ids are validated at load time)."""
         for s in self.signals:
             if s.id == signal_id:
@@ -428,16 +333,27 @@ def _semantic_checks(pb: Playbook, chk: _Checker) -> None:
             if ev.signal is not None:
                 check_ref((*base, "evidence", i, "signal"), ev.signal)
         for i, ck in enumerate(sc.verify):
-            check_ref((*base, "verify", i, "signal"), ck.signal)
+            if ck.signal is not None:
+                check_ref((*base, "verify", i, "signal"), ck.signal)
+            elif ck.check not in CHECKS:
+                chk.add((*base, "verify", i, "check"),
+                        f"unknown check {ck.check!r}; known: {', '.join(sorted(CHECKS))}")
+        for i, name in enumerate(sc.fallout):
+            if name not in FALLOUT:
+                chk.add((*base, "fallout", i), f"unknown fallout report {name!r}; known: {', '.join(sorted(FALLOUT))}")
         for i, step in enumerate(sc.steps):
             if isinstance(step, RunStep):
                 _check_run_step(step, (*base, "steps", i), chk)
+    for si, sc in enumerate(pb.scenarios):
+        if sc.fallback is not None and (sc.fallback not in scen_ids or sc.fallback == sc.id):
+            chk.add(("scenarios", si, "fallback"), f"unknown scenario {sc.fallback!r}")
 
 
 def _check_run_step(step: RunStep, loc: Loc, chk: _Checker) -> None:
-    spec = CATALOG.get(step.run)
+    steps = catalog()
+    spec = steps.get(step.run)
     if spec is None:
-        chk.add((*loc, "run"), f"unknown step {step.run!r}; known: {', '.join(sorted(CATALOG))}")
+        chk.add((*loc, "run"), f"unknown step {step.run!r}; known: {', '.join(sorted(steps))}")
         return
     try:
         spec.params.model_validate(step.with_)

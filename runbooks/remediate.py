@@ -1,5 +1,6 @@
-"""The remediation use-cases the CLI and the Automation runbooks call: diagnose, plan, remediate, apply a
-saved plan, resume. Each takes an ``Azure`` connection and returns data; rendering is elsewhere.
+"""The remediation use-cases every face calls — the CLI, the Automation runbooks and the sweep: diagnose,
+plan, and ``remediate_vm``, the one path from "this VM" to a finished (or resumed, or dry) run. Each takes
+an ``Azure`` connection and returns data; rendering is the caller's.
 
 Those that read or write runs take ``store``: a ``runbooks.journal.Store``, a ``--store`` value, or None for
 the one the environment names (the local directory unless ``RUNBOOKS_STORE_*`` say otherwise)."""
@@ -8,60 +9,146 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from runbooks.apply import Hooks, Outcome, execute
-from runbooks.azure import Azure
-from runbooks.detect import Diagnosis, diagnose
-from runbooks.errors import JournalError, NotApplicable, PlanDrifted, UsageError
+from runbooks.azure import Azure, check_secrets
+from runbooks.detect import Diagnosis, detection_facts, evaluate_playbook, matching, playbook_facts, scenario_facts
+from runbooks.errors import ChoiceRequired, JournalError, NotApplicable, PlanDrifted, UsageError
 from runbooks.journal import RunJournal, Store, store_from_env
-from runbooks.observe import VmRef, observe
+from runbooks.observe import VmRef, gather, observe
 from runbooks.plan import Plan, make_plan
-from runbooks.playbook import Playbook, load_playbooks
+from runbooks.playbook import Playbook, Scenario, load_playbooks
 
-SCENARIO_ALIASES = {"from-image": "from-image", "from-os-disk": "from-os-disk", "image": "from-image",
-                    "os-disk": "from-os-disk"}
+Settings = dict[str, dict[str, Any]]  # step name → parameter → value
 
 
-def run_diagnosis(az: Azure, ref: VmRef, playbooks: dict[str, Playbook] | None = None) -> Diagnosis:
-    return diagnose(observe(az, ref), playbooks if playbooks is not None else load_playbooks())
+def parse_settings(pairs: Iterable[str]) -> Settings:
+    """``["snapshot-disks.incremental=true", …]`` (``--set``) → ``{"snapshot-disks": {"incremental": True}}``.
+    Values are read as YAML scalars (true, 5, 1.5, text)."""
+    out: Settings = {}
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        step, dot, param = key.strip().partition(".")
+        if not eq or not dot or not step or not param:
+            raise UsageError(f"--set {pair!r}: expected STEP.PARAM=VALUE, e.g. --set snapshot-disks.incremental=true")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out.setdefault(step, {})[param] = value
+    return out
+
+
+def _pool(playbooks: Mapping[str, Playbook] | None) -> dict[str, Playbook]:
+    return dict(playbooks) if playbooks is not None else load_playbooks()
+
+
+def _playbook(pool: Mapping[str, Playbook], playbook_id: str) -> Playbook:
+    if playbook_id not in pool:
+        raise UsageError(f"unknown playbook '{playbook_id}': use {', '.join(sorted(pool))} (invoke playbooks.list)")
+    return pool[playbook_id]
+
+
+def run_diagnosis(az: Azure, ref: VmRef, playbooks: Mapping[str, Playbook] | None = None, *,
+                  playbook: str | None = None) -> Diagnosis:
+    """Read what the playbooks' detection needs, find the playbook that applies (``playbook``: this one),
+    then read what its scenarios need. Nothing else is read."""
+    pool = _pool(playbooks)
+    wanted = _playbook(pool, playbook) if playbook else None
+    obs = observe(az, ref, detection_facts(pool.values()))
+    found = matching(obs, pool)
+    pb = wanted or (found[0] if found else None)
+    if pb is None:
+        return Diagnosis(obs, None, {}, [], [])
+    gather(az, obs, playbook_facts(pb))
+    return evaluate_playbook(obs, pb, [p.id for p in found])
+
+
+def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str | None = None,
+                    hooks: Hooks | None = None, yes: bool = False, dry_run: bool = False) -> tuple[Scenario, str]:
+    """The scenario to run and what decided it. An explicit ``scenario`` must fit. When several fit and the
+    playbook says the choice matters, ``prefer`` decides, else an interactive run asks (``hooks.choose``),
+    else ChoiceRequired (a dry run shows the first and says so)."""
+    pb, ref = diag.playbook, diag.observation.ref
+    if pb is None:
+        state = ", ".join(diag.observation.statuses()) or "no status"
+        raise NotApplicable(f"{ref} shows nothing a playbook covers ({state})")
+    if diag.playbook is not None and pb.id not in diag.matched:
+        raise NotApplicable(f"{ref}: playbook {pb.id} does not apply: " + "; ".join(
+            f"{d}: {diag.signals[d].detail}" for d in pb.detect))
+    if scenario:
+        try:
+            chosen = pb.scenario(scenario)
+        except KeyError:
+            known = ", ".join(s.id for s in pb.scenarios)
+            raise UsageError(f"unknown scenario '{scenario}' for playbook {pb.id}: use {known}") from None
+        fit = diag.fit(chosen.id)
+        if not fit.fits:  # an explicit choice picks among fitting scenarios; it does not override the evidence
+            raise NotApplicable(f"{ref}: scenario {chosen.id} does not fit: " + "; ".join(
+                r for r in fit.reasons if "does not hold" in r or "rules it out" in r))
+        return chosen, "asked for (--scenario)"
+    fitting = [f.scenario for f in diag.fits if f.fits]
+    if not fitting:
+        raise NotApplicable(f"{ref}: no scenario of {pb.id} fits: " + "; ".join(
+            r for f in diag.fits for r in f.reasons if "does not hold" in r or "rules it out" in r))
+    if len(fitting) == 1:
+        return fitting[0], "the only scenario that fits"
+    why = diag.ambiguity()
+    if why is None:
+        return fitting[0], f"the first of {len(fitting)} that fit (the playbook's order of preference)"
+    if prefer and prefer in {s.id for s in fitting}:
+        return pb.scenario(prefer), "several fit; chosen by --prefer"
+    if dry_run:
+        return fitting[0], f"several fit, shown: the first; a run asks or needs --scenario ({why.rstrip('.')})"
+    if hooks is not None and hooks.choose is not None and not yes:
+        options = [(s.id, "; ".join(f"{label}: {value}" for label, value in diag.evidence(s)) or s.title)
+                   for s in fitting]
+        picked = hooks.choose(why, options)
+        if picked in {s.id for s in fitting}:
+            return pb.scenario(str(picked)), "several fit; chosen by the operator"
+    names = " or ".join(s.id for s in fitting)
+    raise ChoiceRequired(f"{why.rstrip('.')}. Pass --scenario {names}; nothing was changed")
+
+
+def _settings_for(scenario: Scenario, pb: Playbook, settings: Settings | None,
+                  admin_secret: str | None) -> Settings:
+    """``--set`` values checked against the scenario's steps, plus ``--admin-secret`` for every step that
+    takes one."""
+    names = [s.run for s in scenario.run_steps]
+    out: Settings = {k: dict(v) for k, v in (settings or {}).items()}
+    for step in out:
+        if step not in names:
+            raise UsageError(f"--set {step}.…: scenario {scenario.id} of {pb.id} has no step {step}; its steps: "
+                             f"{', '.join(names)}")
+    if admin_secret:
+        for s in scenario.run_steps:
+            if "admin_secret" in s.spec.params.model_fields:
+                out.setdefault(s.run, {})["admin_secret"] = admin_secret
+    return out
 
 
 def plan_remediation(az: Azure, ref: VmRef, scenario: str | None = None, *,
-                     playbooks: dict[str, Playbook] | None = None, admin_secret: str | None = None,
-                     verify_timeout: float | None = None) -> tuple[Diagnosis, Plan]:
-    """Observe, diagnose and plan (read-only). The scenario is the recommended one unless given."""
-    diag = run_diagnosis(az, ref, playbooks)
-    if diag.playbook is None:
-        state = ", ".join(diag.observation.statuses()) or "no status"
-        raise NotApplicable(f"{ref} shows nothing a playbook covers ({state}); it is not generalized")
-    if scenario:
-        wanted = SCENARIO_ALIASES.get(scenario, scenario)
-        try:
-            chosen = diag.playbook.scenario(wanted)
-        except KeyError:
-            known = ", ".join(s.id for s in diag.playbook.scenarios)
-            raise UsageError(f"unknown scenario '{scenario}' for playbook {diag.playbook.id}: use {known}") from None
-        # An explicit choice picks among fitting scenarios; it must not override the conditions (a VM that is
-        # no longer generalized still has the old refused start in its activity log).
-        fit = next(f for f in diag.fits if f.scenario.id == chosen.id)
-        if not fit.fits:
-            raise NotApplicable(f"{ref}: scenario {chosen.id} does not fit: " + "; ".join(
-                r for r in fit.reasons if "does not hold" in r or "rules it out" in r))
-    else:
-        recommended = diag.recommended
-        if recommended is None:
-            raise NotApplicable(f"{ref}: no scenario of {diag.playbook.id} fits: " + "; ".join(
-                r for f in diag.fits for r in f.reasons if "does not hold" in r))
-        chosen = recommended
-    overrides: dict[str, dict[str, object]] = {}
-    if admin_secret:
-        overrides["create-vm-from-image"] = {"admin_secret": admin_secret}
+                     playbooks: Mapping[str, Playbook] | None = None, playbook: str | None = None,
+                     settings: Settings | None = None, admin_secret: str | None = None,
+                     verify_timeout: float | None = None, prefer: str | None = None, hooks: Hooks | None = None,
+                     yes: bool = False, dry_run: bool = False) -> tuple[Diagnosis, Plan]:
+    """Observe, diagnose, choose the scenario and plan it (read-only)."""
+    if verify_timeout is not None and not verify_timeout > 0:
+        raise UsageError(f"verify timeout must be greater than 0 seconds (got {verify_timeout:g})")
+    diag = run_diagnosis(az, ref, playbooks, playbook=playbook)
+    chosen, decided_by = choose_scenario(diag, scenario, prefer=prefer, hooks=hooks, yes=yes, dry_run=dry_run)
+    assert diag.playbook is not None
+    gather(az, diag.observation, scenario_facts(chosen, diag.playbook))
+    plan = make_plan(diag.observation, diag.playbook, chosen, run_id=str(uuid.uuid4()), decided_by=decided_by,
+                     settings=_settings_for(chosen, diag.playbook, settings, admin_secret))
     if verify_timeout is not None:
-        if not verify_timeout > 0:  # the step's parameter model would reject it with a traceback, not one line
-            raise UsageError(f"verify timeout must be greater than 0 seconds (got {verify_timeout:g})")
-        overrides["verify-vm"] = {"agent_ready_timeout_s": verify_timeout}
-    plan = make_plan(diag.observation, diag.playbook, chosen, run_id=str(uuid.uuid4()), overrides=overrides)
+        plan.verify_timeout_s = verify_timeout
     return diag, plan
 
 
@@ -74,12 +161,66 @@ def open_store(az: Azure | None, store: Store | str | None = None) -> Store:
 
 
 def pending_run(az: Azure, ref: VmRef, *, store: Store | str | None = None) -> RunJournal | None:
-    """The VM's unfinished run, if any: re-running remediate resumes it instead of planning anew."""
+    """The VM's unfinished run, if any: remediating the VM again resumes it instead of planning anew."""
     return open_store(az, store).active_run(ref.vm_id(az.conn.subscription_id))
 
 
+def _secrets_of(plan: Plan) -> list[Any]:
+    return [call for step in plan.steps for call in step.calls]
+
+
+@dataclass
+class RunResult:
+    """What ``remediate_vm`` did: the plan it ran (or showed), the outcome (None for a dry run), whether it
+    resumed an unfinished run, and the diagnosis (None when it resumed)."""
+
+    plan: Plan
+    outcome: Outcome | None
+    resumed: bool = False
+    diagnosis: Diagnosis | None = None
+
+
+def remediate_vm(az: Azure, ref: VmRef, hooks: Hooks, *, playbook: str | None = None, scenario: str | None = None,
+                 settings: Settings | None = None, admin_secret: str | None = None,
+                 verify_timeout: float | None = None, prefer: str | None = None, yes: bool = False,
+                 dry_run: bool = False, store: Store | str | None = None,
+                 playbooks: Mapping[str, Playbook] | None = None,
+                 show_plan: Callable[[Plan], None] | None = None) -> RunResult:
+    """The one remediation path: resume the VM's unfinished run if it has one, else diagnose, choose, plan,
+    show (``show_plan``), check every secret, and apply. ``dry_run`` stops after showing what the next run
+    would do (a resume included) with zero writes."""
+    runs = open_store(az, store)
+    pending = runs.active_run(ref.vm_id(az.conn.subscription_id))
+    if pending is not None:
+        plan = pending.plan()
+        asked = [f"--{k} {v}" for k, v in (("playbook", playbook), ("scenario", scenario))
+                 if v and v != getattr(plan, k)]
+        if asked:
+            raise JournalError(f"run {pending.run_id} ({plan.playbook}/{plan.scenario}) of {ref} is unfinished, and "
+                               f"{' '.join(asked)} asks for another: resume it (invoke resume --vm {ref}) or close it "
+                               f"(invoke runs.abandon {pending.run_id}) first; nothing was changed")
+        if show_plan is not None:
+            show_plan(plan)
+        if dry_run:
+            hooks.progress(f"Dry run: {ref} has the unfinished run {pending.run_id}; the next run resumes it "
+                           f"(steps done so far: {len(pending.done_steps())} of {len(plan.steps)}).")
+            return RunResult(plan, None, resumed=True)
+        hooks.progress(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")
+        check_secrets(az, _secrets_of(plan))  # fail now, before any write
+        return RunResult(plan, _run(az, plan, hooks, yes=yes, store=runs), resumed=True)
+    diag, plan = plan_remediation(az, ref, scenario, playbooks=playbooks, playbook=playbook, settings=settings,
+                                  admin_secret=admin_secret, verify_timeout=verify_timeout, prefer=prefer,
+                                  hooks=hooks, yes=yes, dry_run=dry_run)
+    if show_plan is not None:
+        show_plan(plan)
+    if dry_run:
+        return RunResult(plan, None, diagnosis=diag)
+    check_secrets(az, _secrets_of(plan))  # fail now, before any write
+    return RunResult(plan, _run(az, plan, hooks, yes=yes, store=runs), diagnosis=diag)
+
+
 def remediate(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, store: Store | str | None = None) -> Outcome:
-    """Apply a plan just made from a fresh observation (``resume`` instead when ``pending_run`` finds one)."""
+    """Apply a plan just made from a fresh observation (``remediate_vm`` is the whole path)."""
     return _run(az, plan, hooks, yes=yes, store=open_store(az, store))
 
 
@@ -108,10 +249,11 @@ def apply_saved(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, vm: V
     if pending is not None:
         raise JournalError(f"run {pending.run_id} for {plan.ref} is unfinished: resume it first "
                            f"(invoke resume --vm {plan.ref})")
-    now = observe(az, plan.observation.ref)
+    now = observe(az, plan.observation.ref, plan.observation.gathered)
     if now.fingerprint() != plan.fingerprint:
         raise PlanDrifted(f"{plan.ref} changed since the plan was made (fingerprint {plan.fingerprint} → "
                           f"{now.fingerprint()}); make a new plan")
+    check_secrets(az, _secrets_of(plan))
     return _run(az, plan, hooks, yes=yes, store=runs)
 
 
@@ -120,7 +262,9 @@ def resume(az: Azure, ref: VmRef, hooks: Hooks, *, yes: bool = False, store: Sto
     pending = runs.active_run(ref.vm_id(az.conn.subscription_id))
     if pending is None:
         raise NotApplicable(f"no unfinished remediation for {ref}")
-    return _run(az, pending.plan(), hooks, yes=yes, store=runs)
+    plan = pending.plan()
+    check_secrets(az, _secrets_of(plan))
+    return _run(az, plan, hooks, yes=yes, store=runs)
 
 
 def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store) -> Outcome:

@@ -49,23 +49,39 @@ def diagnosis_text(d: Diagnosis) -> str:
     if rec is not None:
         lines.append("  evidence:")
         lines += [f"      {label}: {value}" for label, value in d.evidence(rec)]
-    lines.append("  Azure does not record whether the guest was sysprepped/deprovisioned before the capture: "
-                 "choose with --scenario if you know better than the recommendation.")
+    if why := d.ambiguity():
+        lines.append(f"  Choose: {why}. Pass --scenario.")
+    others = [m for m in d.matched if m != d.playbook.id]
+    if others:
+        lines.append(f"  Also detected: {', '.join(others)} (remediate --playbook ID to use one of them)")
     return "\n".join(lines)
 
 
+_MARKS = {"change": "+", "noop": "=", "manual": "?"}
+
+
 def plan_text(plan: Plan) -> str:
+    """Every step: ``+`` a change (``-`` when it destroys), ``=`` nothing to do and why, ``?`` a manual step."""
     obs = plan.observation
-    lines = [f"Plan {plan.run_id} for {plan.ref}: scenario {plan.scenario} (playbook {plan.playbook})",
-             f"  observed: {', '.join(obs.statuses())}; fingerprint {plan.fingerprint}"]
+    decided = f"; {plan.decided_by}" if plan.decided_by else ""
+    lines = [f"Plan {plan.run_id} for {plan.ref}: playbook {plan.playbook}, scenario {plan.scenario}{decided}",
+             f"  observed: {', '.join(obs.statuses()) or 'no status'}; fingerprint {plan.fingerprint}"]
     for i, step in enumerate(plan.steps, 1):
+        mark = "-" if step.destructive else _MARKS.get(step.kind, " ")
         flag = " [DESTRUCTIVE: asks first]" if step.destructive else ""
-        lines.append(f"  {i:>2}. {step.name}{flag}: {step.summary}")
+        lines.append(f"  {mark}{i:>2}. {step.name}{flag}: {step.summary}")
         for call in step.calls:
             lines.append(f"        {_verb(call.op)} {call.resource_id}")
         for note in step.notes:
             lines.append(f"        ! {note}")
-    lines.append(f"  Azure writes: {plan.writes}")
+    changes = sum(1 for s in plan.steps if s.kind == "change")
+    lines.append(f"  {changes} step(s) change something, {len(plan.steps) - changes} do not; Azure writes: "
+                 f"{plan.writes}")
+    if plan.verify:
+        from runbooks.verify import conditions
+
+        lines.append(f"  then verify (up to {plan.verify_timeout_s:g}s): "
+                     f"{', '.join(c.describe for c in conditions(plan.verify))}")
     if plan.diff:
         lines.append("  VM model, before → after:")
         for path, before, after in plan.diff:
@@ -74,7 +90,12 @@ def plan_text(plan: Plan) -> str:
 
 
 def _verb(op: str) -> str:
-    return "DELETE" if "delete" in op else "PUT"
+    method = op.rsplit(".", 1)[-1].removeprefix("begin_")
+    if method == "delete":
+        return "DELETE"
+    if method == "create_or_update":
+        return "PUT"
+    return "PATCH" if method == "update" else f"POST {method}"
 
 
 def outcome_text(o: Outcome) -> str:
@@ -101,7 +122,8 @@ def diagnosis_json(d: Diagnosis) -> dict[str, Any]:
                        "meaning": f.scenario.description.strip()} for f in d.fits],
         "recommended": rec.id if rec else None,
         "evidence": dict(d.evidence(rec)) if rec else {},
-        "sysprep_known": False,
+        "ambiguity": d.ambiguity(),
+        "matched": d.matched,
     }
 
 
@@ -109,7 +131,9 @@ def placeholder_values(d: Diagnosis) -> dict[str, str]:
     """Values for an article's placeholders, taken from the evidence (as the portal fills them)."""
     obs = d.observation
     values = {"vmname": obs.ref.name, "resourcegroup": obs.ref.resource_group, "subscriptionid": obs.subscription}
-    refused = next((op for op in obs.failed_operations if op.get("error_code") == "OperationNotAllowed"), None)
+    codes = {str(getattr(s, "error_code", None) or "").lower() for s in (d.playbook.signals if d.playbook else ())}
+    refused = next((op for op in obs.failed_operations if str(op.get("error_code") or "").lower() in codes),
+                   obs.failed_operations[0] if obs.failed_operations else None)
     if refused:
         values["starttime"] = str(refused.get("time"))
         values["operationtype"] = str(refused.get("operation_display") or refused.get("operation"))

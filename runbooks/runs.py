@@ -18,6 +18,27 @@ def _status(events: list[dict[str, Any]]) -> str:
     return str(events[last_end].get("status") or UNFINISHED)
 
 
+def abandon_run(store: Store, run_id: str, *, reason: str = "") -> dict[str, Any]:
+    """Close an unfinished (failed or interrupted) run, so the VM's next remediation plans afresh. Takes the
+    VM's lock (a running run is refused with who holds it); writes nothing to Azure. Snapshots the run made are
+    kept: ``runs.show`` names them."""
+    from runbooks.errors import JournalError
+
+    journal = store.open(run_id)
+    plan = journal.plan()
+    status = _status(journal.events())
+    if status != UNFINISHED and status != FAILED:
+        raise JournalError(f"run {run_id} is {status}: only an unfinished or failed run can be abandoned")
+    with store.lock(plan.vm_id, run_id) as lock:
+        active = store.active_run(plan.vm_id)
+        if active is None or active.run_id != run_id:
+            raise JournalError(f"run {run_id} is not the unfinished run of {plan.ref}; nothing to abandon")
+        journal.lock = lock
+        journal.append({"event": "run-abandoned", "reason": reason or "closed by the operator"})
+        journal.finish("abandoned")
+    return run_summary(store.open(run_id), store)
+
+
 def run_summary(journal: RunJournal, store: Store | None = None) -> dict[str, Any]:
     """One row of ``runs.list``: the run, the VM, who, when, status and counts."""
     plan, events = journal.plan(), journal.events()

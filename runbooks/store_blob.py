@@ -24,6 +24,7 @@ from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, C
 
 from runbooks.errors import JournalError, LockHeld, LockLost, UsageError
 from runbooks.journal import (
+    CLOSED,
     STORE_CONNECTION_STRING_ENV,
     RunJournal,
     RunLock,
@@ -201,7 +202,7 @@ class BlobJournal(RunJournal):
     def _update_pointer(self, vm_id: str, status: str) -> None:
         pointer = self.store.pointer(vm_id)
         with self.store.op(f"update the run pointer of {vm_id}"):
-            if status == "succeeded":
+            if status in CLOSED:
                 with contextlib.suppress(ResourceNotFoundError):
                     pointer.delete_blob()
                 return

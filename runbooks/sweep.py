@@ -30,30 +30,14 @@ from typing import Any, TextIO
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-from runbooks.apply import Hooks, Outcome
-from runbooks.azure import Azure, call_failed, check_secrets
-from runbooks.detect import Signal, SignalResult, evaluate
-from runbooks.errors import LockHeld, LockLost, NotApplicable, RunbookError, StepRefused, UsageError
+from runbooks.apply import Hooks
+from runbooks.azure import Azure, call_failed, resource_parts
+from runbooks.errors import ChoiceRequired, LockHeld, LockLost, NotApplicable, RunbookError, StepRefused, UsageError
 from runbooks.journal import Store
 from runbooks.observe import Observation, VmRef
-from runbooks.playbook import (
-    ActivityLogSignal,
-    InstanceViewSignal,
-    Playbook,
-    ProvisioningStateSignal,
-    RelatedResourceSignal,
-    VmPropertySignal,
-    load_playbooks,
-)
-from runbooks.remediate import (
-    SCENARIO_ALIASES,
-    open_store,
-    pending_run,
-    plan_remediation,
-    remediate,
-    resume,
-    run_diagnosis,
-)
+from runbooks.playbook import Playbook, load_playbooks
+from runbooks.remediate import open_store, pending_run, remediate_vm, run_diagnosis
+from runbooks.signals import AnySignal, SignalResult
 
 MAX_CONCURRENCY = 10  # azure-core's HTTP connection pool holds 10 connections per host; ARM refills 10 writes/s
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -167,13 +151,15 @@ def parse_number(option: str, text: str, kind: type[int] | type[float]) -> Any:
         raise UsageError(f"--{option} must be {what} (got {text!r})") from None
 
 
-def check_prefer(value: str | None) -> str | None:
-    """``--prefer``: empty, or a scenario id of the playbooks (aliases as for remediate)."""
+def check_prefer(value: str | None, playbooks: dict[str, Playbook] | None = None) -> str | None:
+    """``--prefer``: empty, or a scenario id of one of the playbooks."""
     if not value:
         return None
-    if value not in SCENARIO_ALIASES:
-        raise UsageError(f"--prefer {value}: use from-image or from-os-disk")
-    return SCENARIO_ALIASES[value]
+    known = sorted({sc.id for pb in (playbooks if playbooks is not None else load_playbooks()).values()
+                    for sc in pb.scenarios})
+    if value not in known:
+        raise UsageError(f"--prefer {value}: not a scenario of any playbook; use one of {', '.join(known)}")
+    return value
 
 
 def check_options(subscription: str | None, resource_group: str | None, max_concurrency: int, max_errors: int,
@@ -195,15 +181,14 @@ def check_options(subscription: str | None, resource_group: str | None, max_conc
 # --- finding candidates from the list ---------------------------------------------------------------
 
 
-def _visible(signal: Signal, with_model: bool) -> bool:
+def _visible(signal: AnySignal, with_model: bool) -> bool:
     """Can this signal be evaluated from the VM list (plus the subscription's image list)?"""
-    if isinstance(signal, InstanceViewSignal):
-        return signal.of == "vm"  # the list carries the VM's statuses, not the VM agent's
-    if isinstance(signal, (ProvisioningStateSignal, VmPropertySignal)):
-        return with_model  # the listed item carries the VM model (armsim does; Azure's shape is unconfirmed)
-    if isinstance(signal, RelatedResourceSignal):
-        return signal.type.lower() == "microsoft.compute/images"
-    return False  # the activity log: one query per VM
+    return signal.listable(with_model)
+
+
+def _per_vm_list(signal: AnySignal) -> bool:
+    """A signal the VM list shows for each VM (not one that needs a subscription-wide list, like images)."""
+    return signal.listable(True) and "images" not in signal.needs
 
 
 def _listed_observation(sub: str, vm: dict[str, Any]) -> Observation:
@@ -224,8 +209,8 @@ def _statuses_only(vm: Any) -> dict[str, Any]:
 
 
 def _rg_and_name(vm_id: str) -> tuple[str, str]:
-    parts = vm_id.strip("/").split("/")
-    return (parts[3], parts[-1]) if len(parts) >= 8 else ("", parts[-1])
+    p = resource_parts(vm_id)
+    return p.resource_group, p.name
 
 
 def _has_model(obs: Observation) -> bool:
@@ -238,9 +223,9 @@ def detected_playbook(obs: Observation, playbooks: dict[str, Playbook]) -> Playb
     for pb in playbooks.values():
         for signal_id in pb.detect:
             signal = pb.signal(signal_id)
-            if isinstance(signal, RelatedResourceSignal) or not _visible(signal, with_model):
+            if not _per_vm_list(signal) or not _visible(signal, with_model):
                 continue
-            if evaluate(signal, obs).holds:
+            if signal.evaluate(obs).holds:
                 return pb
     return None
 
@@ -259,7 +244,7 @@ def recommend(obs: Observation, pb: Playbook) -> tuple[str | None, str]:
             return None, f"{sc.id} depends on {', '.join(hidden)}, which the VM list does not show: diagnose the VM"
         for s in needed:
             if s not in results:
-                results[s] = evaluate(pb.signal(s), obs)
+                results[s] = pb.signal(s).evaluate(obs)
         if all(results[s].holds for s in sc.when) and not any(results[s].holds for s in sc.unless):
             return sc.id, "; ".join(f"{s}: {results[s].detail}" for s in sc.when)
     missing = [f"{s}: {r.detail}" for s, r in results.items() if not r.holds]
@@ -267,7 +252,7 @@ def recommend(obs: Observation, pb: Playbook) -> tuple[str | None, str]:
 
 
 def _needs_images(playbooks: list[Playbook]) -> bool:
-    return any(isinstance(pb.signal(s), RelatedResourceSignal) for pb in playbooks for sc in pb.scenarios
+    return any("images" in pb.signal(s).needs for pb in playbooks for sc in pb.scenarios
                for s in (*sc.when, *sc.unless))
 
 
@@ -282,12 +267,13 @@ def sweep(az: Azure, *, resource_group: str | None = None, remediate: bool = Fal
     """Find the VMs a playbook covers; in remediate mode, remediate them (see the module docstring).
 
     ``store``: where remediations keep their journals and locks (as for ``remediate``; None: the environment's).
-    ``prefer``: the scenario for VMs that several scenarios fit; without it they are skipped (a wrong guess
-    about the guest's sysprep state leaves a VM that does not boot).
+    ``prefer``: the scenario for VMs that several scenarios fit when their playbook says the choice matters;
+    without it such VMs are skipped.
     """
     sub = az.conn.subscription_id
     check_options(sub, resource_group, max_concurrency, max_errors, max_vms)
-    prefer = check_prefer(prefer)
+    pool = playbooks if playbooks is not None else load_playbooks()
+    prefer = check_prefer(prefer, pool)
     if verify_timeout is not None and not verify_timeout > 0:
         raise UsageError(f"verify timeout must be greater than 0 seconds (got {verify_timeout:g})")
 
@@ -297,16 +283,13 @@ def sweep(az: Azure, *, resource_group: str | None = None, remediate: bool = Fal
         if progress is not None:
             progress(str(event))
 
-    pool = playbooks if playbooks is not None else load_playbooks()
     runs = open_store(az, store) if remediate else None  # a bad store is refused before any request
     report = SweepReport(sub, resource_group, "remediate" if remediate else "report")
     started = time.monotonic()
     reads0, writes0 = az.counter.reads, az.counter.writes
     throttled0, paced0 = az.pacer.throttled, az.pacer.waited_s
 
-    unfindable = [pb.id for pb in pool.values()
-                  if not any(_visible(pb.signal(s), True) and not isinstance(pb.signal(s), RelatedResourceSignal)
-                             for s in pb.detect)]
+    unfindable = [pb.id for pb in pool.values() if not any(_per_vm_list(pb.signal(s)) for s in pb.detect)]
     if unfindable:
         report.notes.append("not swept (their detect signals need per-VM reads): " + ", ".join(unfindable))
 
@@ -337,8 +320,8 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     scope = resource_group.lower() if resource_group else None
     # Turning every listed model into JSON costs more than the rest of the sweep: when statuses are all the
     # detect signals need, only the candidates' models are converted.
-    statuses_suffice = all(isinstance(pb.signal(s), (InstanceViewSignal, ActivityLogSignal, RelatedResourceSignal))
-                           for pb in pool.values() for s in pb.detect)
+    statuses_suffice = not any(pb.signal(s).listable(True) and not pb.signal(s).listable(False)
+                               for pb in pool.values() for s in pb.detect)
     try:
         for page in az.compute.virtual_machines.list_all(status_only="true").by_page():
             report.pages += 1
@@ -483,24 +466,11 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
     """Remediate one candidate as ``invoke remediate --yes`` does; the outcome goes into ``item``."""
     ref = VmRef(item.resource_group, item.name)
     try:
-        outcome: Outcome
-        pending = pending_run(az, ref, store=runs)
-        if pending is not None:
-            hooks.progress(f"an unfinished run {pending.run_id} exists: resuming it")
-            check_secrets(az, [call for step in pending.plan().steps for call in step.calls])
-            outcome = resume(az, ref, hooks, yes=True, store=runs)
-        else:
-            diag, plan = plan_remediation(az, ref, None, playbooks=pool, admin_secret=admin_secret,
-                                          verify_timeout=verify_timeout)
-            why = diag.ambiguity()
-            if why and prefer is None:
-                item.result, item.detail = SKIPPED, f"{why} (sweep with --prefer, or remediate it alone)"
-                return
-            if why and prefer != plan.scenario:
-                diag, plan = plan_remediation(az, ref, prefer, playbooks=pool, admin_secret=admin_secret,
-                                              verify_timeout=verify_timeout)
-            check_secrets(az, [call for step in plan.steps for call in step.calls])  # fail before any write
-            outcome = remediate(az, plan, hooks, yes=True, store=runs)
+        result = remediate_vm(az, ref, hooks, admin_secret=admin_secret, verify_timeout=verify_timeout,
+                              prefer=prefer, yes=True, store=runs, playbooks=pool)
+    except ChoiceRequired as e:
+        item.result, item.detail = SKIPPED, f"{e} (sweep with --prefer, or remediate it alone)"
+        return
     except (NotApplicable, LockHeld) as e:
         if isinstance(e, LockLost):  # this run lost its lock part-way: a failure, not someone else's run
             item.result, item.detail = FAILED, str(e)
@@ -513,9 +483,13 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
             failed_run = pending_run(az, ref, store=runs)
             item.run_id = failed_run.run_id if failed_run is not None else None
         return
-    item.result, item.scenario, item.run_id = REMEDIATED, outcome.plan.scenario, outcome.plan.run_id
-    item.scenario_basis = item.scenario_basis if item.scenario == outcome.plan.scenario else "chosen by diagnosis"
-    item.detail = f"{outcome.made_calls} call(s) made, {outcome.skipped_calls} already done"
+    outcome, plan = result.outcome, result.plan
+    assert outcome is not None
+    item.result, item.playbook, item.run_id = REMEDIATED, plan.playbook, plan.run_id
+    item.scenario_basis = item.scenario_basis if item.scenario == plan.scenario else plan.decided_by
+    item.scenario = plan.scenario
+    item.detail = f"{outcome.made_calls} call(s) made, {outcome.skipped_calls} already done" + \
+        (" (resumed an unfinished run)" if result.resumed else "")
     item.fallout = list(outcome.fallout)
 
 

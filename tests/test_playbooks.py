@@ -9,9 +9,7 @@ import pytest
 
 from runbooks.errors import PlaybookError, UsageError
 from runbooks.playbook import (
-    InstanceViewSignal,
     ManualStep,
-    RelatedResourceSignal,
     RunStep,
     default_playbooks_dir,
     field_path,
@@ -20,7 +18,10 @@ from runbooks.playbook import (
     load_playbooks,
     playbook_for_article,
 )
-from runbooks.steps.catalog import CATALOG, DeleteVmParams, SnapshotDisksParams
+from runbooks.signals import InstanceViewSignal, RelatedResourceSignal
+from runbooks.steps.backup import SnapshotDisksParams
+from runbooks.steps.recreate import DeleteVmParams
+from runbooks.steps.registry import catalog
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "playbooks"
@@ -41,9 +42,8 @@ COMMON_STEPS = [
     "rebuild-deleted-disks",
     "rebuild-deleted-nics",
     "{create}",
+    "start-vm",
     "restore-extensions",
-    "verify-vm",
-    "report-fallout",
 ]
 
 MINIMAL = """\
@@ -107,7 +107,7 @@ def test_generalized_vm_scenarios_run_the_steps_in_order(scenario: str, create: 
     sc = load_playbook(SHIPPED / "generalized-vm.yaml").scenario(scenario)
     assert [s.run for s in sc.run_steps] == [create if s == "{create}" else s for s in COMMON_STEPS]
     assert [s.run for s in sc.destructive_steps] == ["delete-vm"]
-    assert all(s.run in CATALOG for s in sc.run_steps)
+    assert all(s.run in catalog() for s in sc.run_steps)
     assert "os-generalized" in sc.when
     assert {c.signal: c.holds for c in sc.verify}["os-generalized"] is False
 

@@ -33,6 +33,15 @@ def operation_in_progress(operation: str, vm: str) -> OperationNotAllowed:
     )
 
 
+def deallocated(operation: str, vm: str) -> OperationNotAllowed:
+    """The CRP catalogue's template, with the pointer ARM appends today (seen in 2024 terraform-provider-azurerm
+    #28218 and rancher/harvester-cloud #53 logs: ``Operation 'powerOff' is not allowed … deallocated.``)."""
+    return OperationNotAllowed(
+        f"Operation '{operation}' is not allowed on VM '{vm}' since the VM is either deallocated or marked to be "
+        "deallocated. Please refer to https://aka.ms/vmpowerstates  to learn about different VM power states."
+    )
+
+
 def not_running(operation: str, vm: str, state: str) -> OperationNotAllowed:
     return OperationNotAllowed(f"Operation '{operation}' is not allowed on VM '{vm}' since the VM is {state}.")
 
@@ -110,3 +119,22 @@ def resized_down(name: str, current: int, requested: int) -> BadRequest:
         f"Disk '{name}' of size {current} GB cannot be resized down to {requested} GB.",
         code="OperationNotAllowed",
     )
+
+
+# --- asynchronous failures: the ``error`` an operation ends with (not raised: set as the operation's outcome) ---
+
+
+def os_provisioning_timed_out(vm: str, *, image_hint: bool) -> dict[str, str]:
+    """``OSProvisioningTimedOut`` (CRP catalogue): with ``image_hint`` the variant Azure shows for an image that
+    was not prepared (generalized); without it the plain one, e.g. when the guest could not report to its host."""
+    message = (f"OS Provisioning for VM '{vm}' did not finish in the allotted time. The VM may still finish "
+               "provisioning successfully. Please check provisioning state later.")
+    if image_hint:
+        message += " Also, make sure the image has been properly prepared (generalized)."
+    return {"code": "OSProvisioningTimedOut", "message": message}
+
+
+def allocation_failed() -> dict[str, str]:
+    return {"code": "AllocationFailed", "message": (
+        "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. Read more "
+        "about improving likelihood of allocation success at http://aka.ms/allocation-guidance")}

@@ -9,6 +9,16 @@ The emulated guest: every OS disk carries a hidden ``guest`` state.
                     never reports Ready, unless Azure provisions it from an image with an osProfile.
 Every disk also carries a hidden ``content`` fingerprint, copied by snapshots, images and disk copies,
 so tests can prove that no disk content was lost.
+
+Hosts: a VM that holds an allocation (running or stopped, not deallocated) sits on a hidden host node
+(``VirtualMachine.host``; ARM shows no host for VMs outside dedicated hosts) and has a temporary (resource)
+disk whose content is the hidden ``temp_disk`` fingerprint. Create, start of a deallocated VM and redeploy
+place the VM on a new host with an empty temporary disk; deallocate releases both; restart, powerOff and
+start of a stopped VM keep them. A host can be faulty (``HostFault``, set through the control API):
+  ``agent-unreachable``     the VM agent cannot report to the host: it never reports Ready there.
+  ``provisioning-timeout``  as above, and every create, update (PUT/PATCH), start, restart or redeploy that
+                            completes on that host fails with ``OSProvisioningTimedOut``; the guest runs anyway.
+Moving the VM to another host (redeploy, or deallocate + start) is the fix.
 """
 
 from __future__ import annotations
@@ -36,6 +46,12 @@ if TYPE_CHECKING:
 
 GUEST_SPECIALIZED = "specialized"
 GUEST_GENERALIZED = "generalized"
+
+HOST_AGENT_UNREACHABLE = "agent-unreachable"
+HOST_PROVISIONING_TIMEOUT = "provisioning-timeout"
+HOST_FAULTS = (HOST_AGENT_UNREACHABLE, HOST_PROVISIONING_TIMEOUT)
+# operations that wait for the guest on its host, so a provisioning-timeout host makes them fail
+WAITS_FOR_GUEST = ("vm.create", "vm.update", "vm.start", "vm.restart", "vm.redeploy")
 
 AGENT_VERSION = "2.7.41491.1102"
 WRITE_ONLY_OS_PROFILE = ("adminPassword", "customData")
@@ -187,6 +203,20 @@ class Extension:
 
 
 @dataclass
+class HostFault:
+    """A faulty host node (hidden). ``armed_for`` names the VM (lower-cased id) whose next placement lands
+    on this host; it is cleared once the VM is placed there."""
+
+    host: str
+    kind: str
+    armed_for: str | None = None
+
+
+def new_fingerprint() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
 class VirtualMachine:
     id: str
     name: str
@@ -209,6 +239,8 @@ class VirtualMachine:
     agent_ready: bool = False
     deleting: bool = False
     busy: str | None = None  # id of the operation in progress on this VM
+    host: str | None = None  # hidden: the host node while the VM holds an allocation
+    temp_disk: str | None = None  # hidden: content fingerprint of the temporary (resource) disk on that host
 
     @property
     def os_disk(self) -> dict[str, Any]:
@@ -230,6 +262,15 @@ class VirtualMachine:
         ids = [self.os_disk_id] + [_ref_id(d.get("managedDisk")) for d in self.data_disks]
         return [i for i in ids if i]
 
+    def shown_power_state(self, world: World) -> str:
+        """The power state the instance view shows. A redeploy shows ``updating`` while the VM leaves its host,
+        then ``starting`` once it is on the new one (the second half of the operation), then ``running``."""
+        if self.power_state == "updating" and self.busy:
+            op = world.operations.get(self.busy)
+            if op is not None and op.kind == "vm.redeploy" and not op.done and world.clock() >= (op.start + op.end) / 2:
+                return "starting"
+        return self.power_state
+
     def statuses(self, world: World) -> list[dict[str, Any]]:
         t = now_iso(world)
         prov = self.provisioning_state.lower()
@@ -240,8 +281,8 @@ class VirtualMachine:
         else:
             first = {"code": f"ProvisioningState/{prov}", "level": "Info",
                      "displayStatus": f"Provisioning {prov}", "time": t}
-        out = [first, {"code": f"PowerState/{self.power_state}", "level": "Info",
-                       "displayStatus": f"VM {self.power_state}"}]
+        power = self.shown_power_state(world)
+        out = [first, {"code": f"PowerState/{power}", "level": "Info", "displayStatus": f"VM {power}"}]
         if self.generalized:
             out.append({"code": "OSState/generalized", "level": "Info", "displayStatus": "VM generalized"})
         return out
@@ -261,10 +302,12 @@ class VirtualMachine:
                 view["vmAgent"] = {"vmAgentVersion": AGENT_VERSION, "statuses": [{
                     "code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready",
                     "message": "GuestAgent is running and processing the extensions.", "time": now_iso(world)}]}
-            else:
+            else:  # booting; or on a faulty host, where the agent cannot report (real instance views, 2016)
+                message = ("VM Agent is unresponsive." if state.host_fault(self.host)
+                           else "VM status blob is found but not yet populated.")
                 view["vmAgent"] = {"vmAgentVersion": "Unknown", "statuses": [{
                     "code": "ProvisioningState/Unavailable", "level": "Warning", "displayStatus": "Not Ready",
-                    "message": "VM status blob is found but not yet populated.", "time": now_iso(world)}]}
+                    "message": message, "time": now_iso(world)}]}
         exts = state.extensions_of(self.id)
         if exts:
             view["extensions"] = [{"name": e.name, "type": e.properties.get("type"),
@@ -299,7 +342,8 @@ class VirtualMachine:
 class ComputeState(Collections):
     """All Microsoft.Compute resources of one subscription, keyed by lower-cased resource id."""
 
-    MODELS = {"vms": VirtualMachine, "disks": Disk, "snapshots": Disk, "images": Image, "extensions": Extension}
+    MODELS = {"vms": VirtualMachine, "disks": Disk, "snapshots": Disk, "images": Image, "extensions": Extension,
+              "host_faults": HostFault}
 
     def __init__(self, sub: Subscription) -> None:
         self.sub = sub
@@ -308,6 +352,7 @@ class ComputeState(Collections):
         self.snapshots: dict[str, Disk] = {}
         self.images: dict[str, Image] = {}
         self.extensions: dict[str, Extension] = {}
+        self.host_faults: dict[str, HostFault] = {}  # by lower-cased host id; only faulty hosts are kept
 
     @property
     def world(self) -> World:
@@ -617,10 +662,7 @@ class ComputeState(Collections):
                 # A sysprepped guest runs setup with the osProfile; an unsysprepped one never signals
                 # provisioning: Azure gives up with OSProvisioningTimedOut (the VM may boot anyway).
                 if image.os_guest != GUEST_GENERALIZED:
-                    image_fail = {"code": "OSProvisioningTimedOut", "message": (
-                        f"OS Provisioning for VM '{name}' did not finish in the allotted time. The VM may still "
-                        "finish provisioning successfully. Please check provisioning state later. Also, make sure "
-                        "the image has been properly prepared (generalized).")}
+                    image_fail = cx.os_provisioning_timed_out(name, image_hint=True)
                 disk_kw: dict[str, Any] = {"content": image.os_content, "guest": GUEST_SPECIALIZED,
                                            "purchase_plan": copy.deepcopy(image.os_plan),
                                            "size_gb": os_disk.get("diskSizeGB") or image.os_disk.get("diskSizeGB", 127),
@@ -702,6 +744,7 @@ class ComputeState(Collections):
                 self._attach(disk, vm)
         self.sub.network.attach_vm_nics(rid, net_plans)
         self.vms[rid.lower()] = vm
+        self.place(vm, self.allocate(vm))
         return vm, image_fail
 
     def _check_os_profile(self, os_profile: dict[str, Any], os_disk: dict[str, Any], ref: dict[str, Any]) -> None:
@@ -872,6 +915,52 @@ class ComputeState(Collections):
         vm.etag += 1
         vm.provisioning_state = "Updating"
 
+    # --- hosts ------------------------------------------------------------------------------------
+    def allocate(self, vm: VirtualMachine) -> str:
+        """A host for the VM's next placement: one armed for it (a fault set while it had no host), else a new one.
+        Every placement gets a host the VM was never on."""
+        key = vm.id.lower()
+        for fault in self.host_faults.values():
+            if fault.armed_for == key:
+                fault.armed_for = None
+                return fault.host
+        return str(uuid.uuid4())
+
+    def place(self, vm: VirtualMachine, host: str) -> None:
+        """The VM now runs on ``host``; on a host it was not on, its temporary disk is a new, empty one."""
+        if vm.host != host or vm.temp_disk is None:
+            vm.host, vm.temp_disk = host, new_fingerprint()
+
+    def release(self, vm: VirtualMachine) -> None:
+        vm.host = vm.temp_disk = None
+
+    def host_fault(self, host: str | None) -> str | None:
+        fault = self.host_faults.get((host or "").lower())
+        return fault.kind if fault is not None else None
+
+    def guest_failure(self, vm: VirtualMachine, kind: str, host: str | None) -> dict[str, Any] | None:
+        """The error an operation of ``kind`` ends with because it completes on a provisioning-timeout host."""
+        if kind in WAITS_FOR_GUEST and self.host_fault(host) == HOST_PROVISIONING_TIMEOUT:
+            return cx.os_provisioning_timed_out(vm.name, image_hint=False)
+        return None
+
+    def set_host_fault(self, vm_id: str, kind: str) -> dict[str, Any]:
+        """Make the VM's host faulty, or, for a VM without a host (deallocated or not created yet), arm the fault
+        for its next placement. Returns what was done; the caller replays a provisioning if needed."""
+        if kind not in HOST_FAULTS:
+            raise BadRequest(f"Unknown host fault kind '{kind}'; use {' or '.join(HOST_FAULTS)}.")
+        vm = self.vms.get(vm_id.lower())
+        if vm is None or vm.host is None:
+            for fault in self.host_faults.values():  # a new fault replaces one armed before
+                if fault.armed_for == vm_id.lower():
+                    fault.armed_for = None
+            host = str(uuid.uuid4())
+            self.host_faults[host] = HostFault(host=host, kind=kind, armed_for=vm_id.lower())
+            return {"vm": vm.id if vm else vm_id, "kind": kind, "host": host, "armed": True}
+        self.host_faults[vm.host.lower()] = HostFault(host=vm.host, kind=kind)
+        vm.agent_ready = False
+        return {"vm": vm.id, "kind": kind, "host": vm.host, "armed": False}
+
     # --- lifecycle --------------------------------------------------------------------------------
     def boot(self, vm: VirtualMachine) -> None:
         """The VM is running: its guest boots and, if it can, its agent reports Ready after boot time."""
@@ -976,7 +1065,7 @@ def _booted(world: World, op: Operation) -> None:
     if vm is None or vm.power_state != "running":
         return
     disk = state.disks.get((vm.os_disk_id or "").lower())
-    vm.agent_ready = disk is not None and disk.guest == GUEST_SPECIALIZED
+    vm.agent_ready = disk is not None and disk.guest == GUEST_SPECIALIZED and state.host_fault(vm.host) is None
 
 
 def _power(target_state: str, boots: bool) -> Any:
@@ -985,15 +1074,26 @@ def _power(target_state: str, boots: bool) -> Any:
         if vm is None:
             return
         vm.busy = None
+        host = op.args.get("host")  # where the operation puts the VM (a new host for start/redeploy)
         if not op.succeeded:
             vm.provisioning_state, vm.provisioning_error = "Failed", op.error
-            vm.power_state = op.args.get("previous", vm.power_state)
+            if op.kind in WAITS_FOR_GUEST and (op.error or {}).get("code") == "OSProvisioningTimedOut" and host:
+                # the VM was placed and its guest boots; only the host never hears from it
+                state.place(vm, host)
+                vm.power_state = "running"
+                state.set_disk_states(vm, "Attached")
+                state.boot(vm)
+            else:
+                vm.power_state = op.args.get("previous", vm.power_state)
             return
         vm.provisioning_state, vm.provisioning_error = "Succeeded", None
         vm.power_state = target_state
         if target_state == "deallocated":
+            state.release(vm)
             state.set_disk_states(vm, "Reserved")
         elif target_state == "running":
+            if host:
+                state.place(vm, host)
             state.set_disk_states(vm, "Attached")
         if boots:
             state.boot(vm)
@@ -1048,4 +1148,4 @@ completer("image.delete")(_finish_table("images"))
 completer("extension.create")(_finish_table("extensions"))
 completer("extension.delete")(_finish_table("extensions"))
 
-__all__ = ["BadRequest", "ComputeState", "Disk", "Extension", "Image", "VirtualMachine"]
+__all__ = ["BadRequest", "ComputeState", "Disk", "Extension", "HostFault", "Image", "VirtualMachine"]

@@ -24,9 +24,17 @@ def _vm_resources(vm: VirtualMachine) -> list[str]:
     return [vm.id, *vm.disk_ids(), *(n["id"] for n in vm.nics if isinstance(n.get("id"), str))]
 
 
-def _start_vm_op(world: World, req: ArmRequest, vm: VirtualMachine, kind: str, **args: Any) -> Operation:
-    op = begin(world, req, subscription=world.sub(req.path.split("/")[2]).id, kind=kind, target=vm.id,
+def _start_vm_op(world: World, req: ArmRequest, vm: VirtualMachine, kind: str,
+                 failure: dict[str, Any] | None = None, **args: Any) -> Operation:
+    """Start an operation on the VM. ``host`` (in ``args``, default: the VM's own) is where the operation leaves
+    it. How it ends: as a matching ``async-failed`` fault rule says, else with ``failure`` if given (an error
+    the request already implies), else it fails if it waits for the guest on a provisioning-timeout host."""
+    state = _state(world, req.path.split("/")[2])
+    args.setdefault("host", vm.host)
+    op = begin(world, req, subscription=state.sub.id, kind=kind, target=vm.id,
                namespace="compute", location=vm.location, resources=_vm_resources(vm), args=args)
+    if op.fail_with is None:
+        op.fail_with = failure or state.guest_failure(vm, kind, args["host"])
     vm.busy = op.id
     return op
 
@@ -40,9 +48,7 @@ def create_or_update(world: World, req: ArmRequest, subscriptionId: str, resourc
     vm, created, failure = state.put_vm(resourceGroupName, vmName, req.json(),
                                         if_match=req.headers.get("if-match"),
                                         if_none_match=req.headers.get("if-none-match"))
-    op = _start_vm_op(world, req, vm, "vm.create" if created else "vm.update")
-    if failure is not None and op.fail_with is None:
-        op.fail_with = failure
+    op = _start_vm_op(world, req, vm, "vm.create" if created else "vm.update", failure=failure)
     return accepted(world, req, op, status=201 if created else 200, body=vm.to_dict(world, state), location=False)
 
 
@@ -110,6 +116,8 @@ _POWER = {
     "powerOff": ("vm.powerOff", "stopping"),
     "deallocate": ("vm.deallocate", "deallocating"),
     "restart": ("vm.restart", "starting"),
+    # "The PowerState of the VM goes from 'Running' to 'Updating', then 'Starting', and finally 'Running'"
+    # (azure-docs, redeploy-to-new-node-linux, 2016); the portal shows "Updating" (jpaztech blog, 2021)
     "redeploy": ("vm.redeploy", "updating"),
 }
 
@@ -124,8 +132,19 @@ def _power_action(action: str) -> Any:
         state.guard(vm, action, allow_generalized=action in ("deallocate", "powerOff"))
         if action == "restart" and vm.power_state != "running":
             raise cx.not_running(action, vm.name, vm.power_state)
-        op = _start_vm_op(world, req, vm, kind, previous=vm.power_state)
-        vm.power_state = transitional if transitional != "updating" else vm.power_state
+        host = vm.host
+        if action == "redeploy":
+            # Redeploy reallocates the VM, so Azure's support team documents it for running or stopped VMs only
+            # (jpaztech blog, 2021); config.redeploy_deallocated = "start" starts a deallocated VM instead.
+            if vm.power_state == "deallocated" and world.config.redeploy_deallocated != "start":
+                raise cx.deallocated(action, vm.name)
+            host = state.allocate(vm)  # always a host the VM was never on
+        elif action == "start" and vm.host is None:
+            host = state.allocate(vm)  # a deallocated VM is placed again
+        op = _start_vm_op(world, req, vm, kind, previous=vm.power_state, host=host)
+        vm.power_state = transitional
+        if action == "redeploy":
+            vm.provisioning_state = "Updating"
         vm.agent_ready = False
         return accepted(world, req, op)
 

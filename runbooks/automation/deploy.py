@@ -28,7 +28,7 @@ from runbooks.errors import ApplyFailed, UsageError
 
 API_VERSION = "2024-10-23"
 FREQUENCIES = {"hour": "Hour", "day": "Day", "week": "Week", "month": "Month"}
-SWEEP_RUNBOOK = "Sweep-GeneralizedVMs"
+SWEEP_RUNBOOK = "Sweep-VMs"
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def resources(wheels: WheelSet, settings: Settings, *, content_uri: Callable[[st
         spec = settings.schedule
         out.append({"kind": "schedule", "name": spec.name(), "body": {"name": spec.name(), "properties": {
             "frequency": spec.frequency, "interval": spec.interval, "timeZone": "UTC",
-            "description": f"Sweep for generalized VMs every {spec.interval} {spec.frequency.lower()}(s) at "
+            "description": f"Sweep for VMs a playbook covers every {spec.interval} {spec.frequency.lower()}(s) at "
                            f"{spec.at} UTC"}}, "spec": spec})
         out.append({"kind": "jobSchedule", "name": "", "body": {"properties": {
             "schedule": {"name": spec.name()}, "runbook": {"name": SWEEP_RUNBOOK}, "runOn": "",

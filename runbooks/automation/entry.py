@@ -18,19 +18,11 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Any, Literal, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from runbooks.errors import (
-    ApplyFailed,
-    ConfirmationRequired,
-    LockLost,
-    RunbookError,
-    StepRefused,
-    UsageError,
-    VerifyFailed,
-)
+from runbooks.errors import ConfirmationRequired, RunbookError, UsageError, exit_code
 from runbooks.sweep import MAX_CONCURRENCY
 
 P = TypeVar("P", bound="JobParameters")
@@ -50,20 +42,46 @@ class JobParameters(BaseModel):
                                     "sandbox's disk (lost with the job: an interrupted run cannot be resumed)")
 
 
+def _known_scenario(value: str | None) -> str | None:
+    """A scenario id of one of the shipped playbooks (a typo must fail before the job reads anything)."""
+    from runbooks.playbook import load_playbooks
+
+    if value is None:
+        return None
+    known = sorted({sc.id for pb in load_playbooks().values() for sc in pb.scenarios})
+    if value not in known:
+        raise ValueError(f"not a scenario of any playbook; use one of {', '.join(known)}")
+    return value
+
+
 class SweepParameters(JobParameters):
     resource_group: str | None = None
     remediate: bool = False
     max_concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
     max_errors: int = Field(1, ge=1)
     max_vms: int = Field(10, ge=1)
-    admin_secret: str | None = Field(None, description="for from-image: env:NAME or a Key Vault secret URI")
-    prefer: Literal["from-image", "from-os-disk"] | None = Field(
-        None, description="when several scenarios fit a VM, use this one (without it such VMs are skipped)")
+    admin_secret: str | None = Field(None, description="for steps that set an admin password: env:NAME or a Key "
+                                     "Vault secret URI")
+    prefer: str | None = Field(None, description="when several scenarios fit a VM and its playbook says the choice "
+                               "matters, use this one (without it such VMs are skipped)")
+
+    @field_validator("prefer")
+    @classmethod
+    def _prefer_known(cls, v: str | None) -> str | None:
+        return _known_scenario(v)
 
 
 class RemediateParameters(JobParameters):
     vm: str = Field(min_length=1, description="RESOURCE_GROUP/NAME or a full VM resource id")
-    scenario: Literal["from-image", "from-os-disk"] | None = None
+    playbook: str | None = Field(None, description="the playbook id (default: the one that detects the VM's state)")
+    scenario: str | None = Field(None, description="the scenario id (default: the one that fits)")
+    set: dict[str, dict[str, Any]] = Field(default_factory=dict, description="step parameters, "
+                                           '{"STEP": {"PARAM": value}}, as --set STEP.PARAM=VALUE does')
+
+    @field_validator("scenario")
+    @classmethod
+    def _scenario_known(cls, v: str | None) -> str | None:
+        return _known_scenario(v)
     admin_secret: str | None = Field(None, description="env:NAME or a Key Vault secret URI (never the value)")
     apply: bool = Field(False, description="false: plan only (read-only); true: remediate without asking")
     verify_timeout: float | None = Field(None, gt=0)
@@ -154,12 +172,9 @@ def run_job(argv: list[str], model: type[P], body: Callable[[P, JobOutput], int]
     logging.getLogger("azure").propagate = False
     try:
         return body(parse_parameter(argv, model), out)
-    except (ApplyFailed, VerifyFailed, LockLost) as e:
-        out.error(str(e))
-        return 1
     except RunbookError as e:
         out.error(str(e))
-        return 2
+        return exit_code(e)
     except Exception as e:  # report it in the job's Error stream; the traceback goes to stderr (also Error)
         out.error(f"unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": "))
         traceback.print_exc()
@@ -198,30 +213,21 @@ def _never_ask(question: str) -> bool:
 
 def _remediate(p: RemediateParameters, out: JobOutput) -> int:
     from runbooks.apply import Hooks
-    from runbooks.azure import check_secrets
     from runbooks.observe import VmRef
-    from runbooks.remediate import pending_run, plan_remediation, remediate, resume
+    from runbooks.remediate import remediate_vm
     from runbooks.render import outcome_text, plan_text
 
     ref = VmRef.parse(p.vm)
     az = connect(p)
-    hooks = Hooks(confirm=_never_ask, progress=out.output)
     _require_store(p, p.apply)
-    pending = pending_run(az, ref, store=p.store) if p.apply else None
-    if pending is not None:
-        out.output(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")
-        out.output(outcome_text(resume(az, ref, hooks, yes=True, store=p.store)))
-        return 0
-    diag, plan = plan_remediation(az, ref, p.scenario, admin_secret=p.admin_secret,
-                                  verify_timeout=p.verify_timeout)
-    out.output(plan_text(plan))
-    if p.apply and p.scenario is None and (why := diag.ambiguity()):
-        raise StepRefused(f"{why}: pass \"scenario\"; nothing was changed")
-    if not p.apply:
+    result = remediate_vm(az, ref, Hooks(confirm=_never_ask, progress=out.output), playbook=p.playbook,
+                          scenario=p.scenario, settings=p.set, admin_secret=p.admin_secret,
+                          verify_timeout=p.verify_timeout, yes=True, dry_run=not p.apply, store=p.store,
+                          show_plan=lambda plan: out.output(plan_text(plan)))
+    if result.outcome is None:
         out.output(f"Plan only (apply=false): nothing was changed ({az.counter.writes} writes).")
         return 0
-    check_secrets(az, [call for step in plan.steps for call in step.calls])  # fail now, before any delete
-    out.output(outcome_text(remediate(az, plan, hooks, yes=True, store=p.store)))
+    out.output(outcome_text(result.outcome))
     return 0
 
 

@@ -32,8 +32,8 @@ MANIFEST = "manifest.json"
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 # Automation runbook name → its script in scripts/ and what it does.
 RUNBOOKS = {
-    "Sweep-GeneralizedVMs": ("sweep_generalized_vms.py", "Find VMs stuck generalized; report or remediate them"),
-    "Remediate-GeneralizedVM": ("remediate_generalized_vm.py", "Plan or apply the remediation of one generalized VM"),
+    "Sweep-VMs": ("sweep_vms.py", "Find VMs in a state a playbook covers; report or remediate them"),
+    "Remediate-VM": ("remediate_vm.py", "Plan or apply the remediation of one VM (any playbook)"),
 }
 
 

@@ -1,38 +1,39 @@
-"""Steps that preserve before anything is destroyed: export the definition, record the network,
-snapshot every disk."""
+"""Steps that keep what a later step destroys: the VM's definition (in the run's plan) and a snapshot of
+every disk, complete before anything is deleted."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from runbooks.azure import Call
+from pydantic import Field
+
+from runbooks.azure import Call, resource_parts
+from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext
 from runbooks.errors import StepRefused
-from runbooks.plan import PlanContext, PlannedStep
-from runbooks.steps.catalog import NoParams, SnapshotDisksParams
-from runbooks.steps.registry import planner
+from runbooks.observe import Observation
+from runbooks.steps.registry import NoParams, StepParams, step
+
+SNAPSHOT_NAME_MAX = 80  # Azure's limit for a snapshot name
 
 
-def _rg_name(resource_id: str) -> tuple[str, str]:
-    parts = resource_id.split("/")
-    return parts[4], parts[-1]
+@step("export-vm-definition", "keep the full VM model (with userData and extensions) in the run's plan",
+      reads=("extensions",))
+def export_vm_definition(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """The plan, written to the run store before the first write, holds the whole observation: this step
+    names what it keeps so the operator sees it. It calls nothing."""
+    if state.vm is None:
+        return NoChange("the VM does not exist: its definition is whatever the run's plan already holds")
+    user_data = " with userData" if "userData" in state.props else ""
+    return NoChange(f"the VM model{user_data} and {len(state.extensions)} extension(s): kept in the run's "
+                    "plan, which is written before the first change")
 
 
-@planner("export-vm-definition")
-def export_vm_definition(ctx: PlanContext, params: NoParams) -> PlannedStep:
-    """Save the VM model (with userData) and its extensions in the run journal."""
-    obs = ctx.obs
-    has_user_data = "userData" in obs.props
-    return PlannedStep("export-vm-definition",
-                       f"save the VM model{' with userData' if has_user_data else ''} and "
-                       f"{len(obs.extensions)} extension(s) to the journal", kind="journal")
-
-
-@planner("record-network")
-def record_network(ctx: PlanContext, params: NoParams) -> PlannedStep:
-    """Save each NIC's and public IP's configuration in the run journal."""
-    nics = ", ".join(f"{n['name']} ({_ips(n)})" for n in ctx.obs.nics.values()) or "none"
-    return PlannedStep("record-network", f"save NIC configuration: {nics}; "
-                       f"{len(ctx.obs.public_ips)} public IP(s)", kind="journal")
+@step("record-network", "keep each NIC's and public IP's configuration in the run's plan", reads=("nics",))
+def record_network(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Like export-vm-definition, for the network: the NICs and public IPs are in the plan's observation."""
+    nics = ", ".join(f"{n['name']} ({_ips(n)})" for n in state.nics.values()) or "none"
+    return NoChange(f"NIC configuration kept in the run's plan: {nics}; {len(state.public_ips)} public IP(s)")
 
 
 def _ips(nic: dict[str, Any]) -> str:
@@ -40,36 +41,51 @@ def _ips(nic: dict[str, Any]) -> str:
                      for c in nic.get("properties", {}).get("ipConfigurations", []))
 
 
-def snapshot_name(disk_name: str, short: str) -> str:
-    return f"{disk_name[:70]}-rb{short}"
+def snapshot_name(disk_id: str, disk_name: str, short: str) -> str:
+    """Deterministic, unique per source disk and run, and within Azure's 80 characters: the disk name (cut),
+    a hash of the disk's full id (two disks whose names share a prefix still get two snapshots) and the run."""
+    digest = hashlib.sha256(disk_id.lower().encode()).hexdigest()[:8]
+    suffix = f"-{digest}-rb{short}"
+    return f"{disk_name[:SNAPSHOT_NAME_MAX - len(suffix)]}{suffix}"
 
 
-@planner("snapshot-disks")
-def snapshot_disks(ctx: PlanContext, params: SnapshotDisksParams) -> PlannedStep:
-    """Snapshot the OS disk and every data disk (in parallel) and wait until each copy exists."""
-    obs = ctx.obs
-    calls = []
-    for entry in obs.disk_entries():
+class SnapshotDisksParams(StepParams):
+    incremental: bool = Field(False, description="take incremental snapshots (cheaper; same content)")
+
+
+@step("snapshot-disks", "snapshot the OS and data disks and wait until the copies are complete",
+      params=SnapshotDisksParams, reads=("disks",))
+def snapshot_disks(state: Observation, params: SnapshotDisksParams, ctx: StepContext) -> Outcome:
+    """Snapshot the OS disk and every data disk (in parallel). Refused for an ephemeral OS disk (its content
+    cannot be kept) and for unmanaged disks."""
+    if state.vm is None:
+        raise StepRefused(f"{state.ref}: the VM does not exist; there are no disks to snapshot")
+    actions, backs_up, creates = [], {}, {}
+    for entry in state.disk_entries():
         disk_id = (entry.get("managedDisk") or {}).get("id")
         if entry.get("diffDiskSettings"):
-            raise StepRefused(f"{obs.ref}: the OS disk is ephemeral; its content cannot be preserved by a "
+            raise StepRefused(f"{state.ref}: the OS disk is ephemeral; its content cannot be preserved by a "
                               "snapshot and is lost when the VM is deleted")
         if not disk_id:
-            raise StepRefused(f"{obs.ref}: disk '{entry.get('name')}' is not a managed disk; unmanaged disks "
+            raise StepRefused(f"{state.ref}: disk '{entry.get('name')}' is not a managed disk; unmanaged disks "
                               "are not supported")
-        disk = obs.disks.get(disk_id.lower())
+        disk = state.disks.get(disk_id.lower())
         if disk is None:
-            raise StepRefused(f"{obs.ref}: disk {disk_id} could not be read; refusing to plan around it")
-        rg, name = _rg_name(disk["id"])
-        snap = snapshot_name(name, ctx.short)
+            raise StepRefused(f"{state.ref}: disk {disk_id} could not be read; refusing to plan around it")
+        p = resource_parts(disk["id"])
+        snap = snapshot_name(disk["id"], p.name, ctx.short)
         snap_id = f"{disk['id'].rsplit('/providers/', 1)[0]}/providers/Microsoft.Compute/snapshots/{snap}"
-        ctx.snapshots[disk_id.lower()] = snap_id
-        calls.append(Call("compute", "snapshots.begin_create_or_update", {
-            "resource_group_name": rg, "snapshot_name": snap,
-            "snapshot": {"location": disk["location"], "sku": {"name": "Standard_LRS"},
-                         "tags": {"runbooks-run": ctx.run_id, "runbooks-source": disk["id"]},
-                         "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk["id"]},
-                                        "incremental": params.incremental}}},
-            snap_id, "create", f"snapshot {name} as {snap}"))
-    return PlannedStep("snapshot-disks", f"snapshot {len(calls)} disk(s) in parallel and wait for them",
-                       waves=[calls])
+        body = {"location": disk["location"], "sku": {"name": "Standard_LRS"},
+                "tags": {"runbooks-run": ctx.run_id, "runbooks-source": disk["id"]},
+                "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk["id"]},
+                               "incremental": params.incremental}}
+        goal = (Expect(snap_id, "properties.provisioningState", "Succeeded"),
+                Expect(snap_id, "properties.creationData.sourceResourceId", disk["id"]))
+        actions.append(Action(Call("compute", "snapshots.begin_create_or_update", {
+            "resource_group_name": p.resource_group, "snapshot_name": snap, "snapshot": body},
+            snap_id, "create", f"snapshot {p.name} as {snap}"), goal))
+        backs_up[disk_id.lower()] = snap_id
+        creates[snap_id] = {"id": snap_id, "name": snap, **body,
+                            "properties": {**body["properties"], "provisioningState": "Succeeded"}}
+    return Change(f"snapshot {len(actions)} disk(s) in parallel and wait for them", waves=(tuple(actions),),
+                  creates=creates, backs_up=backs_up)

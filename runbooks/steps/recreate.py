@@ -6,12 +6,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from runbooks.azure import Call
+from pydantic import Field
+
+from runbooks.azure import Call, resource_parts
+from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext
 from runbooks.errors import StepRefused
 from runbooks.observe import Observation
-from runbooks.plan import PlanContext, PlannedStep
-from runbooks.steps.catalog import CreateFromImageParams, DeleteVmParams, NoParams
-from runbooks.steps.registry import planner
+from runbooks.steps.registry import NoParams, StepParams, step
 
 # VM properties copied as they are onto the recreated VM (creation-only ones included: availability set,
 # proximity placement group, dedicated host, capacity reservation cannot be added later).
@@ -27,7 +28,12 @@ DISK_PROPERTIES = ("osType", "hyperVGeneration", "purchasePlan", "securityProfil
 
 
 def _rg(resource_id: str) -> str:
-    return resource_id.split("/")[4]
+    return resource_parts(resource_id).resource_group
+
+
+def _made(resource_id: str) -> tuple[Expect, ...]:
+    """The goal of a create: the resource exists and its provisioning succeeded."""
+    return (Expect(resource_id, "exists", True), Expect(resource_id, "properties.provisioningState", "Succeeded"))
 
 
 def doomed(obs: Observation) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -48,77 +54,108 @@ def doomed(obs: Observation) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return disks, nics, pips
 
 
-@planner("delete-vm")
-def delete_vm(ctx: PlanContext, params: DeleteVmParams) -> PlannedStep:
-    """Delete the VM. Refused unless every disk Azure will delete with it has a snapshot planned first."""
-    obs = ctx.obs
-    if obs.locks:
-        names = ", ".join(f"{lk.get('name')} ({lk.get('properties', {}).get('level')})" for lk in obs.locks)
-        raise StepRefused(f"{obs.ref} is under management lock(s) {names}: remove them (and re-add afterwards) "
+class DeleteVmParams(StepParams):
+    force_deletion: bool = Field(False, description="ask Azure for a force delete (skips graceful shutdown)")
+
+
+@step("delete-vm", "delete the VM; disks, NICs and public IPs whose deleteOption is Delete go with it",
+      params=DeleteVmParams, destructive=True, reads=("disks", "nics", "locks"))
+def delete_vm(state: Observation, params: DeleteVmParams, ctx: StepContext) -> Outcome:
+    """Delete the VM. Refused under a management lock. What Azure deletes with it is named in ``deletes``,
+    so the planner refuses the plan unless every such disk has a snapshot planned earlier."""
+    if state.vm is None:
+        return NoChange(f"VM {state.ref.name} is already deleted", goal=(Expect(state.vm_id, "exists", False),))
+    if state.locks:
+        names = ", ".join(f"{lk.get('name')} ({lk.get('properties', {}).get('level')})" for lk in state.locks)
+        raise StepRefused(f"{state.ref} is under management lock(s) {names}: remove them (and re-add afterwards) "
                           "before remediating")
-    disks, nics, pips = doomed(obs)
-    unsaved = [d["name"] for d in disks if d["id"].lower() not in ctx.snapshots]
-    if unsaved:
-        raise StepRefused(f"{obs.ref}: {', '.join(unsaved)} would be deleted with the VM and no snapshot is "
-                          "planned before delete-vm; add snapshot-disks before it in the playbook")
-    args: dict[str, Any] = {"resource_group_name": obs.ref.resource_group, "vm_name": obs.ref.name}
+    disks, nics, pips = doomed(state)
+    args: dict[str, Any] = {"resource_group_name": state.ref.resource_group, "vm_name": state.ref.name}
     if params.force_deletion:
         args["force_deletion"] = True
     notes = [f"Azure also deletes disk {d['name']} (deleteOption Delete; snapshot planned)" for d in disks]
     notes += [f"Azure also deletes NIC {n['name']} (deleteOption Delete; rebuilt later)" for n in nics]
     notes += [f"Azure also deletes public IP {p['name']} (its address will change)" for p in pips]
-    return PlannedStep("delete-vm", f"delete VM {obs.ref.name}", waves=[[Call(
-        "compute", "virtual_machines.begin_delete", args, obs.vm_id, "delete", f"delete VM {obs.ref.name}")]],
-        notes=notes)
+    call = Call("compute", "virtual_machines.begin_delete", args, state.vm_id, "delete",
+                f"delete VM {state.ref.name}")
+    return Change(f"delete VM {state.ref.name}", waves=((Action(call, (Expect(state.vm_id, "exists", False),)),),),
+                  notes=tuple(notes), deletes=(state.vm_id, *(r["id"] for r in (*disks, *nics, *pips))))
 
 
-def _os_disk_needed(ctx: PlanContext) -> bool:
-    return "create-vm-from-os-disk" in ctx.step_names
+class RebuildDisksParams(StepParams):
+    os_disk: bool = Field(True, description="rebuild the OS disk too (false when the new VM gets a new OS disk, "
+                          "from an image; the old one's content stays in its snapshot)")
 
 
-@planner("rebuild-deleted-disks")
-def rebuild_deleted_disks(ctx: PlanContext, params: NoParams) -> PlannedStep:
-    """Recreate each disk Azure deleted with the VM from its snapshot: same name, SKU, zone, tags."""
-    obs = ctx.obs
+def _absent(state: Observation, resource_id: str) -> bool:
+    return not state.view(resource_id).get("exists")
+
+
+@step("rebuild-deleted-disks", "recreate, from their snapshots, the disks Azure deleted with the VM",
+      params=RebuildDisksParams, reads=("disks",))
+def rebuild_deleted_disks(state: Observation, params: RebuildDisksParams, ctx: StepContext) -> Outcome:
+    """Recreate each disk the VM had that is now gone, from its snapshot: same name, SKU, zone, tags."""
+    obs = ctx.observed
     os_id = str((obs.props.get("storageProfile", {}).get("osDisk", {}).get("managedDisk") or {}).get("id", ""))
-    calls, notes = [], []
+    actions, notes, creates = [], [], {}
     for disk in doomed(obs)[0]:
-        if disk["id"].lower() == os_id.lower() and not _os_disk_needed(ctx):
-            notes.append(f"old OS disk {disk['name']} is not rebuilt (the new VM gets its own); its content "
-                         f"stays in snapshot {ctx.snapshots[disk['id'].lower()].rsplit('/', 1)[-1]}")
+        if not _absent(state, disk["id"]):
             continue
+        snapshot = ctx.backups.get(disk["id"].lower())
+        if disk["id"].lower() == os_id.lower() and not params.os_disk:
+            notes.append(f"old OS disk {disk['name']} is not rebuilt (the new VM gets its own); its content "
+                         f"stays in snapshot {str(snapshot).rsplit('/', 1)[-1]}")
+            continue
+        if snapshot is None:
+            raise StepRefused(f"{obs.ref}: disk {disk['name']} is gone and no snapshot of it is planned")
         props = {k: copy.deepcopy(v) for k, v in disk.get("properties", {}).items() if k in DISK_PROPERTIES}
-        props["creationData"] = {"createOption": "Copy", "sourceResourceId": ctx.snapshots[disk["id"].lower()]}
+        props["creationData"] = {"createOption": "Copy", "sourceResourceId": snapshot}
         props["diskSizeGB"] = disk.get("properties", {}).get("diskSizeGB")
         body: dict[str, Any] = {"location": disk["location"], "sku": {"name": disk.get("sku", {}).get("name")},
                                 "properties": props}
         for key in ("zones", "tags"):
             if disk.get(key):
                 body[key] = copy.deepcopy(disk[key])
-        calls.append(Call("compute", "disks.begin_create_or_update",
-                          {"resource_group_name": _rg(disk["id"]), "disk_name": disk["name"], "disk": body},
-                          disk["id"], "create", f"rebuild disk {disk['name']} from its snapshot"))
-    summary = f"rebuild {len(calls)} disk(s) from snapshots" if calls else "no change: no disk needs rebuilding"
-    return PlannedStep("rebuild-deleted-disks", summary, waves=[calls] if calls else [], notes=notes)
+        actions.append(Action(Call("compute", "disks.begin_create_or_update",
+                                   {"resource_group_name": _rg(disk["id"]), "disk_name": disk["name"], "disk": body},
+                                   disk["id"], "create", f"rebuild disk {disk['name']} from its snapshot"),
+                              _made(disk["id"])))
+        creates[disk["id"]] = _predicted(disk, body)
+    if not actions:
+        return NoChange("no disk needs rebuilding: none the VM had is gone", notes=tuple(notes))
+    return Change(f"rebuild {len(actions)} disk(s) from snapshots", waves=(tuple(actions),), notes=tuple(notes),
+                  creates=creates)
 
 
-@planner("rebuild-deleted-nics")
-def rebuild_deleted_nics(ctx: PlanContext, params: NoParams) -> PlannedStep:
-    """Recreate the NICs (and their public IPs) Azure deleted with the VM, with the same IP configuration."""
-    _, nics, pips = doomed(ctx.obs)
-    pip_calls = []
+def _predicted(old: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON a created resource will have: the body, its id and name, provisioning succeeded."""
+    return {"id": old["id"], "name": old["name"], **copy.deepcopy(body),
+            "properties": {**copy.deepcopy(body.get("properties", {})), "provisioningState": "Succeeded"}}
+
+
+@step("rebuild-deleted-nics", "recreate the NICs and public IPs Azure deleted with the VM, same IP configuration",
+      reads=("nics",))
+def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Recreate the NICs (and their public IPs) the VM had that are now gone, with the same IP configuration."""
+    _, nics, pips = doomed(ctx.observed)
+    pip_actions, creates = [], {}
     for pip in pips:
+        if not _absent(state, pip["id"]):
+            continue
         props = {k: v for k, v in pip.get("properties", {}).items()
                  if k in ("publicIPAllocationMethod", "idleTimeoutInMinutes", "dnsSettings", "publicIPAddressVersion")}
         body: dict[str, Any] = {"location": pip["location"], "sku": pip.get("sku"), "properties": props}
         for key in ("zones", "tags"):
             if pip.get(key):
                 body[key] = pip[key]
-        pip_calls.append(Call("network", "public_ip_addresses.begin_create_or_update", {
+        pip_actions.append(Action(Call("network", "public_ip_addresses.begin_create_or_update", {
             "resource_group_name": _rg(pip["id"]), "public_ip_address_name": pip["name"], "parameters": body},
-            pip["id"], "create", f"recreate public IP {pip['name']} (new address)"))
-    nic_calls = []
+            pip["id"], "create", f"recreate public IP {pip['name']} (new address)"), _made(pip["id"])))
+        creates[pip["id"]] = _predicted(pip, body)
+    nic_actions = []
     for nic in nics:
+        if not _absent(state, nic["id"]):
+            continue
         configs = []
         for cfg in nic.get("properties", {}).get("ipConfigurations", []):
             cp = cfg.get("properties", {})
@@ -138,13 +175,16 @@ def rebuild_deleted_nics(ctx: PlanContext, params: NoParams) -> PlannedStep:
         body = {"location": nic["location"], "properties": props}
         if nic.get("tags"):
             body["tags"] = nic["tags"]
-        nic_calls.append(Call("network", "network_interfaces.begin_create_or_update", {
+        nic_actions.append(Action(Call("network", "network_interfaces.begin_create_or_update", {
             "resource_group_name": _rg(nic["id"]), "network_interface_name": nic["name"], "parameters": body},
-            nic["id"], "create", f"rebuild NIC {nic['name']} ({', '.join(_addr(c) for c in configs)})"))
-    waves = [w for w in (pip_calls, nic_calls) if w]
-    summary = (f"rebuild {len(nic_calls)} NIC(s) and {len(pip_calls)} public IP(s)" if waves
-               else "no change: no NIC is deleted with the VM")
-    return PlannedStep("rebuild-deleted-nics", summary, waves=waves)
+            nic["id"], "create", f"rebuild NIC {nic['name']} ({', '.join(_addr(c) for c in configs)})"),
+            _made(nic["id"])))
+        creates[nic["id"]] = _predicted(nic, body)
+    waves = tuple(tuple(w) for w in (pip_actions, nic_actions) if w)
+    if not waves:
+        return NoChange("no NIC or public IP needs rebuilding: none the VM had is gone")
+    return Change(f"rebuild {len(nic_actions)} NIC(s) and {len(pip_actions)} public IP(s)", waves=waves,
+                  creates=creates)
 
 
 def _addr(cfg: dict[str, Any]) -> str:
@@ -176,20 +216,30 @@ def _base_body(obs: Observation) -> dict[str, Any]:
     return body
 
 
-def _create_call(ctx: PlanContext, body: dict[str, Any], how: str) -> PlannedStep:
-    obs = ctx.obs
-    ctx.new_vm = body
+def _create(state: Observation, body: dict[str, Any], how: str, notes: tuple[str, ...] = ()) -> Change:
+    if state.vm is not None:
+        raise StepRefused(f"{state.ref}: the VM still exists; a step that deletes it must come before the create")
     call = Call("compute", "virtual_machines.begin_create_or_update", {
-        "resource_group_name": obs.ref.resource_group, "vm_name": obs.ref.name, "parameters": body},
-        obs.vm_id, "create", f"create VM {obs.ref.name} {how}")
-    return PlannedStep(f"create-vm-{'from-image' if 'image' in how else 'from-os-disk'}", call.summary,
-                       waves=[[call]])
+        "resource_group_name": state.ref.resource_group, "vm_name": state.ref.name, "parameters": body},
+        state.vm_id, "create", f"create VM {state.ref.name} {how}")
+    goal = (*_made(state.vm_id), Expect(state.vm_id, "osState", None))
+    predicted = {"id": state.vm_id, "name": state.ref.name, **copy.deepcopy(body)}
+    predicted["properties"] = {**predicted.get("properties", {}), "provisioningState": "Succeeded"}
+    return Change(call.summary, waves=((Action(call, goal),),), notes=notes, creates={state.vm_id: predicted})
 
 
-@planner("create-vm-from-image")
-def create_vm_from_image(ctx: PlanContext, params: CreateFromImageParams) -> PlannedStep:
+class CreateFromImageParams(StepParams):
+    admin_secret: str = Field(
+        "env:RUNBOOKS_ADMIN_PASSWORD",
+        description="where the admin secret comes from: 'env:NAME' or a Key Vault secret URL; never the value",
+    )
+
+
+@step("create-vm-from-image", "create the VM again from its captured managed image", params=CreateFromImageParams,
+      reads=("images", "disks"))
+def create_vm_from_image(state: Observation, params: CreateFromImageParams, ctx: StepContext) -> Outcome:
     """Create the VM again from the managed image captured from it, with a new admin secret."""
-    obs = ctx.obs
+    obs = ctx.observed
     images = [i for i in obs.images if str(i.get("location", "")).lower() == obs.location.lower()]
     if not images:
         where = f" (found only in {', '.join(str(i.get('location')) for i in obs.images)})" if obs.images else ""
@@ -222,17 +272,15 @@ def create_vm_from_image(ctx: PlanContext, params: CreateFromImageParams) -> Pla
         if old_profile.get("windowsConfiguration"):
             profile["windowsConfiguration"] = copy.deepcopy(old_profile["windowsConfiguration"])
     body["properties"]["osProfile"] = profile
-    step = _create_call(ctx, body, f"from image {image['name']}")
-    if "adminPassword" in profile:
-        step.notes.append(f"admin password for {profile['adminUsername']} from {params.admin_secret} "
-                          "(never shown or stored)")
-    return step
+    notes = (f"admin password for {profile['adminUsername']} from {params.admin_secret} (never shown or stored)",) \
+        if "adminPassword" in profile else ()
+    return _create(state, body, f"from image {image['name']}", notes)
 
 
-@planner("create-vm-from-os-disk")
-def create_vm_from_os_disk(ctx: PlanContext, params: NoParams) -> PlannedStep:
+@step("create-vm-from-os-disk", "create the VM again by attaching its own (specialized) OS disk", reads=("disks",))
+def create_vm_from_os_disk(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Create the VM again by attaching its own OS disk (createOption Attach, no osProfile)."""
-    obs = ctx.obs
+    obs = ctx.observed
     old_os = obs.props.get("storageProfile", {}).get("osDisk", {})
     disk_id = (old_os.get("managedDisk") or {}).get("id")
     if not disk_id:
@@ -249,25 +297,32 @@ def create_vm_from_os_disk(ctx: PlanContext, params: NoParams) -> PlannedStep:
         purchase = obs.disks.get(disk_id.lower(), {}).get("properties", {}).get("purchasePlan")
         if purchase:
             body["plan"] = {k: purchase[k] for k in ("name", "publisher", "product") if k in purchase}
-    return _create_call(ctx, body, f"attaching OS disk {os_disk.get('name')}")
+    return _create(state, body, f"attaching OS disk {os_disk.get('name')}")
 
 
-@planner("restore-extensions")
-def restore_extensions(ctx: PlanContext, params: NoParams) -> PlannedStep:
-    """Re-create each extension with its public settings (Azure never returns protected settings)."""
-    obs = ctx.obs
-    calls, notes = [], []
+@step("restore-extensions", "re-create the VM extensions with their public settings", reads=("extensions",))
+def restore_extensions(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Re-create each extension the VM had that it no longer has, with its public settings (Azure never
+    returns protected settings)."""
+    obs = ctx.observed
+    actions, notes, creates = [], [], {}
     for ext in obs.extensions:
+        ext_id = f"{state.vm_id}/extensions/{ext['name']}"
+        if not _absent(state, ext_id):
+            continue
         props = {k: copy.deepcopy(v) for k, v in (ext.get("properties") or {}).items()
                  if k in ("publisher", "type", "typeHandlerVersion", "autoUpgradeMinorVersion",
                           "enableAutomaticUpgrade", "settings", "suppressFailures", "forceUpdateTag")}
         body: dict[str, Any] = {"location": ext.get("location") or obs.location, "properties": props}
         if ext.get("tags"):
             body["tags"] = ext["tags"]
-        calls.append(Call("compute", "virtual_machine_extensions.begin_create_or_update", {
-            "resource_group_name": obs.ref.resource_group, "vm_name": obs.ref.name,
+        actions.append(Action(Call("compute", "virtual_machine_extensions.begin_create_or_update", {
+            "resource_group_name": state.ref.resource_group, "vm_name": state.ref.name,
             "vm_extension_name": ext["name"], "extension_parameters": body},
-            f"{obs.vm_id}/extensions/{ext['name']}", "create", f"restore extension {ext['name']}"))
+            ext_id, "create", f"restore extension {ext['name']}"), _made(ext_id)))
+        creates[ext_id] = _predicted({"id": ext_id, "name": ext["name"]}, body)
         notes.append(f"{ext['name']}: protected settings, if it had any, cannot be read back from Azure")
-    summary = f"restore {len(calls)} extension(s)" if calls else "no change: the VM had no extensions"
-    return PlannedStep("restore-extensions", summary, waves=[calls] if calls else [], notes=notes)
+    if not actions:
+        return NoChange("no extension to restore: the VM had none, or has them all")
+    return Change(f"restore {len(actions)} extension(s)", waves=(tuple(actions),), notes=tuple(notes),
+                  creates=creates)

@@ -1,38 +1,79 @@
-"""The step library's registry: one planner per catalogue name (``runbooks.steps.catalog``).
+"""The step library's registry: every step a playbook may ``run:``, declared once, next to its code.
 
-A planner reads the plan context (observation, earlier decisions) and returns a ``PlannedStep``: the
-calls it will make, or why it has nothing to do. Playbooks choose and order the steps; no remediation
-sequence is written in Python.
+A step is a function ``(state, params, ctx) -> Change | NoChange`` (``runbooks.changes``) registered with
+``@step(name, summary, params=…, destructive=…, reads=…)``:
+
+* ``state`` is the VM as the plan predicts it when the step runs (earlier steps' effects applied);
+* ``params`` is the step's typed parameter model (``StepParams``: unknown keys are errors), filled from the
+  playbook's ``with:`` and the operator's ``--set STEP.PARAM=VALUE``;
+* ``ctx`` is the run (its id, the VM as first observed, the backups planned so far);
+* ``destructive`` steps delete or replace something (or lose data, like a redeploy's temporary disk):
+  confirm mode asks before each;
+* ``reads`` names the observation facts the step needs (``runbooks.observe.FACTS``).
+
+The playbook linter checks ``run:`` names and ``with:`` parameters against ``catalog()``; the planner calls
+the functions. Adding a step is one decorated function in a module of ``runbooks/steps/`` (listed in
+``STEP_MODULES``).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from runbooks.steps.catalog import CATALOG
+from pydantic import BaseModel, ConfigDict
 
-Planner = Callable[[Any, Any], Any]
-_PLANNERS: dict[str, Planner] = {}
+from runbooks.changes import Outcome, StepContext
+from runbooks.observe import Observation
+
+STEP_MODULES = ("backup", "recreate", "power")
 
 
-def planner(name: str) -> Callable[[Planner], Planner]:
-    """Register the planner of catalogue step ``name``."""
-    if name not in CATALOG:
-        raise KeyError(f"step '{name}' is not in the catalogue")
+class StepParams(BaseModel):
+    """Base of every step's parameters: unknown keys are errors (a typo must not pass silently)."""
 
-    def register(fn: Planner) -> Planner:
-        _PLANNERS[name] = fn
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoParams(StepParams):
+    pass
+
+
+StepFn = Callable[[Observation, Any, StepContext], Outcome]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A registered step: its name, what it does, its parameters, whether it destroys, what it reads."""
+
+    name: str
+    summary: str
+    fn: StepFn
+    params: type[StepParams] = NoParams
+    destructive: bool = False
+    reads: frozenset[str] = frozenset()
+
+
+_STEPS: dict[str, StepSpec] = {}
+
+
+def step(name: str, summary: str, *, params: type[StepParams] = NoParams, destructive: bool = False,
+         reads: tuple[str, ...] = ()) -> Callable[[StepFn], StepFn]:
+    """Register a step function under ``name`` (the ``run:`` value in a playbook)."""
+
+    def register(fn: StepFn) -> StepFn:
+        if name in _STEPS and _STEPS[name].fn is not fn:
+            raise KeyError(f"step '{name}' is registered twice")
+        _STEPS[name] = StepSpec(name, summary, fn, params, destructive, frozenset(reads))
         return fn
 
     return register
 
 
-def planners() -> dict[str, Planner]:
-    """Every step's planner (importing the step modules registers them)."""
-    from runbooks.steps import backup, recreate, verify  # noqa: F401
-
-    missing = set(CATALOG) - set(_PLANNERS)
-    if missing:
-        raise RuntimeError(f"catalogue steps without a planner: {sorted(missing)}")
-    return _PLANNERS
+def catalog() -> dict[str, StepSpec]:
+    """Every registered step (importing the step modules registers them)."""
+    for module in STEP_MODULES:
+        importlib.import_module(f"runbooks.steps.{module}")
+    return _STEPS

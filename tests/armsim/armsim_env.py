@@ -154,3 +154,17 @@ class Env:
                             verify=self.arm.ca_bundle, timeout=30)
         assert resp.status_code == 200, resp.text
         return resp.json()
+
+    def host_fault(self, vm_id: str, kind: str) -> dict[str, Any]:
+        """Make the VM's host node faulty through the control API (``agent-unreachable``/``provisioning-timeout``)."""
+        resp = requests.post(f"{self.arm.endpoint}/_armsim/vms/host-fault", json={"vm": vm_id, "kind": kind},
+                             verify=self.arm.ca_bundle, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def vm_facts(self, vm_id: str) -> dict[str, Any]:
+        """Hidden VM facts: ``host``, ``host_fault``, ``armed_fault``, ``temp_disk``."""
+        resp = requests.get(f"{self.arm.endpoint}/_armsim/vms/facts", params={"id": vm_id},
+                            verify=self.arm.ca_bundle, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return resp.json()

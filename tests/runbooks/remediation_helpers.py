@@ -99,8 +99,9 @@ def before(rig: Rig, vm: str) -> Before:
 
 
 def run_to_completion(rig: Rig, vm: str, scenario: str | None = None, **kw: Any) -> Outcome:
+    """Plan and apply; the scenario defaults to the one the seed is known for (both fit app-01)."""
     az = rig.az()
-    _, plan = plan_remediation(az, VmRef.parse(vm), scenario, **kw)
+    _, plan = plan_remediation(az, VmRef.parse(vm), scenario or SEEDS.get(vm, (None, None))[1], **kw)
     return remediate(az, plan, rig.hooks(), yes=True)
 
 

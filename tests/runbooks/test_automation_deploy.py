@@ -81,7 +81,7 @@ def test_a_job_remediates_a_vm_with_the_accounts_identity(rig: Rig, deployed: An
     rig.arm.seed("generalized-without-sysprep")
     since = rig.arm.last_request
     lines: list[str] = []
-    result = follow_job(client, RG, ACCOUNT, "Remediate-GeneralizedVM",
+    result = follow_job(client, RG, ACCOUNT, "Remediate-VM",
                         json.dumps({"vm": "rg-demo/api-01", "scenario": "from-os-disk", "apply": True,
                                     "allow_local_store": True}),
                         timeout=120, progress=lines.append)
@@ -97,12 +97,12 @@ def test_a_job_remediates_a_vm_with_the_accounts_identity(rig: Rig, deployed: An
 def test_a_failing_job_ends_failed_with_its_error_stream(rig: Rig, deployed: Any) -> None:
     client, _, _ = deployed
     rig.arm.seed("healthy")
-    result = follow_job(client, RG, ACCOUNT, "Remediate-GeneralizedVM",
+    result = follow_job(client, RG, ACCOUNT, "Remediate-VM",
                         '{"vm": "rg-web/web-01", "apply": true, "allow_local_store": true}',
                         timeout=120, progress=lambda line: None)
     assert result.status == "Failed"
     errors = [s["text"] for s in result.streams if s["type"] == "Error"]
-    assert len(errors) == 1 and "not generalized" in errors[0]
+    assert len(errors) == 1 and "shows nothing a playbook covers" in errors[0]
 
 
 def test_a_sweep_job_reports(rig: Rig, deployed: Any) -> None:
@@ -110,7 +110,7 @@ def test_a_sweep_job_reports(rig: Rig, deployed: Any) -> None:
     rig.arm.seed("generalized-without-sysprep")
     rig.arm.seed("healthy")
     since = rig.arm.last_request
-    result = follow_job(client, RG, ACCOUNT, "Sweep-GeneralizedVMs", "{}", timeout=120, progress=lambda line: None)
+    result = follow_job(client, RG, ACCOUNT, "Sweep-VMs", "{}", timeout=120, progress=lambda line: None)
     assert result.status == "Completed", result.streams
     report = json.loads(result.output.splitlines()[-1])
     found = json.dumps(report).lower()
@@ -143,7 +143,7 @@ def test_a_job_under_the_remediator_role_reads_the_admin_secret_from_key_vault(r
         rig.arm.world.config.rbac = True
     parameter = json.dumps({"vm": "rg-demo/app-01", "scenario": "from-image", "admin_secret": secret_url,
                             "apply": True, "allow_local_store": True})
-    result = follow_job(client, RG, ACCOUNT, "Remediate-GeneralizedVM", parameter, timeout=180,
+    result = follow_job(client, RG, ACCOUNT, "Remediate-VM", parameter, timeout=180,
                         progress=lambda line: None)
     assert result.status == "Completed", result.streams
     assert password not in json.dumps(result.streams) and password not in result.output

@@ -107,7 +107,7 @@ def test_apply_remediates_and_verifies(sandbox_env: Rig, capsys: pytest.CaptureF
 
 
 @pytest.mark.parametrize(("argv", "status", "message"), [
-    (['{"vm": "rg-web/web-01", "apply": true, "allow_local_store": true}'], 2, "not generalized"),
+    (['{"vm": "rg-web/web-01", "apply": true, "allow_local_store": true}'], 2, "shows nothing a playbook covers"),
     (['{"vm": "rg-web/nope", "apply": true, "allow_local_store": true}'], 2, "nope"),
     (['{"vm": "a/b/c"}'], 2, "malformed VM reference"),
     (['{"vm": "rg/x", "apply": "yes please"}'], 2, "apply"),
@@ -143,5 +143,5 @@ def test_an_unattended_job_does_not_guess_between_fitting_scenarios(sandbox_env:
     errors = [line for line in lines if line.startswith("ERROR: ")]
     assert code == 2
     assert len(errors) == 1 and "from-image and from-os-disk all fit" in errors[0]
-    assert 'pass "scenario"; nothing was changed' in errors[0]
+    assert "Pass --scenario from-image or from-os-disk; nothing was changed" in errors[0]
     assert rig.arm.writes(since) == []

@@ -72,14 +72,14 @@ def test_template_matches_the_sdk_deployment(small_set: WheelSet) -> None:
     assert "azure.mgmt.thing'" not in text  # package names carry no dots
     # Same bodies as the SDK deployment, apart from what a template parameterises.
     sdk = {(r["kind"], r["name"]): r["body"] for r in resources(small_set, settings)}
-    runbook = next(r for r in by_type[f"{ns}/runbooks"] if "Sweep-GeneralizedVMs" in str(r["name"]))
+    runbook = next(r for r in by_type[f"{ns}/runbooks"] if "Sweep-VMs" in str(r["name"]))
     props = dict(runbook["properties"])  # type: ignore[arg-type]
-    script = next(s for s in small_set.scripts if s.runbook == "Sweep-GeneralizedVMs")
+    script = next(s for s in small_set.scripts if s.runbook == "Sweep-VMs")
     link = props.pop("publishContentLink")
     assert link["contentHash"]["value"] == script.sha256.upper()
     assert link["uri"] == (f"[concat(parameters('_artifactsLocation'), '/{script.file}', "
                            "parameters('_artifactsLocationSasToken'))]")
-    assert props == sdk[("runbook", "Sweep-GeneralizedVMs")]["properties"]
+    assert props == sdk[("runbook", "Sweep-VMs")]["properties"]
     job_schedule = by_type[f"{ns}/jobSchedules"][0]["properties"]
     assert job_schedule == sdk[("jobSchedule", "")]["properties"]
     assert json.loads(job_schedule["parameters"]["parameter"]) == {"max_vms": 5}  # type: ignore[index]

@@ -1,6 +1,7 @@
-"""Planner cases as data (pyinfra's habit): ``cases/<step>/<case>.yaml`` holds an observation fragment, the
-playbook scenario, the steps planned before it (``before``) and the step's parameters; ``expected`` is
-either ``refused: <message>`` or the summary, notes and every call (operation, resource, REST body)."""
+"""Step cases as data (pyinfra's habit): ``cases/<step>/<case>.yaml`` holds an observation, the steps planned
+before it (``before``: folded over the predicted state, as the planner does) and the step's parameters;
+``expected`` is ``refused: <message>``, ``noop: <reason>``, or the summary, notes and every call (operation,
+resource, REST body, and the goal apply checks before and after it)."""
 
 from __future__ import annotations
 
@@ -11,47 +12,54 @@ from typing import Any
 import pytest
 import yaml
 
+from runbooks.changes import StepContext
 from runbooks.errors import StepRefused
 from runbooks.observe import Observation
-from runbooks.plan import PlanContext
-from runbooks.playbook import load_playbooks
-from runbooks.steps.catalog import CATALOG
-from runbooks.steps.registry import planners
+from runbooks.plan import NOOP, plan_step
+from runbooks.steps.registry import catalog
 
 CASES = Path(__file__).parent / "cases"
-FILES = sorted(p for p in CASES.glob("*/*.yaml") if p.parent.name in CATALOG)
+FILES = sorted(p for p in CASES.glob("*/*.yaml") if p.parent.is_dir() and p.parent.name in catalog())
 RUN_ID = "0badc0de-0000-4000-8000-000000000001"
 
 
 def outcome_as_data(step: str, case: dict[str, Any]) -> dict[str, Any]:
     """Plan ``step`` against the case's observation, as plain data (a refusal is an outcome too)."""
-    playbook = load_playbooks()["generalized-vm"]
-    ctx = PlanContext(Observation.from_dict(case["observation"]), RUN_ID, playbook.scenario(case["scenario"]))
-    for earlier in case.get("before", []):
-        planners()[earlier](ctx, CATALOG[earlier].params())
+    obs = Observation.from_dict(case["observation"])
+    ctx = StepContext(RUN_ID, obs)
+    state = obs
     try:
-        planned = planners()[step](ctx, CATALOG[step].params(**case.get("params", {})))
+        for earlier in case.get("before", []):
+            name, params = (earlier, {}) if isinstance(earlier, str) else (earlier["run"], earlier.get("with", {}))
+            _, state = plan_step(state, name, catalog()[name].params.model_validate(params).model_dump(), ctx)
+        params = catalog()[step].params.model_validate(case.get("params", {})).model_dump()
+        planned, _ = plan_step(state, step, params, ctx)
     except StepRefused as e:
         return {"refused": str(e)}
+    if planned.kind == NOOP:
+        return {"noop": planned.summary, **({"notes": planned.notes} if planned.notes else {})}
     out: dict[str, Any] = {"summary": planned.summary,
-                           "waves": [[{"op": c.op, "resource_id": c.resource_id, "effect": c.effect, "args": c.args}
-                                      for c in wave] for wave in planned.waves]}
+                           "waves": [[{"op": a.call.op, "resource_id": a.call.resource_id, "effect": a.call.effect,
+                                       "args": a.call.args,
+                                       "goal": [[e.subject.rsplit("/", 1)[-1], e.path, e.value] for e in a.goal]}
+                                      for a in wave] for wave in planned.waves]}
     if planned.notes:
         out["notes"] = planned.notes
     return out
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f"{p.parent.name}/{p.stem}" for p in FILES])
-def test_planner_case(path: Path) -> None:
+def test_step_case(path: Path) -> None:
     case = yaml.safe_load(path.read_text())
     assert outcome_as_data(path.parent.name, case) == case["expected"]
 
 
 def test_every_case_folder_is_a_step_and_the_required_steps_have_cases() -> None:
     folders = {p.name for p in CASES.iterdir() if p.is_dir()}
-    assert folders <= set(CATALOG), folders - set(CATALOG)
+    assert folders <= set(catalog()), folders - set(catalog())
     assert {"delete-vm", "rebuild-deleted-disks", "rebuild-deleted-nics", "create-vm-from-image",
-            "create-vm-from-os-disk"} <= folders
+            "create-vm-from-os-disk", "snapshot-disks", "start-vm", "deallocate-vm", "resize-vm", "redeploy-vm",
+            "restart-vm", "update-vm"} <= folders
 
 
 def test_no_create_body_holds_a_secret_value() -> None:

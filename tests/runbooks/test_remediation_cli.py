@@ -18,6 +18,7 @@ from remediation_helpers import Rig, assert_converged, before, run_to_completion
 
 from runbooks.journal import Journal, VmLock, vm_key
 from runbooks.observe import VmRef
+from runbooks.plan import PLAN_FORMAT
 from runbooks.remediate import plan_remediation
 
 CASES = yaml.safe_load((Path(__file__).parent / "cases" / "cli-bad-inputs.yaml").read_text())
@@ -112,7 +113,7 @@ def _corrupt_plan(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
 
 @setup("corrupt-journal-line")
 def _corrupt_line(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
-    _, plan = plan_remediation(rig.az(), VmRef.parse("rg-demo/app-01"))
+    _, plan = plan_remediation(rig.az(), VmRef.parse("rg-demo/app-01"), "from-image")
     journal = Journal.create(plan)
     with open(journal.dir / "journal.jsonl", "a") as f:
         f.write("{not json\n")
@@ -151,7 +152,7 @@ def _plan_then_drift(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
 
 @setup("plan-retargeted")
 def _plan_retargeted(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
-    path = _save_plan(rig, "rg-demo/app-01", tmp)
+    path = _save_plan(rig, "rg-demo/app-01", tmp, "from-image")
     data = json.loads(path.read_text())
     data["vm_id"] = _vm_id(rig, "rg-demo/api-01")
     data["ref"] = data["observation"]["ref"] = "rg-demo/api-01"
@@ -173,7 +174,7 @@ def _plan_wrong_format(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
 
 @setup("plan-damaged")
 def _plan_damaged(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
-    (tmp / "plan.json").write_text(json.dumps({"format": "azure-rca-runbooks/plan-1", "run_id": "x"}))
+    (tmp / "plan.json").write_text(json.dumps({"format": PLAN_FORMAT, "run_id": "x"}))
     return {"plan": str(tmp / "plan.json")}
 
 
@@ -214,7 +215,7 @@ def test_torn_last_journal_line_still_resumes(rig: Rig) -> None:
     """A crash while the journal's last line was being written leaves half a line: resume ignores it."""
     seed(rig, "rg-demo/app-01")
     b = before(rig, "rg-demo/app-01")
-    _, plan = plan_remediation(rig.az(), VmRef.parse("rg-demo/app-01"))
+    _, plan = plan_remediation(rig.az(), VmRef.parse("rg-demo/app-01"), "from-image")
     journal = Journal.create(plan)
     journal.append({"event": "step-start", "index": 0, "step": "export-vm-definition"})
     with open(journal.dir / "journal.jsonl", "a") as f:

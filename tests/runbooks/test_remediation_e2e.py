@@ -41,7 +41,7 @@ MINIMUM_WRITES = {
 def _write_key(entry: dict[str, object]) -> str:
     tail = str(entry["path"]).split("/providers/", 1)[1].split("/", 1)[1]
     if tail.startswith("snapshots/"):
-        tail = tail.rsplit("-rb", 1)[0] + "-rb*"
+        tail = tail.rsplit("-rb", 1)[0].rsplit("-", 1)[0] + "-rb*"  # name-<disk hash>-rb<run>
     return f"{entry['method']} {tail}"
 
 
@@ -95,7 +95,7 @@ def test_rare_properties_are_carried_over(rig: Rig) -> None:
     b = before(rig, "rg-demo/app-01")
     assert b.obs.props["licenseType"] == "Windows_Server"
     az = rig.az()
-    _, plan = plan_remediation(az, VmRef.parse("rg-demo/app-01"))
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/app-01"), "from-image")
     remediate(az, plan, rig.hooks(), yes=True)
     now = assert_converged(rig, b, "from-image")
     assert now.props["licenseType"] == "Windows_Server" and now.vm is not None
@@ -106,9 +106,10 @@ def test_secret_never_leaves_memory(rig: Rig, tmp_path: Path) -> None:
     """The real CLI: the admin password is in no output, no journal file, no plan file (byte search)."""
     seed(rig, "rg-demo/app-01")
     plan_file = tmp_path / "plan.json"
-    dry = rig.invoke("remediate", "--vm", "rg-demo/app-01", "--dry-run", "--json")
+    dry = rig.invoke("remediate", "--vm", "rg-demo/app-01", "--scenario", "from-image", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
-    done = rig.invoke("remediate", "--vm", "rg-demo/app-01", "--yes", "--plan-out", str(plan_file))
+    done = rig.invoke("remediate", "--vm", "rg-demo/app-01",
+                      "--scenario", "from-image", "--yes", "--plan-out", str(plan_file))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Remediated rg-demo/app-01" in done.stdout
     secret = PASSWORD.encode()
@@ -128,9 +129,10 @@ def test_from_os_disk_on_a_sysprepped_vm_fails_verification_with_ways_back(rig: 
     with pytest.raises(VerifyFailed) as info:
         remediate(az, plan, rig.hooks(), yes=True)
     message = str(info.value)
-    assert "VM agent is Not Ready" in message
+    assert "agent-ready: VM agent status: Not Ready" in message
     assert "Ways back" in message and "--scenario from-image" in message
-    assert "app-01_OsDisk-rb" in message  # the snapshots are named
+    assert "invoke runs.abandon " + plan.run_id in message  # the advice closes the failed run first
+    assert "app-01_OsDisk-" in message and f"-rb{plan.run_id.replace('-', '')[:8]}" in message  # snapshots named
     assert any("agent" in f for f in info.value.failures)
     # the snapshots it names exist and hold the disks' original contents
     snaps = rig.snapshot_contents()
@@ -143,7 +145,7 @@ def test_confirm_mode_declined_before_the_delete_changes_nothing_destructive(rig
     seed(rig, "rg-demo/app-01")
     b = before(rig, "rg-demo/app-01")
     az = rig.az()
-    _, plan = plan_remediation(az, VmRef.parse("rg-demo/app-01"))
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/app-01"), "from-image")
     mark = rig.arm.last_request
     with pytest.raises(Aborted, match="nothing was deleted"):
         remediate(az, plan, rig.hooks(answer=False), yes=False)

@@ -22,7 +22,7 @@ from runbooks.errors import RunbookError
 # Each write of a remediation, as armsim sees it: (vm, method, path regex). app-01 (from-image) makes every
 # kind of write; api-01 (from-os-disk) adds the rebuild of a deleted OS disk and a create that attaches it.
 WRITES: dict[str, tuple[str, str, str]] = {
-    "snapshot-put": ("rg-demo/app-01", "PUT", r"/snapshots/app-01_data0-rb\w+$"),
+    "snapshot-put": ("rg-demo/app-01", "PUT", r"/snapshots/app-01_data0-[0-9a-f]{8}-rb\w+$"),
     "vm-delete": ("rg-demo/app-01", "DELETE", r"/virtualMachines/app-01$"),
     "disk-put": ("rg-demo/app-01", "PUT", r"/disks/app-01_data0$"),
     "pip-put": ("rg-demo/app-01", "PUT", r"/publicIPAddresses/app-01-ip$"),

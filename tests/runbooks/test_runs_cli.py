@@ -119,7 +119,8 @@ def test_runs_list_of_an_empty_store(rig: Rig, where: Where) -> None:
 def test_remediate_writes_to_the_store_the_flag_names(rig: Rig, tmp_path: Path) -> None:
     seed(rig, "rg-demo/app-01")
     elsewhere = tmp_path / "elsewhere"
-    done = rig.invoke("remediate", "--vm", "rg-demo/app-01", "--yes", "--verify-timeout", "30",
+    done = rig.invoke("remediate", "--vm", "rg-demo/app-01",
+                      "--scenario", "from-image", "--yes", "--verify-timeout", "30",
                       "--store", str(elsewhere))
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(LocalStore(elsewhere).run_ids()) == 1 and not (rig.home / "runs").exists()

@@ -130,7 +130,8 @@ def test_cli_remediates_from_image_with_a_key_vault_secret_that_goes_nowhere(rig
     env.pop("RUNBOOKS_ADMIN_PASSWORD")
 
     mark = rig.arm.last_request
-    dry = rig.invoke("remediate", "--vm", VM, "--dry-run", "--json", "--admin-secret", ref, env=env)
+    dry = rig.invoke("remediate", "--vm", VM,
+                     "--scenario", "from-image", "--dry-run", "--json", "--admin-secret", ref, env=env)
     assert dry.returncode == 0, dry.stderr
     assert _kv_requests(rig, mark) == [], "a dry run must not read the secret"
     shown, _ = json.JSONDecoder().raw_decode(dry.stdout)  # the plan, then the "Dry run: …" line
@@ -138,7 +139,8 @@ def test_cli_remediates_from_image_with_a_key_vault_secret_that_goes_nowhere(rig
 
     plan_file = tmp_path / "plan.json"
     mark = rig.arm.last_request
-    done = rig.invoke("remediate", "--vm", VM, "--yes", "--admin-secret", ref, "--plan-out", str(plan_file), env=env)
+    done = rig.invoke("remediate", "--vm", VM,
+                      "--scenario", "from-image", "--yes", "--admin-secret", ref, "--plan-out", str(plan_file), env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Remediated {VM}" in done.stdout
     assert_converged(rig, b, "from-image")
@@ -194,7 +196,7 @@ def test_unreadable_secret_fails_before_any_write(rig: Rig, case: str, error: st
         _rbac(rig, data_action=False)
     disks, nics = rig.disk_contents(), rig.nic_ids()
     mark = rig.arm.last_request
-    done = rig.invoke("remediate", "--vm", VM, "--yes", "--admin-secret", ref)
+    done = rig.invoke("remediate", "--vm", VM, "--scenario", "from-image", "--yes", "--admin-secret", ref)
     assert done.returncode == 2, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
@@ -209,7 +211,7 @@ def test_granting_the_data_action_lets_the_same_command_succeed(rig: Rig) -> Non
     seed(rig, VM)
     rig.arm.set_secret("kv-ops", "vm-admin", KV_PASSWORD)
     _rbac(rig, data_action=False)
-    args = ("remediate", "--vm", VM, "--yes", "--admin-secret", _ref(rig))
+    args = ("remediate", "--vm", VM, "--scenario", "from-image", "--yes", "--admin-secret", _ref(rig))
     refused = rig.invoke(*args)
     assert refused.returncode == 2 and "ForbiddenByRbac" in refused.stderr
     _rbac(rig, data_action=True)

@@ -185,10 +185,10 @@ def test_a_vm_both_scenarios_fit_is_skipped_unless_a_preference_is_given(rig: Ri
     assert item.result == SKIPPED
     assert "from-image and from-os-disk all fit rg-demo/api-01" in item.detail and "--prefer" in item.detail
     assert rig.arm.writes(mark) == []
-    report = sweep(rig.az(), remediate=True, prefer="os-disk")
+    report = sweep(rig.az(), remediate=True, prefer="from-os-disk")
     assert [(i.result, i.scenario) for i in report.items] == [(REMEDIATED, "from-os-disk")]
     assert "OSState/generalized" not in statuses(rig, report.items[0].vm_id)
-    with pytest.raises(UsageError, match="--prefer from-backup: use from-image or from-os-disk"):
+    with pytest.raises(UsageError, match="--prefer from-backup: not a scenario of any playbook; use one of from-image"):
         sweep(rig.az(), remediate=True, prefer="from-backup")
 
 
@@ -227,7 +227,7 @@ def test_max_errors_stops_starting_new_remediations(rig: Rig) -> None:
     lines: list[str] = []
     again = sweep(rig.az(), remediate=True, max_vms=n, progress=lines.append)
     assert again.ok and again.count(REMEDIATED) == n, again.failures()
-    resumed = {line.split(":")[0] for line in lines if "exists: resuming it" in line}
+    resumed = {line.split(":")[0] for line in lines if "exists for" in line and "resuming it" in line}
     assert resumed == {f"{i['resource_group']}/{i['name']}" for i in failed}
     assert {i.run_id for i in again.items if i.ref in resumed} == {i["run_id"] for i in failed}
     assert generalized_ids(rig.arm) == set()

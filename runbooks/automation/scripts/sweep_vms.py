@@ -1,5 +1,5 @@
-"""Azure Automation runbook (Python 3.10): find VMs stuck generalized in a subscription; report them, or remediate
-them when told to. One parameter, a JSON object, e.g.
+"""Azure Automation runbook (Python 3.10): find the VMs of a subscription in a state a playbook covers; report
+them, or remediate them when told to. One parameter, a JSON object, e.g.
     {"subscription_id": "<id>", "resource_group": null, "remediate": false, "max_vms": 10}
 See runbooks.automation.entry.SweepParameters for every field."""
 

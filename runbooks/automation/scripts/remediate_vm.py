@@ -1,5 +1,5 @@
-"""Azure Automation runbook (Python 3.10): plan — and with "apply": true, carry out — the remediation of one VM
-stuck generalized. One parameter, a JSON object, e.g.
+"""Azure Automation runbook (Python 3.10): plan — and with "apply": true, carry out — the remediation of one VM,
+with whichever playbook fits it (or the one named). One parameter, a JSON object, e.g.
     {"subscription_id": "<id>", "vm": "rg/name", "apply": false}
 See runbooks.automation.entry.RemediateParameters for every field."""
 

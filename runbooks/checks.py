@@ -1,0 +1,187 @@
+"""What a playbook's scenario names after its steps: ``verify:`` checks and ``fallout:`` reports.
+
+* A *check* (``CHECKS``) compares the VM now with the VM observed before the run and returns what is wrong
+  (an empty list: it passes). A scenario lists it as ``verify: [{check: nics-as-before}]``, beside the signal
+  conditions (``{signal: agent-ready, holds: true, wait: true}``) that ``runbooks.signals`` evaluates.
+* A *fallout report* (``FALLOUT``) says what the operator must know or do now that the run is over (a new
+  identity principal, a public address that changed, the snapshots kept). A scenario lists them as
+  ``fallout: [identity-principal, snapshots-kept]``.
+
+Adding one is a function here, decorated with ``@check(name, needs=…)`` or ``@fallout(name)``; the playbook
+linter knows it from then on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runbooks.observe import Observation
+
+if TYPE_CHECKING:
+    from runbooks.azure import Azure
+
+CheckFn = Callable[[Observation, Observation], list[str]]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    fn: CheckFn
+    needs: frozenset[str]
+
+
+CHECKS: dict[str, CheckSpec] = {}
+
+
+def check(name: str, *, needs: tuple[str, ...] = ("vm",)) -> Callable[[CheckFn], CheckFn]:
+    """Register a verification check ``(before, now) -> problems`` that reads the facts ``needs``."""
+
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[name] = CheckSpec(name, fn, frozenset(needs))
+        return fn
+
+    return register
+
+
+def _nic_ids(obs: Observation) -> set[str]:
+    return {str(n.get("id", "")).lower() for n in obs.props.get("networkProfile", {}).get("networkInterfaces", [])}
+
+
+@check("nics-as-before")
+def nics_as_before(before: Observation, now: Observation) -> list[str]:
+    """The VM has the same NICs as before the run."""
+    want, have = _nic_ids(before), _nic_ids(now)
+    return [] if want == have else [f"NICs differ: expected {sorted(want)}, found {sorted(have)}"]
+
+
+def _data_disks(obs: Observation) -> dict[Any, str]:
+    return {d.get("lun"): str((d.get("managedDisk") or {}).get("id", "")).lower()
+            for d in obs.props.get("storageProfile", {}).get("dataDisks", [])}
+
+
+@check("data-disks-as-before")
+def data_disks_as_before(before: Observation, now: Observation) -> list[str]:
+    """The VM has the same data disks at the same LUNs as before the run."""
+    want, have = _data_disks(before), _data_disks(now)
+    return [] if want == have else [f"data disks differ: expected {want}, found {have}"]
+
+
+@check("size-as-before")
+def size_as_before(before: Observation, now: Observation) -> list[str]:
+    """The VM has the size it had before the run."""
+    want = before.props.get("hardwareProfile", {}).get("vmSize")
+    have = now.props.get("hardwareProfile", {}).get("vmSize")
+    return [] if want == have else [f"size differs: expected {want}, found {have}"]
+
+
+# --- fallout ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FalloutContext:
+    """What a fallout report reads: the connection, the VM before the run and after it (None when the run
+    failed before verification), and the snapshots the run made."""
+
+    az: Azure | None
+    before: Observation
+    after: Observation | None
+    snapshots: list[str] = field(default_factory=list)  # snapshot names
+
+
+FalloutFn = Callable[[FalloutContext], list[str]]
+
+
+@dataclass(frozen=True)
+class FalloutSpec:
+    name: str
+    fn: FalloutFn
+    needs: frozenset[str]  # the facts it reads from the observation after the run
+
+
+FALLOUT: dict[str, FalloutSpec] = {}
+
+
+def fallout(name: str, *, needs: tuple[str, ...] = ()) -> Callable[[FalloutFn], FalloutFn]:
+    """Register a fallout report that reads the facts ``needs`` of the VM after the run."""
+
+    def register(fn: FalloutFn) -> FalloutFn:
+        FALLOUT[name] = FalloutSpec(name, fn, frozenset(needs))
+        return fn
+
+    return register
+
+
+@fallout("identity-principal")
+def identity_principal(ctx: FalloutContext) -> list[str]:
+    """A recreated VM gets a new system-assigned identity principal: the old one's role assignments are gone."""
+    old = (ctx.before.vm or {}).get("identity") or {}
+    new = ((ctx.after.vm if ctx.after else None) or {}).get("identity") or {}
+    if old.get("principalId") and old.get("principalId") != new.get("principalId"):
+        return [f"system-assigned identity has a new principal {new.get('principalId')} (was "
+                f"{old.get('principalId')}): role assignments of the old principal no longer apply; grant them again"]
+    return []
+
+
+@fallout("protected-settings")
+def protected_settings(ctx: FalloutContext) -> list[str]:
+    """Azure never returns extensions' protected settings, so restored extensions lack them."""
+    return [f"extension {ext.get('name')}: re-enter protected settings if it used any (Azure never returns them)"
+            for ext in ctx.before.extensions]
+
+
+@fallout("public-ip-addresses")
+def public_ip_addresses(ctx: FalloutContext) -> list[str]:
+    """Public IP addresses that changed during the run."""
+    from runbooks.azure import get_resource
+
+    out = []
+    for pip in ctx.before.public_ips.values():
+        old_ip = pip.get("properties", {}).get("ipAddress")
+        cur = get_resource(ctx.az, pip["id"]) if ctx.az is not None else None
+        new_ip = (cur or {}).get("properties", {}).get("ipAddress")
+        if old_ip != new_ip:
+            out.append(f"public IP {pip['name']} changed: {old_ip} → {new_ip or 'none'}")
+    return out
+
+
+@fallout("private-ip-addresses", needs=("nics",))
+def private_ip_addresses(ctx: FalloutContext) -> list[str]:
+    """Private addresses of the VM's NICs that changed during the run."""
+    if ctx.after is None:
+        return []
+    out = []
+    for nic_id, nic in ctx.before.nics.items():
+        cur = ctx.after.nics.get(nic_id)
+        old = [c.get("properties", {}).get("privateIPAddress") for c in nic["properties"]["ipConfigurations"]]
+        new = [c.get("properties", {}).get("privateIPAddress")
+               for c in (cur or {}).get("properties", {}).get("ipConfigurations", [])]
+        if old != new:
+            out.append(f"NIC {nic['name']} private address changed: {old} → {new}")
+    return out
+
+
+@fallout("old-os-disk")
+def old_os_disk(ctx: FalloutContext) -> list[str]:
+    """Where the old OS disk went when the VM got a new one (from an image)."""
+    os_disk = ctx.before.props.get("storageProfile", {}).get("osDisk", {})
+    if os_disk.get("deleteOption") == "Delete":
+        return [f"the old OS disk {os_disk.get('name')} was deleted with the VM; its content is in the snapshot "
+                "listed below"]
+    return [f"the old OS disk {os_disk.get('name')} is kept, unattached"]
+
+
+@fallout("snapshots-kept")
+def snapshots_kept(ctx: FalloutContext) -> list[str]:
+    """The snapshots the run made, which it never deletes."""
+    if not ctx.snapshots:
+        return []
+    return [f"snapshots kept (delete them once you are satisfied): {', '.join(ctx.snapshots)}"]
+
+
+@fallout("temporary-disk")
+def temporary_disk(ctx: FalloutContext) -> list[str]:
+    """The VM moved host: whatever was on its temporary disk is gone."""
+    return [f"{ctx.before.ref.name} runs on a new host: its temporary disk started empty (page file and caches "
+            "are rebuilt by the guest; anything else kept there is lost)"]

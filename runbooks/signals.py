@@ -1,0 +1,216 @@
+"""Signal types: everything about one kind of evidence lives in its class.
+
+A playbook declares signals (``signals:`` in its YAML); each ``source:`` is one class below, which says
+
+* its schema (pydantic fields: what a playbook may write),
+* ``needs``: the observation facts it reads (``runbooks.observe.FACTS``), so a diagnosis reads only what
+  the matched playbooks ask for,
+* ``evaluate(obs)``: whether it holds on an observation, with a one-line detail shown as evidence,
+* ``listable(with_model)``: whether the sweep can evaluate it from the subscription's VM list alone.
+
+The playbook linter, detection, verification and the sweep all use these declarations. Adding a signal
+type is adding a class here and naming it in ``Signal`` (and its source in ``SIGNAL_SOURCES``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+from runbooks.observe import Observation, dotted
+
+
+@dataclass(frozen=True)
+class SignalResult:
+    id: str
+    holds: bool
+    detail: str
+
+
+class _SignalBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
+
+    id: str = Field(..., pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="kebab-case id")
+    description: str = Field(..., min_length=1, description="what the signal means, in our own words")
+    needs: ClassVar[frozenset[str]] = frozenset({"vm"})
+
+    def evaluate(self, obs: Observation) -> SignalResult:
+        if obs.vm is None:
+            return SignalResult(self.id, False, "the VM does not exist")
+        return self._evaluate(obs)
+
+    def _evaluate(self, obs: Observation) -> SignalResult:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def listable(self, with_model: bool) -> bool:
+        """Can the sweep evaluate this from the VM list (statuses, and the model when ``with_model``)?"""
+        return False
+
+
+class InstanceViewSignal(_SignalBase):
+    """Holds when a status code of the VM's instance view (or of its VM agent) matches ``status_code``.
+
+    ``status_code`` is an exact code (``OSState/generalized``) or a glob (``PowerState/*``).
+    """
+
+    source: Literal["instance-view"]
+    status_code: str = Field(..., min_length=1)
+    of: Literal["vm", "vm-agent"] = "vm"
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "instance-view"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        view = obs.instance_view
+        statuses = view.get("statuses", []) if self.of == "vm" else (view.get("vmAgent") or {}).get("statuses", [])
+        hit = next((s for s in statuses if fnmatch.fnmatch(str(s.get("code", "")).lower(),
+                                                           self.status_code.lower())), None)
+        where = "instance view" if self.of == "vm" else "VM agent status"
+        if hit:
+            message = f": {hit['message']}" if hit.get("message") else ""
+            return SignalResult(self.id, True, f"{where}: {hit.get('code')} ({hit.get('displayStatus', '')})"
+                                f"{message}")
+        seen = ", ".join(f"{s.get('displayStatus') or s.get('code')}" + (f" ({s.get('code')})" if s.get("displayStatus")
+                                                                       else "") for s in statuses) or "nothing"
+        return SignalResult(self.id, False, f"{where}: {seen}, not {self.status_code}")
+
+    def listable(self, with_model: bool) -> bool:
+        return self.of == "vm"  # the list carries the VM's statuses, not the VM agent's
+
+
+class ProvisioningStateSignal(_SignalBase):
+    """Holds when the VM's ``provisioningState`` equals ``state`` (case-insensitive)."""
+
+    source: Literal["provisioning-state"]
+    state: str = Field(..., min_length=1)
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        state = str(obs.props.get("provisioningState", ""))
+        return SignalResult(self.id, state.lower() == self.state.lower(), f"provisioningState: {state}")
+
+    def listable(self, with_model: bool) -> bool:
+        return with_model
+
+
+class ActivityLogSignal(_SignalBase):
+    """Holds when the activity log has a failed operation matching every given field.
+
+    ``operation``: operation name (``Microsoft.Compute/virtualMachines/start/action``);
+    ``error_code``: the ARM error code (``OperationNotAllowed``); ``message``: a regular expression
+    searched in the error message (case-insensitive).
+    """
+
+    source: Literal["activity-log"]
+    operation: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "activity-log"})
+
+    @field_validator("message")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"not a valid regular expression: {e}") from e
+        return v
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> ActivityLogSignal:
+        if self.error_code is None and self.message is None:
+            raise ValueError("give error_code or message (or both)")
+        return self
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        for op in obs.failed_operations:
+            if self.operation and str(op.get("operation", "")).lower() != self.operation.lower():
+                continue
+            if self.error_code and str(op.get("error_code", "")).lower() != self.error_code.lower():
+                continue
+            if self.message and not re.search(self.message, str(op.get("message") or ""), re.IGNORECASE):
+                continue
+            return SignalResult(self.id, True, f"{op.get('operation_display') or op.get('operation')} at "
+                                f"{op.get('time')} failed with {op.get('error_code')}: {op.get('message')}")
+        return SignalResult(self.id, False, "no matching failed operation in the activity log")
+
+
+class VmPropertySignal(_SignalBase):
+    """Holds when a property of the VM model (camelCase dotted path, as ARM returns it) matches.
+
+    ``equals``: the value compared as a string, case-insensitive; ``exists``: whether it is set.
+    """
+
+    source: Literal["vm-property"]
+    property: str = Field(..., min_length=1, description="e.g. storageProfile.osDisk.managedDisk.id")
+    equals: str | None = None
+    exists: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> VmPropertySignal:
+        if (self.equals is None) == (self.exists is None):
+            raise ValueError("give exactly one of equals or exists")
+        return self
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        value = dotted(obs.props, self.property)
+        if self.exists is not None:
+            return SignalResult(self.id, (value is not None) == self.exists, f"{self.property}: {value}")
+        return SignalResult(self.id, str(value).lower() == str(self.equals).lower(), f"{self.property}: {value}")
+
+    def listable(self, with_model: bool) -> bool:
+        return with_model
+
+
+class RelatedResourceSignal(_SignalBase):
+    """Holds when a resource of ``type`` exists whose properties match ``where``.
+
+    ``where`` maps a dotted property path of the related resource to a value; the value ``$vm.id``
+    stands for this VM's resource id (e.g. an image whose ``properties.sourceVirtualMachine.id`` is
+    this VM). Supported types: ``Microsoft.Compute/images`` (the subscription's images).
+    """
+
+    source: Literal["related-resource"]
+    type: Literal["Microsoft.Compute/images"] = Field(..., description="Microsoft.Compute/images")
+    where: dict[str, str] = Field(..., min_length=1)
+    scope: Literal["resource-group", "subscription"] = "subscription"
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "images"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        wanted = {k: v.replace("$vm.id", obs.vm_id) for k, v in self.where.items()}
+        for image in obs.images:
+            if self.scope == "resource-group" and \
+                    f"/resourcegroups/{obs.ref.resource_group.lower()}/" not in str(image.get("id", "")).lower():
+                continue
+            if all(str(dotted(image, k) or "").lower() == v.lower() for k, v in wanted.items()):
+                return SignalResult(self.id, True, f"image {image.get('name')} ({image.get('location')})")
+        return SignalResult(self.id, False, "no image captured from this VM")
+
+    def listable(self, with_model: bool) -> bool:
+        return True  # from one subscription-wide image list, not one read per VM
+
+
+def _signal_source(v: Any) -> str | None:
+    if isinstance(v, dict):
+        source = v.get("source")
+        return source if isinstance(source, str) else None
+    return getattr(v, "source", None)
+
+
+AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
+             | RelatedResourceSignal)
+SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource")
+Signal = Annotated[
+    Annotated[InstanceViewSignal, Tag("instance-view")]
+    | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
+    | Annotated[ActivityLogSignal, Tag("activity-log")]
+    | Annotated[VmPropertySignal, Tag("vm-property")]
+    | Annotated[RelatedResourceSignal, Tag("related-resource")],
+    Discriminator(
+        _signal_source,
+        custom_error_type="unknown_signal_source",
+        custom_error_message="source must be one of " + ", ".join(SIGNAL_SOURCES),
+    ),
+]

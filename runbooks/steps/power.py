@@ -1,0 +1,137 @@
+"""Small steps on an existing VM: start, deallocate, restart, redeploy, resize, update a property.
+
+Each reads the VM's predicted power state and model, and either returns the call with the state it reaches
+(its goal) or says why nothing is needed: a start of a running VM is a no-op with a reason, a start of a
+deallocated one is a change, whatever came before it in the plan.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from runbooks.azure import Call
+from runbooks.changes import JOURNAL, Action, Change, Expect, NoChange, Outcome, StepContext
+from runbooks.errors import StepRefused
+from runbooks.observe import Observation
+from runbooks.steps.registry import NoParams, StepParams, step
+
+_TEMP_DISK = "the temporary disk (D: on Windows, /dev/sdb1 on most Linux images) is wiped"
+_DYNAMIC_IP = "dynamic private and public IP addresses may change"
+
+
+def _existing(state: Observation, what: str) -> dict[str, Any]:
+    view = state.view(state.vm_id)
+    if not view.get("exists"):
+        raise StepRefused(f"{state.ref}: the VM does not exist; cannot {what} it")
+    if str(view.get("osState") or "").lower() == "generalized":
+        raise StepRefused(f"{state.ref} is generalized: Azure refuses to {what} it (recreate it instead)")
+    return view
+
+
+def _vm_call(state: Observation, op: str, verb: str, **extra: Any) -> Call:
+    args = {"resource_group_name": state.ref.resource_group, "vm_name": state.ref.name, **extra}
+    return Call("compute", f"virtual_machines.{op}", args, state.vm_id, "update", f"{verb} VM {state.ref.name}")
+
+
+@step("start-vm", "start the VM (a deallocated VM is placed on a host again)")
+def start_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Start the VM unless it is running (then: nothing to do)."""
+    view = _existing(state, "start")
+    running = Expect(state.vm_id, "powerState", "running")
+    if running.holds(view):
+        return NoChange(f"VM {state.ref.name} is running", goal=(running,))
+    call = _vm_call(state, "begin_start", "start")
+    return Change(f"start VM {state.ref.name} (it is {view.get('powerState') or 'in an unknown power state'})",
+                  waves=((Action(call, (running,)),),))
+
+
+@step("deallocate-vm", "stop the VM and release its host (it is billed for no compute until started)",
+      destructive=True)
+def deallocate_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Deallocate the VM unless it is deallocated already. Destructive: the temporary disk is lost."""
+    view = _existing(state, "deallocate")
+    deallocated = Expect(state.vm_id, "powerState", "deallocated")
+    if deallocated.holds(view):
+        return NoChange(f"VM {state.ref.name} is deallocated", goal=(deallocated,))
+    return Change(f"deallocate VM {state.ref.name} (it is {view.get('powerState')})",
+                  waves=((Action(_vm_call(state, "begin_deallocate", "deallocate"), (deallocated,)),),),
+                  notes=(f"{state.ref.name} is down until started again", _TEMP_DISK, _DYNAMIC_IP))
+
+
+@step("restart-vm", "restart the running VM on the same host")
+def restart_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Restart the VM (Azure refuses a restart of a VM that is not running)."""
+    view = _existing(state, "restart")
+    if str(view.get("powerState")) != "running":
+        raise StepRefused(f"{state.ref} is {view.get('powerState')}: only a running VM can be restarted; start it")
+    goal = (Expect(state.vm_id, JOURNAL, "virtual_machines.begin_restart"),
+            Expect(state.vm_id, "powerState", "running"))
+    return Change(f"restart VM {state.ref.name}", waves=((Action(_vm_call(state, "begin_restart", "restart"), goal),),))
+
+
+@step("redeploy-vm", "move the VM to a new host and start it there", destructive=True)
+def redeploy_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Redeploy the VM: Azure shuts it down, moves it to another host node and starts it. Destructive: the
+    temporary disk is lost. ARM does not show the host, so the move itself is known from the journal."""
+    _existing(state, "redeploy")
+    goal = (Expect(state.vm_id, JOURNAL, "virtual_machines.begin_redeploy"),
+            Expect(state.vm_id, "powerState", "running"))
+    return Change(f"redeploy VM {state.ref.name} to a new host",
+                  waves=((Action(_vm_call(state, "begin_redeploy", "redeploy"), goal),),),
+                  notes=(f"{state.ref.name} restarts on another host: it is down for a few minutes", _TEMP_DISK,
+                         _DYNAMIC_IP))
+
+
+class ResizeParams(StepParams):
+    size: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_-]+$", description="the VM size, e.g. Standard_D4s_v5")
+
+
+@step("resize-vm", "change the VM's size", params=ResizeParams)
+def resize_vm(state: Observation, params: ResizeParams, ctx: StepContext) -> Outcome:
+    """Set ``hardwareProfile.vmSize`` (a PATCH). A running VM restarts to change size."""
+    view = _existing(state, "resize")
+    sized = Expect(state.vm_id, "properties.hardwareProfile.vmSize", params.size)
+    if sized.holds(view):
+        return NoChange(f"VM {state.ref.name} is already {params.size}", goal=(sized,))
+    old = (view.get("properties") or {}).get("hardwareProfile", {}).get("vmSize")
+    call = _vm_call(state, "begin_update", f"resize ({old} → {params.size})",
+                    parameters={"properties": {"hardwareProfile": {"vmSize": params.size}}})
+    notes = (f"{state.ref.name} is running: Azure restarts it to change its size",) \
+        if view.get("powerState") == "running" else ()
+    return Change(f"resize VM {state.ref.name} from {old} to {params.size}", waves=((Action(call, (sized,)),),),
+                  notes=notes)
+
+
+class UpdateParams(StepParams):
+    properties: dict[str, Any] = Field(..., min_length=1, description="VM properties to set, by dotted path "
+                                       "under properties (e.g. diagnosticsProfile.bootDiagnostics.enabled: true)")
+
+    @field_validator("properties")
+    @classmethod
+    def _paths(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for path in v:
+            if not path or any(not part for part in path.split(".")):
+                raise ValueError(f"bad property path {path!r}: dotted names, e.g. hardwareProfile.vmSize")
+        return v
+
+
+@step("update-vm", "set properties of the VM model (a PATCH)", params=UpdateParams)
+def update_vm(state: Observation, params: UpdateParams, ctx: StepContext) -> Outcome:
+    """PATCH the given properties; nothing to do when every one already has its value."""
+    view = _existing(state, "update")
+    goal = tuple(Expect(state.vm_id, f"properties.{path}", value) for path, value in sorted(params.properties.items()))
+    if all(e.holds(view) for e in goal):
+        return NoChange(f"VM {state.ref.name} already has {', '.join(params.properties)} as asked", goal=goal)
+    body: dict[str, Any] = {}
+    for path, value in sorted(params.properties.items()):
+        node = body
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    call = _vm_call(state, "begin_update", f"update ({', '.join(sorted(params.properties))} of)",
+                    parameters={"properties": body})
+    what = ", ".join(f"{p} = {v}" for p, v in sorted(params.properties.items()))
+    return Change(f"update VM {state.ref.name}: {what}", waves=((Action(call, goal),),))

@@ -1,0 +1,109 @@
+"""Verification and fallout: what a scenario's ``verify:`` and ``fallout:`` say, evaluated after its steps.
+
+The plan carries each condition with its signal's full definition (a saved plan verifies the same way
+wherever it is applied). ``verify`` re-reads the VM (only the facts the conditions need) until every
+condition holds, or a condition that need not wait fails once the VM has settled, or the scenario's
+timeout passes; then ``VerifyFailed`` lists what is wrong and the ways back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from runbooks.azure import Azure
+from runbooks.checks import CHECKS, FALLOUT, FalloutContext
+from runbooks.errors import VerifyFailed
+from runbooks.observe import Observation, gather, observe
+from runbooks.signals import AnySignal, Signal
+
+_SIGNAL = TypeAdapter(Signal)
+_SETTLED = ("succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One verification condition of a plan: a signal that must (not) hold, or a named check."""
+
+    describe: str
+    wait: bool
+    needs: frozenset[str]
+    signal: AnySignal | None = None
+    holds: bool = True
+    check: str | None = None
+
+    def problems(self, before: Observation, now: Observation) -> list[str]:
+        if self.signal is not None:
+            result = self.signal.evaluate(now)
+            if result.holds == self.holds:
+                return []
+            return [f"{self.describe}: {result.detail}"]
+        return CHECKS[str(self.check)].fn(before, now)
+
+
+def conditions(verify: list[dict[str, Any]]) -> list[Condition]:
+    """A plan's ``verify`` entries as conditions (UsageError-free: a plan that loaded has valid entries)."""
+    out = []
+    for entry in verify:
+        if entry.get("check"):
+            name = str(entry["check"])
+            out.append(Condition(name, bool(entry.get("wait", False)), CHECKS[name].needs, check=name))
+        else:
+            signal = _SIGNAL.validate_python(entry["definition"])
+            holds = bool(entry.get("holds", True))
+            out.append(Condition(signal.id if holds else f"not {signal.id}", bool(entry.get("wait", False)),
+                                 signal.needs, signal=signal, holds=holds))
+    return out
+
+
+def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation:
+    """Poll the VM until the plan's conditions hold; return that observation. ``plan``: a ``runbooks.plan.Plan``."""
+    conds = conditions(plan.verify)
+    facts = set().union(*(c.needs for c in conds)) | {"vm"}
+    timeout = float(plan.verify_timeout_s)
+    start = time.monotonic()
+    last_note = ""
+    ref = plan.observation.ref
+    while True:
+        now = observe(az, ref, facts, missing_ok=True, user_data=False)
+        if now.vm is None:
+            wrong = [f"VM {ref} does not exist"]
+            break
+        failing = [(c, p) for c in conds for p in c.problems(plan.observation, now)]
+        if not failing:
+            return now
+        wrong = [p for _, p in failing]
+        elapsed = time.monotonic() - start
+        settled = str(now.props.get("provisioningState", "")).lower() in _SETTLED
+        if (settled and any(not c.wait for c, _ in failing)) or elapsed > timeout:
+            break
+        note = "; ".join(wrong)
+        if note != last_note:
+            progress(f"    waiting (up to {timeout:g}s): {note}")
+            last_note = note
+        # poll often relative to the time already spent, so a slow boot is not overshot by much
+        time.sleep(min(5.0, max(0.02, elapsed * 0.03)))
+    ways_back = [f"the snapshots taken before any change are kept: {', '.join(_names(plan.snapshots))}"] \
+        if plan.snapshots else []
+    if plan.fallback:
+        ways_back.append(f"if scenario {plan.scenario} was the wrong choice, close this run (invoke runs.abandon "
+                         f"{plan.run_id}) and try {plan.fallback}: invoke remediate --vm {plan.ref} --playbook "
+                         f"{plan.playbook} --scenario {plan.fallback}")
+    back = f" Ways back: {'; '.join(ways_back)}" if ways_back else ""
+    raise VerifyFailed(f"{plan.ref} failed verification: {'; '.join(wrong)}.{back}", failures=wrong)
+
+
+def _names(ids: list[str]) -> list[str]:
+    return [i.rsplit("/", 1)[-1] for i in ids]
+
+
+def report_fallout(az: Azure | None, plan: Any, after: Observation | None) -> list[str]:
+    """The scenario's fallout reports, in order."""
+    if az is not None and after is not None:
+        gather(az, after, {f for name in plan.fallout for f in FALLOUT[name].needs})
+    ctx = FalloutContext(az, plan.observation, after, _names(plan.snapshots))
+    return [line for name in plan.fallout for line in FALLOUT[name].fn(ctx)]

@@ -1,0 +1,77 @@
+"""What every task module shares: the one-line error handler, connection and store options, confirm hooks."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from invoke import Exit
+
+from runbooks.errors import RunbookError, exit_code
+
+if TYPE_CHECKING:
+    from runbooks.apply import Hooks
+    from runbooks.azure import Azure
+
+# azure-identity logs each credential it tried as a warning; the failure reaches the user as one error line.
+logging.getLogger("azure.identity").addHandler(logging.NullHandler())
+logging.getLogger("azure.identity").propagate = False
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the toolkit's expected errors into one line on stderr and the exit status of ``exit_code``."""
+    try:
+        yield
+    except RunbookError as e:
+        raise Exit(f"error: {e}", code=exit_code(e)) from e
+
+
+CONNECTION_HELP = {
+    "endpoint": "ARM endpoint (default: $RUNBOOKS_ARM_ENDPOINT, else public Azure)",
+    "ca_bundle": "CA bundle to trust for the endpoint (default: $RUNBOOKS_CA_BUNDLE)",
+    "subscription": "subscription id (default: $AZURE_SUBSCRIPTION_ID)",
+}
+STORE_HELP = {"store": "where run journals and locks live: a directory, or a blob container "
+              "https://ACCOUNT.blob.core.windows.net/CONTAINER (default: $RUNBOOKS_STORE_URL + "
+              "$RUNBOOKS_STORE_CONTAINER, else $RUNBOOKS_HOME)"}
+
+
+def azure(endpoint: str, ca_bundle: str, subscription: str) -> Azure:
+    from runbooks.azure import Azure, Connection
+
+    return Azure(Connection.from_env(endpoint=endpoint or None, ca_bundle=ca_bundle or None,
+                                     subscription=subscription or None))
+
+
+def hooks(yes: bool, dry_run: bool = False) -> Hooks:
+    """Confirm mode asks on the terminal; without one (and without --yes) it refuses before any write."""
+    from runbooks.apply import Hooks
+    from runbooks.errors import ConfirmationRequired
+
+    if not yes and not dry_run and not sys.stdin.isatty():
+        raise ConfirmationRequired("confirm mode needs a terminal to ask before destructive steps: pass --yes "
+                                   "for automation, or --dry-run to see the plan")
+
+    def confirm(question: str) -> bool:
+        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+    def choose(question: str, options: list[tuple[str, str]]) -> str | None:
+        print(f"{question}.")
+        for n, (scenario, evidence) in enumerate(options, 1):
+            print(f"  {n}. {scenario}: {evidence}")
+        answer = input(f"Which scenario (1-{len(options)}, or a scenario id; empty stops)? ").strip()
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return options[int(answer) - 1][0]
+        return answer or None
+
+    return Hooks(confirm=confirm, progress=lambda line: print(line, flush=True), choose=choose)
+
+
+def print_json(data: Any) -> None:
+    import json
+
+    print(json.dumps(data, indent=2, default=str))
