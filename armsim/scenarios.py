@@ -7,6 +7,9 @@ holds real evidence, such as the failed start); the fleet generator writes model
     generalized-vm               both of the above in rg-demo, plus rg-demo/app-02 healthy (the playbook's world)
     redeploy-vm                  rg-redeploy: web-01 provisioning timed out on a faulty host, web-02's agent cannot
                                  reach its host; distractors web-03 (healthy), web-04 (start failed AllocationFailed)
+    generalized-with-links       rg-demo/db-01: like api-01 (guest specialized, VM generalized), its NIC in an NSG, an
+                                 application security group and a load-balancer backend pool, a user-assigned identity
+                                 besides the system one (those four in rg-shared, taken on trust by armsim)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
 """
 
@@ -74,10 +77,15 @@ class Builder:
 
     def vm(self, rg: str, name: str, *, subnet: str, os_type: str = "Windows", public_ip: bool = True,
            os_delete: str = "Delete", data_disks: list[dict[str, Any]] | None = None, nic_delete: str = "Delete",
-           pip_delete: str = "Delete", extensions: bool = True, identity: bool = True) -> str:
+           pip_delete: str = "Delete", extensions: bool = True, identity: bool = True,
+           nic_properties: dict[str, Any] | None = None, ipconfig_properties: dict[str, Any] | None = None,
+           user_assigned: list[str] | None = None) -> str:
+        """``nic_properties``/``ipconfig_properties`` are merged into the NIC's and its ipconfig's properties
+        (e.g. an NSG, application security groups, backend pools); ``user_assigned`` adds those identities."""
         sub = self.sub.id
         net = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network"
-        ipconfig: dict[str, Any] = {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic"}
+        ipconfig: dict[str, Any] = {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic",
+                                    **(ipconfig_properties or {})}
         if public_ip:
             _ok(call(self.app, "PUT", f"{net}/publicIPAddresses/{name}-ip", {
                 "location": self.location, "sku": {"name": "Standard"},
@@ -85,7 +93,7 @@ class Builder:
             ipconfig["publicIPAddress"] = {"id": f"{net}/publicIPAddresses/{name}-ip",
                                            "properties": {"deleteOption": pip_delete}}
         _ok(call(self.app, "PUT", f"{net}/networkInterfaces/{name}-nic", {
-            "location": self.location, "properties": {"ipConfigurations": [
+            "location": self.location, "properties": {**(nic_properties or {}), "ipConfigurations": [
                 {"name": "ipconfig1", "properties": ipconfig}]}}, API["Microsoft.Network"]), "nic")
         linux = os_type == "Linux"
         image = ({"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
@@ -119,6 +127,9 @@ class Builder:
         }
         if identity:
             body["identity"] = {"type": "SystemAssigned"}
+        if user_assigned:
+            body["identity"] = {"type": "SystemAssigned, UserAssigned" if identity else "UserAssigned",
+                                "userAssignedIdentities": {i: {} for i in user_assigned}}
         vm_path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
         _ok(call(self.app, "PUT", vm_path, body), f"vm {name}")
         self.world.settle()
@@ -189,6 +200,27 @@ def generalized_vm(app: App) -> dict[str, Any]:
     images = [vm.split("/providers/")[0] + f"/providers/Microsoft.Compute/images/{name}-image"
               for vm, name in ((app01, "app-01"), (api01, "api-01"))]
     return {"vms": [app01, api01, app02], "targets": [app01, api01], "distractors": [app02], "images": images}
+
+
+def generalized_with_links(app: App) -> dict[str, Any]:
+    """rg-demo/db-01 (Linux), generalized without sysprep like api-01, whose rebuild writes every kind of linked
+    reference: its NIC is in an NSG, an application security group and a load-balancer backend pool, and the VM
+    has a user-assigned identity besides its system one. Those four are in rg-shared; armsim does not model them
+    and takes a reference to one on trust once its resource group exists (docs/armsim.md, RBAC)."""
+    b = Builder(app)
+    b.rg("rg-demo")
+    shared = b.rg("rg-shared")
+    net = f"{shared}/providers/Microsoft.Network"
+    nsg, asg = f"{net}/networkSecurityGroups/db-nsg", f"{net}/applicationSecurityGroups/db-asg"
+    pool = f"{net}/loadBalancers/db-lb/backendAddressPools/db-pool"
+    uami = f"{shared}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/db-identity"
+    vm = b.vm("rg-demo", "db-01", os_type="Linux", subnet=b.network("rg-demo"),
+              data_disks=[{"size": 64, "delete": "Delete"}], nic_properties={"networkSecurityGroup": {"id": nsg}},
+              ipconfig_properties={"applicationSecurityGroups": [{"id": asg}],
+                                   "loadBalancerBackendAddressPools": [{"id": pool}]},
+              user_assigned=[uami])
+    b.generalize(vm, sysprep=False, capture=None)
+    return {"vms": [vm], "nsg": nsg, "application_security_group": asg, "backend_pool": pool, "identity": uami}
 
 
 def redeploy_vm(app: App) -> dict[str, Any]:
@@ -277,6 +309,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "generalized-without-sysprep": generalized_without_sysprep,
     "generalized-vm": generalized_vm,
     "redeploy-vm": redeploy_vm,
+    "generalized-with-links": generalized_with_links,
     "fleet": fleet,
 }
 

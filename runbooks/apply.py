@@ -110,6 +110,53 @@ def _found(e: Expect, view: dict[str, Any]) -> str:
     return str(e.actual(view))
 
 
+_IDENTITY = (("virtualmachines", "properties.vmId"), ("disks", "properties.uniqueId"),
+             ("networkinterfaces", "properties.resourceGuid"), ("publicipaddresses", "properties.resourceGuid"))
+
+
+def identities(obs: Observation) -> dict[str, tuple[str, str]]:
+    """What a run is bound to: the identity of each resource it observed (lower id → (path, value)): the VM's
+    vmId, each disk's uniqueId, each NIC's and public IP's resourceGuid. A resource deleted and made again under
+    the same name has a new one."""
+    from runbooks.observe import dotted
+
+    out: dict[str, tuple[str, str]] = {}
+    resources = [obs.vm] if obs.vm else []
+    resources += [*obs.disks.values(), *obs.nics.values(), *obs.public_ips.values()]
+    for r in resources:
+        rid = str(r.get("id", ""))
+        kind = rid.lower().split("/providers/", 1)[-1].split("/")[1] if "/providers/" in rid else ""
+        for rtype, path in _IDENTITY:
+            if kind == rtype and dotted(r, path):
+                out[rid.lower()] = (path, str(dotted(r, path)))
+    return out
+
+
+def check_bound(az: Azure, plan: Plan, journal: RunJournal) -> None:
+    """Refuse a stale run: every resource the plan observed that still exists must be the one it observed (same
+    identity), unless this run made it again (a create it journaled the intent of: a crash can lose the answer).
+    Raises StepRefused naming what changed; reads only."""
+    from runbooks.observe import dotted
+
+    made = {str(e.get("resource", "")).lower() for e in journal.events()
+            if e.get("event") in ("call-intent", "call-done") and str(e.get("op", "")).endswith("create_or_update")}
+    changed = []
+    for rid, (path, want) in identities(plan.observation).items():
+        if rid in made:
+            continue
+        current = get_resource(az, rid)
+        if current is None:
+            continue  # gone: deleted by this run (or rebuilt later by it); nothing to mistake it for
+        have = str(dotted(current, path))
+        if have != want:
+            changed.append(f"{rid.rsplit('/', 1)[-1]} is another resource now ({path.rsplit('.', 1)[-1]} {want} → "
+                           f"{have})")
+    if changed:
+        raise StepRefused(f"run {plan.run_id} is stale: {'; '.join(changed)}. It was planned against resources that "
+                          f"no longer exist under these names; nothing was written. Close it with invoke runs.abandon "
+                          f"{plan.run_id} and plan again")
+
+
 def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
     """Before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk."""
     backups = {disk: snap for s in plan.steps for disk, snap in s.backs_up.items()}
@@ -186,6 +233,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
         outcome.skipped_calls += len(step.actions)
         return
     if step.destructive:
+        check_bound(az, plan, journal)
         _guard_backups(az, plan, step)
         for note in step.notes:
             hooks.progress(f"    ! {note}")
@@ -235,6 +283,8 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
     done = journal.done_steps()
     total = len(plan.steps)
     try:
+        if any(e.get("event") == "step-start" for e in journal.events()):
+            check_bound(az, plan, journal)  # a resume: is the world still the one the run saw?
         for i, step in enumerate(plan.steps):
             label = f"[{i + 1}/{total}] {step.name}"
             if i in done:

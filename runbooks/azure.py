@@ -49,6 +49,62 @@ class RequestCounter(SansIOHTTPPolicy):
                 self.writes += 1
 
 
+MAX_RETRY_AFTER_ENV = "RUNBOOKS_MAX_RETRY_AFTER_S"
+DEFAULT_MAX_RETRY_AFTER_S = 120.0
+_RETRY_HEADERS = (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("Retry-After", 1.0))
+
+
+def _retry_after_seconds(value: str, unit: float) -> float | None:
+    """A Retry-After value in seconds (delta seconds, or an HTTP date for ``Retry-After``); None if garbage."""
+    try:
+        return max(0.0, float(value) * unit)
+    except ValueError:
+        pass
+    if unit != 1.0:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    from datetime import datetime, timezone
+
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+class RetryAfterGuard(SansIOHTTPPolicy):
+    """Never silent for long on ARM's say-so. A 429/503 whose Retry-After asks for more than ``max_s`` ends the
+    call with one clear error (ApplyFailed, code TooManyRequests) instead of sleeping; a long-running operation's
+    poll hint is capped at ``max_s``; a garbage hint is dropped (azure-core then backs off as usual)."""
+
+    def __init__(self, max_s: float | None = None) -> None:
+        raw = os.environ.get(MAX_RETRY_AFTER_ENV)
+        try:
+            self.max_s = float(max_s if max_s is not None else raw or DEFAULT_MAX_RETRY_AFTER_S)
+        except ValueError:
+            raise UsageError(f"{MAX_RETRY_AFTER_ENV} must be a number of seconds (got {raw!r})") from None
+
+    def on_response(self, request: PipelineRequest, response: Any) -> None:
+        headers = response.http_response.headers
+        status = response.http_response.status_code
+        for name, unit in _RETRY_HEADERS:
+            raw = headers.get(name)
+            if raw is None:
+                continue
+            seconds = _retry_after_seconds(str(raw).strip(), unit)
+            if seconds is None:
+                del headers[name]
+            elif seconds > self.max_s and status in (429, 503):
+                raise ApplyFailed(f"ARM answered {status} and asks to wait {seconds:g} s ({name}), more than "
+                                  f"{self.max_s:g} s ({MAX_RETRY_AFTER_ENV}): stopped instead of waiting silently; "
+                                  "re-run the same command later (finished work is kept)", code="TooManyRequests")
+            elif seconds > self.max_s:
+                headers[name] = str(int(self.max_s / unit))
+
+
 @dataclass
 class Connection:
     """Where ARM is and which subscription to use."""
@@ -89,7 +145,9 @@ class Azure:
         self.conn = conn
         self.counter = RequestCounter()
         self.pacer = ThrottlePacer()  # keeps every client of this connection within ARM's token buckets
-        kwargs: dict[str, Any] = {"base_url": conn.endpoint, "per_retry_policies": [self.counter, self.pacer],
+        self.retry_guard = RetryAfterGuard()  # innermost: the pacer and the retry policy see its verdict
+        kwargs: dict[str, Any] = {"base_url": conn.endpoint,
+                                  "per_retry_policies": [self.counter, self.pacer, self.retry_guard],
                                   "credential_scopes": ["https://management.azure.com/.default"]}
         if conn.ca_bundle:
             kwargs["connection_verify"] = conn.ca_bundle
@@ -155,6 +213,8 @@ def arm_error(e: HttpResponseError) -> tuple[str | None, str]:
 
 
 def call_failed(e: Exception, what: str) -> ApplyFailed:
+    if isinstance(e, ApplyFailed):
+        return e
     if isinstance(e, ClientAuthenticationError) and getattr(e, "status_code", None) is None:  # no token at all
         first = (e.message or str(e)).splitlines()[0]
         return ApplyFailed(f"{what} failed: cannot authenticate to Azure ({first}): sign in with `az login`, set "

@@ -98,9 +98,31 @@ def describe_holder(holder: Mapping[str, str] | None) -> str:
             f"{holder.get('user', '?')}) since {holder.get('since', '?')}")
 
 
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700  # plans hold the VM model, userData and extension settings
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and missing parents) a folder only its owner can read; UsageError when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        os.chmod(path, PRIVATE_DIR)
+    except OSError as e:
+        raise UsageError(f"cannot use {path} for run journals: {e.strerror or e} (set RUNBOOKS_HOME or --store to "
+                         "a writable folder)") from None
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (a plan holds the VM model, userData and extension settings)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, PRIVATE_FILE)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
@@ -180,7 +202,17 @@ class RunJournal(ABC):
         return out
 
     def done_steps(self) -> set[int]:
-        return {int(e["index"]) for e in self.events() if e.get("event") == "step-done"}
+        out = set()
+        for e in self.events():
+            if e.get("event") != "step-done":
+                continue
+            index = e.get("index")
+            if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+                _, where = self._read()
+                raise JournalError(f"journal {where} is damaged: a step-done event has no valid step index "
+                                   f"({index!r}); close the run with invoke runs.abandon {self.run_id}")
+            out.add(index)
+        return out
 
     def finished_calls(self) -> set[tuple[str, str]]:
         """(operation, lower resource id) of every call this run completed: what ``journal`` goals read."""
@@ -249,13 +281,14 @@ class Journal(RunJournal):
     def create(cls, plan: Plan, root: Path | None = None) -> Journal:
         base = root or home()
         run_dir = base / "runs" / check_run_id(plan.run_id)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (base, base / "runs", run_dir):
+            private_dir(folder)
         j = cls(run_dir)
         if not (run_dir / "plan.json").exists():
             _write_atomic(run_dir / "plan.json", plan.dumps())
             j.append(run_start_event(plan))
         pointer = base / "vms" / f"{vm_key(plan.vm_id)}.json"
-        pointer.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(pointer.parent)
         _write_atomic(pointer, json.dumps({"run_id": plan.run_id, "vm_id": plan.vm_id, "status": "running"}))
         return j
 
@@ -280,7 +313,7 @@ class Journal(RunJournal):
         if data and not data.endswith(b"\n"):  # a crash mid-write left a torn line (never durable): drop it
             with open(path, "r+b") as f:
                 f.truncate(data.rfind(b"\n") + 1)
-        with open(path, "ab") as f:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE), "ab") as f:
             f.write(self._line(event).encode())
             f.flush()
             os.fsync(f.fileno())
@@ -320,10 +353,11 @@ class VmLock(RunLock):
     def __init__(self, vm_id: str, run_id: str, root: Path | None = None) -> None:
         super().__init__(vm_id, run_id)
         locks = (root or home()) / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
+        private_dir(root or home())
+        private_dir(locks)
         key = vm_key(vm_id)
         self.path, self.info = locks / f"{key}.lock", locks / f"{key}.holder.json"
-        self.lock = FileLock(str(self.path))
+        self.lock = FileLock(str(self.path), mode=PRIVATE_FILE)
 
     def acquire(self) -> None:
         try:
@@ -438,6 +472,10 @@ def store_from_env(flag: str = "", credential: Any = None) -> Store:
         url, container = split_store_url(flag)
         return store_from_settings(url, container, credential, ca_bundle=ca_bundle)
     if flag:
-        return LocalStore(Path(flag).expanduser())
+        path = Path(flag).expanduser()
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"--store {flag}: not a folder (a directory for the local store, or a blob container "
+                             "URL https://ACCOUNT.blob.core.windows.net/CONTAINER)")
+        return LocalStore(path)
     return store_from_settings(os.environ.get(STORE_URL_ENV), os.environ.get(STORE_CONTAINER_ENV), credential,
                                connection_string=os.environ.get(STORE_CONNECTION_STRING_ENV), ca_bundle=ca_bundle)

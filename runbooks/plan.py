@@ -11,6 +11,7 @@ appear only as references.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
@@ -95,7 +96,39 @@ class Plan:
         """Every snapshot id the plan makes (the backups of what it destroys)."""
         return [snap for s in self.steps for snap in s.backs_up.values()]
 
+    def digest(self) -> str:
+        """sha256 of everything the plan says (its JSON without the digest)."""
+        body = self._body()
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
     def to_dict(self) -> dict[str, Any]:
+        return {**self._body(), "digest": self.digest()}
+
+    def allowed_resources(self) -> set[str]:
+        """What the plan's calls may touch: the VM, its extensions, and the disks, NICs and public IPs it owns
+        or references, plus the snapshots of its own disks (lower-case ids)."""
+        obs = self.observation
+        vm = self.vm_id.lower()
+        allowed = {vm, *obs.disks, *obs.nics, *obs.public_ips}
+        allowed |= {f"{vm}/extensions/{str(e.get('name', '')).lower()}" for e in obs.extensions}
+        for step in self.steps:
+            for disk, snap in step.backs_up.items():
+                if disk.lower() in obs.disks and snap.lower().startswith(disk.lower().rsplit("/disks/", 1)[0]):
+                    allowed.add(snap.lower())
+        return allowed
+
+    def check_confined(self, source: str = "the plan") -> None:
+        """Every call stays on the plan's VM and what it owns or references (JournalError otherwise)."""
+        allowed = self.allowed_resources()
+        vm = self.vm_id.lower()
+        for step in self.steps:
+            for call in step.calls:
+                rid = call.resource_id.lower()
+                if rid not in allowed and not rid.startswith(f"{vm}/extensions/"):
+                    raise JournalError(f"{source}: step {step.name} calls {call.op} on {call.resource_id}, outside "
+                                       f"{self.ref} and what it owns; refusing it (nothing was changed)")
+
+    def _body(self) -> dict[str, Any]:
         return {"format": PLAN_FORMAT, "run_id": self.run_id, "vm_id": self.vm_id, "ref": self.ref,
                 "playbook": self.playbook, "scenario": self.scenario, "decided_by": self.decided_by,
                 "fingerprint": self.fingerprint, "created": self.created, "steps": [s.to_dict() for s in self.steps],
@@ -113,7 +146,7 @@ class Plan:
             raise JournalError(f"{source} is not a plan written by this version of the tool (format {PLAN_FORMAT}); "
                                "make a new plan")
         try:
-            return cls(d["run_id"], d["vm_id"], d["ref"], d["playbook"], d["scenario"], d["fingerprint"],
+            plan = cls(d["run_id"], d["vm_id"], d["ref"], d["playbook"], d["scenario"], d["fingerprint"],
                        d["created"], [PlannedStep.from_dict(s) for s in d["steps"]],
                        Observation.from_dict(d["observation"]),
                        [(x["path"], x["before"], x["after"]) for x in d.get("diff", [])],
@@ -121,6 +154,24 @@ class Plan:
                        list(d.get("fallout", [])), d.get("fallback"), str(d.get("decided_by", "")))
         except (KeyError, TypeError, ValueError, AttributeError, UsageError) as e:
             raise JournalError(f"{source} is damaged: {type(e).__name__}: {e}") from None
+        if d.get("digest") != plan.digest():
+            raise JournalError(f"{source} was edited since it was written (its digest does not match); make a new plan")
+        plan.check_confined(source)
+        return plan
+
+
+def replan(plan: Plan, playbook: Playbook) -> Plan:
+    """The plan the playbook makes from ``plan``'s own observation, run id and step parameters: what a saved plan
+    must be, call for call (``apply --plan`` refuses any difference)."""
+    try:
+        scenario = playbook.scenario(plan.scenario)
+    except KeyError:
+        raise JournalError(f"playbook {playbook.id} has no scenario {plan.scenario}; make a new plan") from None
+    settings = {s.name: s.params for s in plan.steps if s.kind != MANUAL}
+    again = make_plan(plan.observation, playbook, scenario, run_id=plan.run_id, settings=settings,
+                      decided_by=plan.decided_by)
+    again.created, again.verify_timeout_s = plan.created, plan.verify_timeout_s
+    return again
 
 
 def step_params(step: RunStep, settings: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from runbooks.detect import Diagnosis, detection_facts, evaluate_playbook, match
 from runbooks.errors import ChoiceRequired, JournalError, NotApplicable, PlanDrifted, UsageError
 from runbooks.journal import RunJournal, Store, store_from_env
 from runbooks.observe import VmRef, gather, observe
-from runbooks.plan import Plan, make_plan
+from runbooks.plan import Plan, make_plan, replan
 from runbooks.playbook import Playbook, Scenario, load_playbooks
 
 Settings = dict[str, dict[str, Any]]  # step name → parameter → value
@@ -235,13 +235,24 @@ def load_plan_file(path: Path) -> Plan:
 
 
 def apply_saved(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, vm: VmRef | None = None,
-                store: Store | str | None = None) -> Outcome:
-    """Apply a saved plan exactly, if the VM is still as it was observed (else PlanDrifted)."""
+                store: Store | str | None = None, playbooks: Mapping[str, Playbook] | None = None) -> Outcome:
+    """Apply a saved plan exactly. Refused, with zero writes, when its calls are not what the playbook plans from
+    the plan's own observation and parameters (an edited file), or when the VM changed since (PlanDrifted)."""
     if vm is not None and vm.vm_id(az.conn.subscription_id).lower() != plan.vm_id.lower():
         raise UsageError(f"the plan is for {plan.ref}, not {vm}")
     if plan.observation.subscription.lower() != az.conn.subscription_id.lower():
         raise UsageError(f"the plan is for subscription {plan.observation.subscription}, not "
                          f"{az.conn.subscription_id}")
+    if not plan.verify_timeout_s > 0:
+        raise UsageError(f"the plan's verify timeout must be greater than 0 seconds (got {plan.verify_timeout_s:g})")
+    pool = _pool(playbooks)
+    if plan.playbook not in pool:
+        raise JournalError(f"the plan names playbook {plan.playbook}, which this installation does not have")
+    expected = replan(plan, pool[plan.playbook])
+    if (why := _difference(expected, plan)) is not None:
+        raise PlanDrifted(f"the plan file does not match what playbook {plan.playbook} plans from the file's own "
+                          f"observation ({why}): it was edited, or made by another version; make a new plan. "
+                          "Nothing was changed")
     runs = open_store(az, store)
     pending = runs.active_run(plan.vm_id)
     if pending is not None and pending.run_id == plan.run_id:
@@ -250,11 +261,23 @@ def apply_saved(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, vm: V
         raise JournalError(f"run {pending.run_id} for {plan.ref} is unfinished: resume it first "
                            f"(invoke resume --vm {plan.ref})")
     now = observe(az, plan.observation.ref, plan.observation.gathered)
-    if now.fingerprint() != plan.fingerprint:
-        raise PlanDrifted(f"{plan.ref} changed since the plan was made (fingerprint {plan.fingerprint} → "
-                          f"{now.fingerprint()}); make a new plan")
+    if now.fingerprint() != plan.observation.fingerprint():
+        raise PlanDrifted(f"{plan.ref} changed since the plan was made (fingerprint {plan.observation.fingerprint()} "
+                          f"→ {now.fingerprint()}); make a new plan")
     check_secrets(az, _secrets_of(plan))
     return _run(az, plan, hooks, yes=yes, store=runs)
+
+
+def _difference(expected: Plan, saved: Plan) -> str | None:
+    """The first way ``saved`` differs from ``expected`` (None: they are the same plan)."""
+    want, have = expected.to_dict(), saved.to_dict()
+    for i, (a, b) in enumerate(zip(want["steps"], have["steps"], strict=False)):
+        if a != b:
+            return f"step {i + 1} ({b.get('name')}) differs"
+    for key in sorted(set(want) | set(have)):
+        if key != "digest" and want.get(key) != have.get(key):
+            return f"{key} differs"
+    return None
 
 
 def resume(az: Azure, ref: VmRef, hooks: Hooks, *, yes: bool = False, store: Store | str | None = None) -> Outcome:

@@ -60,6 +60,7 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
 
         from runbooks.azure import parse_secret_ref
         from runbooks.errors import UsageError
+        from runbooks.journal import write_private
         from runbooks.observe import VmRef
         from runbooks.plan import Plan
         from runbooks.remediate import parse_settings, remediate_vm
@@ -78,7 +79,7 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
 
         def show(plan: Plan) -> None:
             if plan_out:
-                Path(plan_out).write_text(plan.dumps())
+                write_private(Path(plan_out), plan.dumps())
             if json:
                 print_json(plan.to_dict())
             else:

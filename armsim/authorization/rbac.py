@@ -36,7 +36,13 @@ def validate(doc: Any) -> dict[str, Any]:
 
 
 def _matches(patterns: list[str], action: str) -> bool:
-    return any(fnmatch.fnmatchcase(action.lower(), str(p).lower()) for p in patterns)
+    """Azure's wildcards: ``*`` matches anything, and a whole ``/*/`` segment may also match none, so the
+    built-in Managed Identity Operator's ``userAssignedIdentities/*/assign/action`` grants
+    ``userAssignedIdentities/assign/action``."""
+    a = action.lower()
+    lowered = [str(p).lower() for p in patterns]
+    return any(fnmatch.fnmatchcase(a, p) or ("/*/" in p and fnmatch.fnmatchcase(a, p.replace("/*/", "/")))
+               for p in lowered)
 
 
 def allowed(world: World, principal: str, action: str, scope: str, *, data: bool = False) -> bool:
@@ -59,7 +65,8 @@ def allowed(world: World, principal: str, action: str, scope: str, *, data: bool
 
 
 # ARM's linked access checks: writing a resource that references another one needs an action on that one too.
-# (resource type written, JSON path to the reference, action needed on the referenced id)
+# (action of the write, JSON path to the referenced ids, action needed on each referenced id). In a path,
+# ``name[]`` walks every item of a list and ``name{}`` takes the keys of an object (userAssignedIdentities).
 LINKED = [
     ("Microsoft.Network/networkInterfaces/write", "properties.ipConfigurations[].properties.subnet.id",
      "Microsoft.Network/virtualNetworks/subnets/join/action"),
@@ -67,28 +74,39 @@ LINKED = [
      "Microsoft.Network/publicIPAddresses/join/action"),
     ("Microsoft.Network/networkInterfaces/write", "properties.networkSecurityGroup.id",
      "Microsoft.Network/networkSecurityGroups/join/action"),
+    ("Microsoft.Network/networkInterfaces/write",
+     "properties.ipConfigurations[].properties.applicationSecurityGroups[].id",
+     "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action"),
+    ("Microsoft.Network/networkInterfaces/write",
+     "properties.ipConfigurations[].properties.loadBalancerBackendAddressPools[].id",
+     "Microsoft.Network/loadBalancers/backendAddressPools/join/action"),
     ("Microsoft.Compute/virtualMachines/write", "properties.networkProfile.networkInterfaces[].id",
      "Microsoft.Network/networkInterfaces/join/action"),
     ("Microsoft.Compute/virtualMachines/write", "properties.storageProfile.imageReference.id",
      "Microsoft.Compute/images/read"),
+    ("Microsoft.Compute/virtualMachines/write", "identity.userAssignedIdentities{}",
+     "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"),
 ]
 
 
 def _ids_at(body: Any, path: str) -> list[str]:
-    """The string values at a dotted path in which ``name[]`` walks every item of a list."""
+    """The resource ids at a dotted path in which ``name[]`` walks every item of a list and ``name{}`` takes
+    the keys of an object (but those set to null); ids get a leading slash, as ARM accepts them without one."""
     values = [body]
     for part in path.split("."):
-        many = part.endswith("[]")
-        key = part.removesuffix("[]")
-        nxt = []
+        many, keys = part.endswith("[]"), part.endswith("{}")
+        key = part.removesuffix("[]").removesuffix("{}")
+        nxt: list[Any] = []
         for v in values:
             item = v.get(key) if isinstance(v, dict) else None
             if many and isinstance(item, list):
                 nxt.extend(item)
-            elif not many and item is not None:
+            elif keys and isinstance(item, dict):
+                nxt.extend(k for k, val in item.items() if val is not None)  # {"<id>": null} removes, joins none
+            elif not many and not keys and item is not None:
                 nxt.append(item)
         values = nxt
-    return [v for v in values if isinstance(v, str) and v.startswith("/")]
+    return ["/" + v.strip().strip("/") for v in values if isinstance(v, str) and v.strip().strip("/")]
 
 
 def authorize(world: World, req: ArmRequest, route: Route) -> None:

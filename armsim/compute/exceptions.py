@@ -121,6 +121,13 @@ def resized_down(name: str, current: int, requested: int) -> BadRequest:
     )
 
 
+def identity_not_found(vm: str, identity: str) -> BadRequest:
+    """A user-assigned identity that does not exist (seen in Azure/azure-policy#1311 and az CLI reports)."""
+    inner = f'{{"error":{{"code":"BadRequest","message":"Resource \'{identity}\' was not found."}}}}'
+    return BadRequest(f"Identity operation for resource '{vm}' failed with error 'Failed to perform resource identity "
+                      f"operation. Status: 'BadRequest'. Response: '{inner}'.'.", code="FailedIdentityOperation")
+
+
 # --- asynchronous failures: the ``error`` an operation ends with (not raised: set as the operation's outcome) ---
 
 

@@ -39,6 +39,7 @@ from armsim.errors import (
     ResourceNotFound,
 )
 from armsim.lro import Operation, completer
+from armsim.network.models import unmodelled_reference
 from armsim.state import Collections
 
 if TYPE_CHECKING:
@@ -583,12 +584,14 @@ class ComputeState(Collections):
                 raise ArmError("The specified precondition 'If-Match' failed.", code="PreconditionFailed",
                                status=412)
             self.guard(existing, "update")
+            self._check_user_assigned(rid, body.get("identity"))
             self._update_vm(existing, body, patch=patch)
             return existing, False, None
         if patch:
             raise ResourceNotFound("Microsoft.Compute/virtualMachines", name, rg)
         if if_match not in (None,):
             raise ArmError("The specified precondition 'If-Match' failed.", code="PreconditionFailed", status=412)
+        self._check_user_assigned(rid, body.get("identity"))
         vm, failure = self._create_vm(rg, name, rid, body)
         return vm, True, failure
 
@@ -831,6 +834,15 @@ class ComputeState(Collections):
     def _attach(self, disk: Disk, vm: VirtualMachine) -> None:
         disk.managed_by = vm.id
         disk.disk_state = "Attached"
+
+    def _check_user_assigned(self, rid: str, requested: Any) -> None:
+        """armsim does not model user-assigned identities: one is taken on trust once its resource group
+        exists (the VM write's linked access check, assign/action on it, is in armsim.authorization.rbac)."""
+        ids = requested.get("userAssignedIdentities") if isinstance(requested, dict) else None
+        for uami, value in (ids.items() if isinstance(ids, dict) else ()):
+            if value is not None and not unmodelled_reference(self.sub, uami,
+                                                              "Microsoft.ManagedIdentity/userAssignedIdentities"):
+                raise cx.identity_not_found(rid, uami)
 
     def _identity(self, requested: Any, previous: dict[str, Any] | None) -> dict[str, Any] | None:
         if not isinstance(requested, dict) or not requested.get("type") or requested.get("type") == "None":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import ipaddress
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -134,6 +135,28 @@ def reference_not_found(ref: str, by: str) -> BadRequest:
     return BadRequest(f"Resource {ref} referenced by resource {by} was not found. Please make sure that the "
                       "referenced resource exists, and that both resources are in the same region.",
                       code="InvalidResourceReference")
+
+
+def unmodelled_reference(sub: Subscription, ref: Any, rtype: str) -> bool:
+    """Is ``ref`` the id of a ``rtype`` resource (e.g. ``Microsoft.Network/loadBalancers/backendAddressPools``)
+    in a resource group armsim holds? armsim does not model NSGs, ASGs, load balancers or user-assigned
+    identities, so a reference to one is taken on trust once its resource group exists (its linked access
+    check, in armsim.authorization.rbac, is what matters)."""
+    if not isinstance(ref, str):
+        return False
+    namespace, *types = rtype.split("/")
+    m = re.fullmatch(r"/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/" + re.escape(namespace)
+                     + "".join(f"/{re.escape(t)}/[^/]+" for t in types), "/" + ref.strip().strip("/"), re.I)
+    if m is None:
+        return False
+    owner = sub.world.subscriptions.get(m.group(1).lower())
+    return owner is not None and m.group(2).lower() in owner.resource_groups
+
+
+# references a NIC may hold to resources armsim does not model: (where, resource type)
+NIC_REFERENCES = (("networkSecurityGroup", "Microsoft.Network/networkSecurityGroups"),
+                  ("applicationSecurityGroups", "Microsoft.Network/applicationSecurityGroups"),
+                  ("loadBalancerBackendAddressPools", "Microsoft.Network/loadBalancers/backendAddressPools"))
 
 
 class NetworkState(Collections):
@@ -297,9 +320,15 @@ class NetworkState(Collections):
 
         def in_use(ips: dict[str, str], address: str) -> bool:
             return address in claimed or ips.get(address, rid.lower()) != rid.lower()
+        self._check_references(rid, [props.get("networkSecurityGroup")], NIC_REFERENCES[0][1])
         for i, c in enumerate(raw):
             cprops = dict(c.get("properties") or {})
             cname = c.get("name") or f"ipconfig{i + 1}"
+            for key, rtype in NIC_REFERENCES[1:]:
+                refs = cprops.get(key)
+                if refs is not None and not isinstance(refs, list):
+                    raise InvalidParameter(f"'{key}' must be a list of references.", target=key)
+                self._check_references(rid, refs or [], rtype)
             subnet_id = (cprops.get("subnet") or {}).get("id")
             found = self.subnet(subnet_id) if isinstance(subnet_id, str) else None
             if found is None:
@@ -367,6 +396,14 @@ class NetworkState(Collections):
         nic.etag = _etag()
         self.nics[rid.lower()] = nic
         return nic, existing is None
+
+    def _check_references(self, rid: str, refs: list[Any], rtype: str) -> None:
+        for ref in refs:
+            if ref is None:
+                continue
+            ref_id = ref.get("id") if isinstance(ref, dict) else None
+            if not unmodelled_reference(self.sub, ref_id, rtype):
+                raise reference_not_found(str(ref_id), rid)
 
     def _release_pip(self, config: dict[str, Any]) -> None:
         ref = config.get("properties", {}).get("publicIPAddress")

@@ -211,3 +211,111 @@ def test_rbac_linked_access_checks_on_referenced_resources(arm: ArmSim, env: Env
     assert f"linked scope(s) '{subnet}'" in e.value.error.message
     arm.world.rbac = _roles(arm, "nic-writer", [*writer, "Microsoft.Network/virtualNetworks/subnets/join/action"])
     assert network.network_interfaces.begin_create_or_update("rg", "nic1", nic_body).result().name == "nic1"
+
+
+def _grants(arm: ArmSim, principal: str, actions: list[str], linked: list[str]) -> dict[str, object]:
+    """``actions`` on resource group rg (where the NIC or VM is written), ``linked`` on rg-shared only (where the
+    referenced NSG, ASG, load balancer or identity is): a linked check asks on the referenced resource's scope."""
+    sub = f"/subscriptions/{arm.subscription_id}/resourceGroups"
+    return {"roleDefinitions": [{"id": "writer", "permissions": [{"actions": actions, "notActions": []}]},
+                                {"id": "joiner", "permissions": [{"actions": linked, "notActions": []}]}],
+            "roleAssignments": [{"principalId": principal, "roleDefinitionId": "writer", "scope": f"{sub}/rg"},
+                                {"principalId": principal, "roleDefinitionId": "joiner", "scope": f"{sub}/rg-shared"}]}
+
+
+_NIC_WRITER = ["Microsoft.Network/networkInterfaces/write", "Microsoft.Network/networkInterfaces/read",
+               "Microsoft.Network/virtualNetworks/subnets/join/action"]
+_LINKED_NIC = {  # reference → (where it goes in the NIC body, the action ARM checks on it)
+    "networkSecurityGroups/nsg1": ("nic", "networkSecurityGroup",
+                                   "Microsoft.Network/networkSecurityGroups/join/action"),
+    "applicationSecurityGroups/asg1": ("ipconfig", "applicationSecurityGroups",
+                                       "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action"),
+    "loadBalancers/lb1/backendAddressPools/pool1": ("ipconfig", "loadBalancerBackendAddressPools",
+                                                    "Microsoft.Network/loadBalancers/backendAddressPools/join/action"),
+}
+
+
+@pytest.mark.parametrize("ref", sorted(_LINKED_NIC))
+def test_rbac_linked_checks_on_a_nics_nsg_asg_and_backend_pool(arm: ArmSim, env: Env, ref: str) -> None:
+    """A NIC joining an NSG, an application security group or a load-balancer backend pool needs that join
+    action on the referenced resource (armsim does not model them: a reference is taken on trust once its
+    resource group exists)."""
+    env.rg("rg")
+    env.rg("rg-shared")
+    ref_id = f"{env.rg_id('rg-shared')}/providers/Microsoft.Network/{ref}"
+    where, key, action = _LINKED_NIC[ref]
+    ipconfig: dict[str, object] = {"subnet": {"id": env.subnet("rg")}}
+    props: dict[str, object] = {"ipConfigurations": [{"name": "ipconfig1", "properties": ipconfig}]}
+    if where == "nic":
+        props[key] = {"id": ref_id}
+    else:
+        ipconfig[key] = [{"id": ref_id}]
+    body = {"location": "eastus", "properties": props}
+    arm.world.config.rbac = True
+    arm.world.rbac = _grants(arm, "nic-writer", _NIC_WRITER, [])
+    network = arm.network_client(credential=arm.credential("nic-writer"), retry_total=0)
+    with pytest.raises(HttpResponseError) as e:
+        network.network_interfaces.begin_create_or_update("rg", "nic1", body)
+    assert e.value.status_code == 403 and e.value.error.code == "LinkedAuthorizationFailed"
+    assert e.value.error.message == (
+        "The client 'nic-writer' with object id 'nic-writer' has permission to perform action "
+        "'Microsoft.Network/networkInterfaces/write' on scope "
+        f"'{env.nic_id('rg', 'nic1')}'; however, it does not have permission to perform action(s) '{action}' on "
+        f"the linked scope(s) '{ref_id}' (respectively) or the linked scope(s) are invalid.")
+    assert env.arm.world.sub(env.sub).network.nics == {}  # nothing written
+    arm.world.rbac = _grants(arm, "nic-writer", _NIC_WRITER, [action])
+    nic = network.network_interfaces.begin_create_or_update("rg", "nic1", body).result()
+    got = nic.network_security_group if where == "nic" else getattr(
+        nic.ip_configurations[0], {"applicationSecurityGroups": "application_security_groups",
+                                   "loadBalancerBackendAddressPools": "load_balancer_backend_address_pools"}[key])[0]
+    assert got.id.lower() == ref_id.lower()
+
+
+def test_rbac_linked_check_on_a_vms_user_assigned_identity(arm: ArmSim, env: Env) -> None:
+    """A VM with a user-assigned identity needs userAssignedIdentities/assign/action on it; the built-in Managed
+    Identity Operator's ``userAssignedIdentities/*/assign/action`` grants it (a ``/*/`` may match no segment)."""
+    env.rg("rg")
+    env.rg("rg-shared")
+    uami = f"{env.rg_id('rg-shared')}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1"
+    body = env.vm_body("rg", "vm1")
+    body["identity"] = {"type": "SystemAssigned, UserAssigned", "userAssignedIdentities": {uami: {}}}
+    writer = ["Microsoft.Compute/virtualMachines/write", "Microsoft.Compute/virtualMachines/read",
+              "Microsoft.Network/networkInterfaces/join/action"]
+    arm.world.config.rbac = True
+    arm.world.rbac = _grants(arm, "vm-writer", writer, ["Microsoft.ManagedIdentity/userAssignedIdentities/read"])
+    compute = arm.compute_client(credential=arm.credential("vm-writer"), retry_total=0)
+    with pytest.raises(HttpResponseError) as e:
+        compute.virtual_machines.begin_create_or_update("rg", "vm1", body)
+    assert e.value.status_code == 403 and e.value.error.code == "LinkedAuthorizationFailed"
+    assert ("does not have permission to perform action(s) "
+            f"'Microsoft.ManagedIdentity/userAssignedIdentities/assign/action' on the linked scope(s) '{uami}'"
+            ) in e.value.error.message
+    assert arm.world.sub(env.sub).compute.vms == {}
+    for granted in ("Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"):
+        arm.world.rbac = _grants(arm, "vm-writer", writer, [granted])
+        vm = compute.virtual_machines.begin_create_or_update("rg", "vm1", body).result()
+        assert [k.lower() for k in vm.identity.user_assigned_identities] == [uami.lower()], granted
+
+
+def test_references_to_unmodelled_resources_need_their_resource_group(arm: ArmSim, env: Env) -> None:
+    """NSGs, ASGs, load balancers and user-assigned identities are not modelled: a reference of the right type in
+    an existing resource group is accepted, anything else is refused the way Azure refuses a missing one."""
+    env.rg("rg")
+    gone = f"{env.rg_id('rg-gone')}/providers/Microsoft.Network/networkSecurityGroups/nsg1"
+    wrong_type = f"{env.rg_id('rg')}/providers/Microsoft.Network/publicIPAddresses/nsg1"
+    for ref in (gone, wrong_type):
+        with pytest.raises(HttpResponseError) as e:
+            env.network.network_interfaces.begin_create_or_update("rg", "nic1", {"location": "eastus", "properties": {
+                "networkSecurityGroup": {"id": ref},
+                "ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": env.subnet("rg")}}}]}})
+        assert e.value.status_code == 400 and e.value.error.code == "InvalidResourceReference", ref
+        assert e.value.error.message.startswith(
+            f"Resource {ref} referenced by resource {env.nic_id('rg', 'nic1')} was not found.")
+    uami = f"{env.rg_id('rg-gone')}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1"
+    body = env.vm_body("rg", "vm1")
+    body["identity"] = {"type": "UserAssigned", "userAssignedIdentities": {uami: {}}}
+    with pytest.raises(HttpResponseError) as e2:
+        env.compute.virtual_machines.begin_create_or_update("rg", "vm1", body)
+    assert e2.value.status_code == 400 and e2.value.error.code == "FailedIdentityOperation"
+    assert f"Resource '{uami}' was not found." in e2.value.error.message

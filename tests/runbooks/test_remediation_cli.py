@@ -121,6 +121,50 @@ def _corrupt_line(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
     return {}
 
 
+def _journal_with(rig: Rig, event: dict[str, Any]) -> None:
+    _, plan = plan_remediation(rig.az(), VmRef.parse("rg-demo/app-01"), "from-image")
+    Journal.create(plan).append(event)
+
+
+@setup("journal-bad-index")
+def _journal_bad_index(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    _journal_with(rig, {"event": "step-done", "index": "two", "step": "export-vm-definition"})
+    return {}
+
+
+@setup("journal-missing-index")
+def _journal_missing_index(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    _journal_with(rig, {"event": "step-done", "step": "export-vm-definition"})
+    return {}
+
+
+@setup("pending-from-image")
+def _pending_from_image(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    _journal_with(rig, {"event": "step-start", "index": 0, "step": "export-vm-definition"})
+    return {}
+
+
+@setup("plan-redigested")
+def _plan_redigested(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    """As an attacker would: empty the snapshot step and recompute the plan's digest."""
+    import hashlib
+
+    path = _save_plan(rig, "rg-demo/api-01", tmp, "from-os-disk")
+    data = json.loads(path.read_text())
+    snap = next(s for s in data["steps"] if s["name"] == "snapshot-disks")
+    snap["waves"], snap["backs_up"] = [], {}
+    body = {k: v for k, v in data.items() if k != "digest"}
+    data["digest"] = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    path.write_text(json.dumps(data))
+    return {"plan": str(path)}
+
+
+@setup("a-file")
+def _a_file(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
+    (tmp / "a-file").write_text("not a folder")
+    return {"file": str(tmp / "a-file")}
+
+
 @setup("corrupt-pointer")
 def _corrupt_pointer(rig: Rig, tmp: Path, stack: ExitStack) -> dict[str, str]:
     pointer = rig.home / "vms" / f"{vm_key(_vm_id(rig, 'rg-demo/app-01'))}.json"
@@ -198,7 +242,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(rig: Rig, tmp_path: Pa
             if value is None:
                 env.pop(key, None)
             else:
-                env[key] = value
+                env[key] = value.format(**values)
         mark = rig.arm.last_request
         done = rig.invoke(*[a.format(**values) for a in case["args"]], env=env, timeout=60)
 

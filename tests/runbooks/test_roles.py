@@ -69,6 +69,15 @@ def from_os_disk(rig: Rig) -> None:
     remediate(az, plan, _hooks(), yes=True)
 
 
+def with_links(rig: Rig) -> None:
+    """A VM whose NIC is in an NSG, an application security group and a load-balancer backend pool, with a
+    user-assigned identity: the NIC rebuild and the VM create write every linked reference the role must join."""
+    rig.arm.seed("generalized-with-links")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/db-01"), "from-os-disk")
+    remediate(az, plan, _hooks(), yes=True)
+
+
 def recovery(rig: Rig) -> None:
     """A create that fails late leaves the VM stopped; the re-run must start it."""
     rig.arm.seed("generalized-without-sysprep")
@@ -94,7 +103,7 @@ def diagnose_and_dry_run(rig: Rig) -> None:
 
 
 FLOWS: dict[str, list[Callable[[Rig], None]]] = {
-    "remediator": [from_os_disk, from_image, recovery],
+    "remediator": [from_os_disk, from_image, recovery, with_links],
     "reader": [report_sweep, diagnose_and_dry_run],
 }
 
@@ -147,6 +156,45 @@ def test_removing_any_action_breaks_a_flow(rig: Rig, name: str, action: str) -> 
             break
     assert failures, f"every {name} flow passed without {action}: it is not needed"
     assert any(code in failures[0] for code in DENIED), failures[0]
+
+
+# what the NIC rebuild and the VM create of ``with_links`` ask of the role → the reference it is asked on
+_SHARED = "/resourceGroups/rg-shared/providers/"
+LINKED_ACTIONS = {
+    "Microsoft.Network/networkSecurityGroups/join/action":
+        f"{_SHARED}Microsoft.Network/networkSecurityGroups/db-nsg",
+    "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action":
+        f"{_SHARED}Microsoft.Network/applicationSecurityGroups/db-asg",
+    "Microsoft.Network/loadBalancers/backendAddressPools/join/action":
+        f"{_SHARED}Microsoft.Network/loadBalancers/db-lb/backendAddressPools/db-pool",
+    "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action":
+        f"{_SHARED}Microsoft.ManagedIdentity/userAssignedIdentities/db-identity",
+}
+
+
+def test_a_vm_with_linked_references_is_remediated_under_the_remediator_role(rig: Rig) -> None:
+    assert run_under(rig, role("remediator"), with_links) is None
+    rig.arm.world.config.rbac = False
+    vm = rig.arm.compute_client(retry_total=0).virtual_machines.get("rg-demo", "db-01")
+    nic = rig.arm.network_client(retry_total=0).network_interfaces.get("rg-demo", "db-01-nic")
+    assert [k.lower() for k in vm.identity.user_assigned_identities] == [
+        f"/subscriptions/{rig.sub}{_SHARED}Microsoft.ManagedIdentity/userAssignedIdentities/db-identity".lower()]
+    assert nic.network_security_group.id.endswith("/networkSecurityGroups/db-nsg")
+    config = nic.ip_configurations[0]
+    assert [a.id.rsplit("/", 1)[-1] for a in config.application_security_groups] == ["db-asg"]
+    assert [p.id.rsplit("/", 1)[-1] for p in config.load_balancer_backend_address_pools] == ["db-pool"]
+
+
+@pytest.mark.parametrize("action", sorted(LINKED_ACTIONS))
+def test_without_a_linked_action_the_rebuild_fails_linked_authorization(rig: Rig, action: str) -> None:
+    """The testers' data-loss case: a role without the join (or assign) action has the NIC rebuild (or the VM
+    create) refused with LinkedAuthorizationFailed naming the action and the reference."""
+    assert action in role("remediator")["Actions"]
+    error = run_under(rig, role("remediator"), with_links, without=action)
+    assert error is not None and "LinkedAuthorizationFailed" in error, error
+    checked = action.replace("/*/", "/")  # the role's wildcard grants the operation ARM checks
+    assert f"'{checked}'" in error, error
+    assert LINKED_ACTIONS[action].lower() in error.lower(), error
 
 
 def test_the_reader_role_cannot_change_anything(rig: Rig) -> None:
