@@ -197,8 +197,8 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
             started.append((call, start_call(az, call)))
         except ApplyFailed as e:
             _record_failure(journal, step, call, e)
-            e.step = step.name
-            raise
+            raise ApplyFailed(f"step {step.name}: {e}. Re-run the same command to retry; finished work is kept.",
+                              code=e.code, step=step.name) from e
     errors: list[ApplyFailed] = []
     for call, poller in started:
         try:

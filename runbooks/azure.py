@@ -23,6 +23,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
     ServiceRequestError,
+    ServiceResponseError,
 )
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
@@ -31,6 +32,9 @@ from runbooks.errors import ApplyFailed, SecretMissing, UsageError
 from runbooks.pacing import ThrottlePacer
 
 PUBLIC_ARM = "https://management.azure.com"
+# What an SDK call can fail with that a user can act on: ARM's answer, no connection, or a connection lost
+# before the answer (azure-core retries no POST then: the call may or may not have taken effect).
+AZURE_ERRORS = (HttpResponseError, ServiceRequestError, ServiceResponseError)
 
 
 @dataclass
@@ -223,6 +227,9 @@ def call_failed(e: Exception, what: str) -> ApplyFailed:
     if isinstance(e, HttpResponseError):
         code, message = arm_error(e)
         return ApplyFailed(f"{what} failed: {code or e.status_code}: {message}", code=code)
+    if isinstance(e, ServiceResponseError):
+        return ApplyFailed(f"{what}: the connection was lost before ARM answered ({str(e).splitlines()[0]}); the "
+                           "call may have taken effect: re-run the same command, it checks before acting")
     return ApplyFailed(f"{what} failed: cannot reach ARM ({type(e).__name__}: {str(e).splitlines()[0]})")
 
 
@@ -380,14 +387,14 @@ def start_call(az: Azure, call: Call) -> Any:
     fn = getattr(getattr(client, group), method)
     try:
         return fn(**resolve_secrets(call.args, az))
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, call.summary) from e
 
 
 def finish(poller: Any, call: Call) -> Any:
     try:
         return poller.result() if hasattr(poller, "result") else poller
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, call.summary) from e
 
 
@@ -433,6 +440,6 @@ def get_resource(az: Azure, resource_id: str) -> dict[str, Any] | None:
             raise UsageError(f"unsupported resource type in {resource_id}")
     except ResourceNotFoundError:
         return None
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, f"read {resource_id}") from e
     return r.as_dict() if hasattr(r, "as_dict") else dict(r)

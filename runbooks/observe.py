@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import ResourceNotFoundError
 
-from runbooks.azure import call_failed, resource_parts
+from runbooks.azure import AZURE_ERRORS, call_failed, resource_parts
 from runbooks.errors import TargetNotFound, UsageError
 
 if TYPE_CHECKING:
@@ -38,22 +38,33 @@ _SHORT = re.compile(rf"^({_RG})/({_NAME})$")
 
 
 def dotted(data: Any, path: str) -> Any:
-    """``a.b.c`` lookup in nested dicts; None when any part is missing."""
+    """``a.b.c`` lookup in nested dicts (a number indexes a list: ``ipConfigurations.0.name``); None when any
+    part is missing."""
     for part in path.split("."):
-        if not isinstance(data, dict):
+        if isinstance(data, list) and part.isdigit():
+            data = data[int(part)] if int(part) < len(data) else None
+        elif isinstance(data, dict):
+            data = data.get(part)
+        else:
             return None
-        data = data.get(part)
     return data
 
 
-def _set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
+def _set_dotted(data: Any, path: str, value: Any) -> None:
     parts = path.split(".")
-    for part in parts[:-1]:
-        nxt = data.get(part)
-        if not isinstance(nxt, dict):
-            nxt = data[part] = {}
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(data, list) and part.isdigit() and int(part) < len(data):
+            data = data[int(part)]
+            continue
+        nxt = data.get(part) if isinstance(data, dict) else None
+        if not isinstance(nxt, (dict, list)):
+            nxt = data[part] = [] if parts[i + 1].isdigit() else {}
         data = nxt
-    data[parts[-1]] = copy.deepcopy(value)
+    leaf = parts[-1]
+    if isinstance(data, list) and leaf.isdigit() and int(leaf) < len(data):
+        data[int(leaf)] = copy.deepcopy(value)
+    elif isinstance(data, dict):
+        data[leaf] = copy.deepcopy(value)
 
 
 @dataclass(frozen=True)
@@ -356,7 +367,7 @@ def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missin
             obs.instance_view = obs.props.pop("instanceView", None) or {}
             obs.gathered.add("instance-view")
         gather(az, obs, wanted)
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, f"reading {ref}") from e
     return obs
 
@@ -374,7 +385,7 @@ def gather(az: Azure, obs: Observation, facts: Iterable[str]) -> Observation:
             if name in wanted and name not in obs.gathered:
                 read(az, obs)
                 obs.gathered.add(name)
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, f"reading {obs.ref}") from e
     return obs
 

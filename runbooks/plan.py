@@ -132,7 +132,7 @@ class Plan:
         return {"format": PLAN_FORMAT, "run_id": self.run_id, "vm_id": self.vm_id, "ref": self.ref,
                 "playbook": self.playbook, "scenario": self.scenario, "decided_by": self.decided_by,
                 "fingerprint": self.fingerprint, "created": self.created, "steps": [s.to_dict() for s in self.steps],
-                "verify": self.verify, "verify_timeout_s": self.verify_timeout_s, "fallout": self.fallout,
+                "verify": self.verify, "verify_timeout_s": float(self.verify_timeout_s), "fallout": self.fallout,
                 "fallback": self.fallback,
                 "diff": [{"path": p, "before": b, "after": a} for p, b, a in self.diff],
                 "observation": self.observation.to_dict()}

@@ -28,10 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
-
 from runbooks.apply import Hooks
-from runbooks.azure import Azure, call_failed, resource_parts
+from runbooks.azure import AZURE_ERRORS, Azure, call_failed, resource_parts
 from runbooks.errors import ChoiceRequired, LockHeld, LockLost, NotApplicable, RunbookError, StepRefused, UsageError
 from runbooks.journal import Store
 from runbooks.observe import Observation, VmRef
@@ -342,7 +340,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
             emit(SweepEvent("page", f"listed {report.listed} VMs ({report.pages} page(s)), "
                                     f"{len(report.items)} candidate(s)", listed=report.listed,
                             candidates=len(report.items)))
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, f"list the VMs of subscription {report.subscription}") from e
     if resource_group and report.in_scope == 0:
         report.notes.append(f"no VM of the subscription is in resource group {resource_group}")
@@ -365,7 +363,7 @@ def _recommend_all(az: Azure, report: SweepReport, found: dict[str, tuple[Observ
                     source = str(((d.get("properties") or {}).get("sourceVirtualMachine") or {}).get("id", ""))
                     if source:
                         by_source.setdefault(source.lower(), []).append(d)
-        except (HttpResponseError, ServiceRequestError) as e:
+        except AZURE_ERRORS as e:
             raise call_failed(e, f"list the images of subscription {report.subscription}") from e
         for key, (obs, _) in found.items():
             obs.images = by_source.get(key, [])

@@ -89,10 +89,10 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation
         time.sleep(min(5.0, max(0.02, elapsed * 0.03)))
     ways_back = [f"the snapshots taken before any change are kept: {', '.join(_names(plan.snapshots))}"] \
         if plan.snapshots else []
+    ways_back.append(f"close this run before planning again: invoke runs.abandon {plan.run_id}")
     if plan.fallback:
-        ways_back.append(f"if scenario {plan.scenario} was the wrong choice, close this run (invoke runs.abandon "
-                         f"{plan.run_id}) and try {plan.fallback}: invoke remediate --vm {plan.ref} --playbook "
-                         f"{plan.playbook} --scenario {plan.fallback}")
+        ways_back.append(f"if scenario {plan.scenario} was the wrong choice, {plan.fallback} is the alternative: "
+                         f"invoke diagnose --vm {plan.ref} shows whether it fits now")
     back = f" Ways back: {'; '.join(ways_back)}" if ways_back else ""
     raise VerifyFailed(f"{plan.ref} failed verification: {'; '.join(wrong)}.{back}", failures=wrong)
 

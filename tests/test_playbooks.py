@@ -38,6 +38,7 @@ COMMON_STEPS = [
     "export-vm-definition",
     "record-network",
     "snapshot-disks",
+    "keep-public-ips",
     "delete-vm",
     "rebuild-deleted-disks",
     "rebuild-deleted-nics",

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
+from azure.core.exceptions import ResourceNotFoundError
 
 from runbooks.automation.package import RUNBOOKS, WheelSet
+from runbooks.azure import AZURE_ERRORS, call_failed
 from runbooks.azure import as_json as _d
-from runbooks.azure import call_failed
 from runbooks.errors import ApplyFailed, UsageError
 
 API_VERSION = "2024-10-23"
@@ -170,7 +170,7 @@ def deploy(client: Any, resource_group: str, account: str, wheels: WheelSet, set
     wheels.verify()
     try:
         return _deploy(client, resource_group, account, wheels, settings, progress)
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, f"deploy to {resource_group}/{account}") from e
 
 

@@ -8,11 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError
-
 from runbooks.automation.package import RUNBOOKS
+from runbooks.azure import AZURE_ERRORS, call_failed
 from runbooks.azure import as_json as _d
-from runbooks.azure import call_failed
 from runbooks.errors import ApplyFailed, UsageError
 
 TERMINAL = {"Completed", "Failed", "Stopped", "Suspended"}
@@ -67,5 +65,5 @@ def follow_job(client: Any, resource_group: str, account: str, runbook: str, par
                                   "follow it in the portal or stop it)")
             time.sleep(pause)
             pause = min(pause * 1.5, 5.0)
-    except (HttpResponseError, ServiceRequestError) as e:
+    except AZURE_ERRORS as e:
         raise call_failed(e, f"job of {runbook}") from e

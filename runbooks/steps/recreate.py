@@ -156,25 +156,8 @@ def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext)
     for nic in nics:
         if not _absent(state, nic["id"]):
             continue
-        configs = []
-        for cfg in nic.get("properties", {}).get("ipConfigurations", []):
-            cp = cfg.get("properties", {})
-            keep = {k: copy.deepcopy(cp[k]) for k in ("subnet", "privateIPAllocationMethod", "primary",
-                                                      "privateIPAddressVersion", "publicIPAddress",
-                                                      "applicationSecurityGroups",
-                                                      "loadBalancerBackendAddressPools") if k in cp}
-            if cp.get("privateIPAllocationMethod") == "Static":
-                keep["privateIPAddress"] = cp.get("privateIPAddress")
-            if isinstance(keep.get("publicIPAddress"), dict):
-                keep["publicIPAddress"] = {k: v for k, v in keep["publicIPAddress"].items()
-                                           if k in ("id", "properties")}
-            configs.append({"name": cfg["name"], "properties": keep})
-        props = {k: copy.deepcopy(v) for k, v in nic.get("properties", {}).items()
-                 if k in ("enableAcceleratedNetworking", "enableIPForwarding", "networkSecurityGroup", "dnsSettings")}
-        props["ipConfigurations"] = configs
-        body = {"location": nic["location"], "properties": props}
-        if nic.get("tags"):
-            body["tags"] = nic["tags"]
+        body = nic_body(nic)
+        configs = body["properties"]["ipConfigurations"]
         nic_actions.append(Action(Call("network", "network_interfaces.begin_create_or_update", {
             "resource_group_name": _rg(nic["id"]), "network_interface_name": nic["name"], "parameters": body},
             nic["id"], "create", f"rebuild NIC {nic['name']} ({', '.join(_addr(c) for c in configs)})"),
@@ -185,6 +168,75 @@ def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext)
         return NoChange("no NIC or public IP needs rebuilding: none the VM had is gone")
     return Change(f"rebuild {len(nic_actions)} NIC(s) and {len(pip_actions)} public IP(s)", waves=waves,
                   creates=creates)
+
+
+def nic_body(nic: dict[str, Any], *, keep_address: bool = False) -> dict[str, Any]:
+    """A PUT body that makes this NIC again as it was observed (``keep_address``: pin each ipconfig's current
+    private address, as an in-place update must not move it)."""
+    configs = []
+    for cfg in nic.get("properties", {}).get("ipConfigurations", []):
+        cp = cfg.get("properties", {})
+        keep = {k: copy.deepcopy(cp[k]) for k in ("subnet", "privateIPAllocationMethod", "primary",
+                                                  "privateIPAddressVersion", "publicIPAddress",
+                                                  "applicationSecurityGroups",
+                                                  "loadBalancerBackendAddressPools") if k in cp}
+        if cp.get("privateIPAllocationMethod") == "Static" or (keep_address and cp.get("privateIPAddress")):
+            keep["privateIPAddress"] = cp.get("privateIPAddress")
+        if isinstance(keep.get("publicIPAddress"), dict):
+            keep["publicIPAddress"] = {k: v for k, v in keep["publicIPAddress"].items() if k in ("id", "properties")}
+        configs.append({"name": cfg["name"], "properties": keep})
+    props = {k: copy.deepcopy(v) for k, v in nic.get("properties", {}).items()
+             if k in ("enableAcceleratedNetworking", "enableIPForwarding", "networkSecurityGroup", "dnsSettings")}
+    props["ipConfigurations"] = configs
+    body: dict[str, Any] = {"location": nic["location"], "properties": props}
+    if nic.get("tags"):
+        body["tags"] = copy.deepcopy(nic["tags"])
+    return body
+
+
+@step("keep-public-ips", "set each public IP Azure would delete with the VM to be kept (deleteOption Detach)",
+      reads=("nics",))
+def keep_public_ips(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Before a delete that would destroy a public IP (its NIC reference says deleteOption Delete), update the
+    NIC so the reference says Detach: the resource, and a static address, survive. A generalized VM refuses
+    changes, but its NICs are resources of their own. The rebuilt NIC gets the original setting back."""
+    actions, sets, notes = [], [], []
+    for nic in state.nics.values():
+        changed = False
+        for i, cfg in enumerate(nic.get("properties", {}).get("ipConfigurations", [])):
+            ref = cfg.get("properties", {}).get("publicIPAddress") or {}
+            if (ref.get("properties") or {}).get("deleteOption") != "Delete":
+                continue
+            path = f"properties.ipConfigurations.{i}.properties.publicIPAddress.properties.deleteOption"
+            sets.append((nic["id"], path, "Detach"))
+            changed = True
+            pip = state.public_ips.get(str(ref.get("id", "")).lower(), {})
+            if str(pip.get("properties", {}).get("publicIPAllocationMethod", "")).lower() == "dynamic":
+                notes.append(f"public IP {pip.get('name')} is Dynamic: the resource is kept but Azure releases its "
+                             "address when the VM is deleted; it gets a new one")
+        if changed:
+            body = nic_body(nic, keep_address=True)
+            for nic_id, path, value in sets:
+                if nic_id == nic["id"]:
+                    _set_path(body, path, value)
+            goal = tuple(Expect(nic_id, path, value) for nic_id, path, value in sets if nic_id == nic["id"])
+            actions.append(Action(Call("network", "network_interfaces.begin_create_or_update", {
+                "resource_group_name": _rg(nic["id"]), "network_interface_name": nic["name"], "parameters": body},
+                nic["id"], "update", f"keep the public IP(s) of NIC {nic['name']} when the VM is deleted"), goal))
+    if not actions:
+        return NoChange("no public IP would be deleted with the VM")
+    return Change(f"keep {len(sets)} public IP(s) that Azure would delete with the VM", waves=(tuple(actions),),
+                  sets=tuple(sets), notes=tuple(notes))
+
+
+def _set_path(body: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``properties.ipConfigurations.N.…`` of a NIC body (paths as the NIC's JSON has them)."""
+    from runbooks.observe import dotted
+
+    *head, leaf = path.split(".")
+    parent = dotted(body, ".".join(head))
+    if isinstance(parent, dict):
+        parent[leaf] = value
 
 
 def _addr(cfg: dict[str, Any]) -> str:
@@ -228,6 +280,24 @@ def _create(state: Observation, body: dict[str, Any], how: str, notes: tuple[str
     return Change(call.summary, waves=((Action(call, goal),),), notes=notes, creates={state.vm_id: predicted})
 
 
+def _check_image_fits(obs: Observation, image: dict[str, Any]) -> None:
+    """Preflight: the image must be of the VM's OS type and Hyper-V generation, or the VM comes back as another
+    OS (or not at all) — refused before anything is changed."""
+    old_os = obs.props.get("storageProfile", {}).get("osDisk", {})
+    disk = obs.disks.get(str((old_os.get("managedDisk") or {}).get("id", "")).lower(), {})
+    img = image.get("properties") or {}
+    vm_os = old_os.get("osType") or disk.get("properties", {}).get("osType")
+    img_os = (img.get("storageProfile") or {}).get("osDisk", {}).get("osType")
+    if vm_os and img_os and str(vm_os).lower() != str(img_os).lower():
+        raise StepRefused(f"{obs.ref}: image {image.get('name')} holds a {img_os} OS but the VM runs {vm_os}; "
+                          "refusing to rebuild it as another OS")
+    vm_gen = disk.get("properties", {}).get("hyperVGeneration")
+    img_gen = img.get("hyperVGeneration")
+    if vm_gen and img_gen and str(vm_gen).upper() != str(img_gen).upper():
+        raise StepRefused(f"{obs.ref}: image {image.get('name')} is Hyper-V generation {img_gen} but the VM's OS "
+                          f"disk is {vm_gen}; refusing a VM that would not boot as it did")
+
+
 class CreateFromImageParams(StepParams):
     admin_secret: str = Field(
         "env:RUNBOOKS_ADMIN_PASSWORD",
@@ -248,6 +318,7 @@ def create_vm_from_image(state: Observation, params: CreateFromImageParams, ctx:
     image = sorted(images, key=lambda i: str(i.get("name")))[0]
     if str(obs.props.get("securityProfile", {}).get("securityType", "")).lower() == "trustedlaunch":
         raise StepRefused(f"{obs.ref} is a Trusted Launch VM: managed images of it cannot exist; use from-os-disk")
+    _check_image_fits(obs, image)
     body = _base_body(obs)
     old_os = obs.props.get("storageProfile", {}).get("osDisk", {})
     os_disk: dict[str, Any] = {"name": f"{obs.ref.name[:60]}-os-rb{ctx.short}", "createOption": "FromImage",

@@ -336,9 +336,6 @@ def test_a_500_at_the_redeploy_is_retried_by_the_sdk_within_the_run(rig: Rig) ->
     assert_healed(rig, ids["web-01"], host, temp)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: runbooks.azure.start_call/finish catch ServiceRequestError but "
-                   "not ServiceResponseError; a dropped connection on the (non-retried) redeploy POST escapes as a "
-                   "traceback instead of ApplyFailed")
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_connection_dropped_at_the_redeploy_is_one_line_exit_1(rig: Rig, when: str) -> None:
     seed(rig)

@@ -20,18 +20,19 @@ from runbooks.observe import VmRef
 from runbooks.remediate import pending_run, plan_remediation, remediate
 
 # The minimum set of writes, by resource, derived by hand from each seed: one snapshot per disk, the delete,
-# a rebuild of each disk/NIC/public IP Azure deletes with the VM (and that the new VM needs), the VM, each
-# extension. from-image does not rebuild the old OS disk (the image gives the VM a new one).
+# a rebuild of each disk/NIC Azure deletes with the VM (and that the new VM needs), the VM, each extension;
+# a public IP Azure would delete is kept instead (one NIC update before the delete sets its deleteOption to
+# Detach). from-image does not rebuild the old OS disk (the image gives the VM a new one).
 MINIMUM_WRITES = {
     "rg-demo/app-01": [
         "PUT snapshots/app-01_OsDisk-rb*", "PUT snapshots/app-01_data0-rb*", "PUT snapshots/app-01_data1-rb*",
-        "DELETE virtualMachines/app-01", "PUT disks/app-01_data0", "PUT publicIPAddresses/app-01-ip",
+        "DELETE virtualMachines/app-01", "PUT disks/app-01_data0", "PUT networkInterfaces/app-01-nic",
         "PUT networkInterfaces/app-01-nic", "PUT virtualMachines/app-01",
         "PUT virtualMachines/app-01/extensions/bootstrap",
     ],
     "rg-demo/api-01": [
         "PUT snapshots/api-01_OsDisk-rb*", "PUT snapshots/api-01_data0-rb*", "DELETE virtualMachines/api-01",
-        "PUT disks/api-01_OsDisk", "PUT disks/api-01_data0", "PUT publicIPAddresses/api-01-ip",
+        "PUT disks/api-01_OsDisk", "PUT disks/api-01_data0", "PUT networkInterfaces/api-01-nic",
         "PUT networkInterfaces/api-01-nic", "PUT virtualMachines/api-01",
         "PUT virtualMachines/api-01/extensions/bootstrap",
     ],
@@ -130,7 +131,7 @@ def test_from_os_disk_on_a_sysprepped_vm_fails_verification_with_ways_back(rig: 
         remediate(az, plan, rig.hooks(), yes=True)
     message = str(info.value)
     assert "agent-ready: VM agent status: Not Ready" in message
-    assert "Ways back" in message and "--scenario from-image" in message
+    assert "Ways back" in message and "from-image is the alternative" in message
     assert "invoke runs.abandon " + plan.run_id in message  # the advice closes the failed run first
     assert "app-01_OsDisk-" in message and f"-rb{plan.run_id.replace('-', '')[:8]}" in message  # snapshots named
     assert any("agent" in f for f in info.value.failures)

@@ -21,12 +21,12 @@ from runbooks.errors import RunbookError
 
 # Each write of a remediation, as armsim sees it: (vm, method, path regex). app-01 (from-image) makes every
 # kind of write; api-01 (from-os-disk) adds the rebuild of a deleted OS disk and a create that attaches it.
-WRITES: dict[str, tuple[str, str, str]] = {
+WRITES: dict[str, tuple[str, str, str] | tuple[str, str, str, int]] = {
     "snapshot-put": ("rg-demo/app-01", "PUT", r"/snapshots/app-01_data0-[0-9a-f]{8}-rb\w+$"),
     "vm-delete": ("rg-demo/app-01", "DELETE", r"/virtualMachines/app-01$"),
     "disk-put": ("rg-demo/app-01", "PUT", r"/disks/app-01_data0$"),
-    "pip-put": ("rg-demo/app-01", "PUT", r"/publicIPAddresses/app-01-ip$"),
-    "nic-put": ("rg-demo/app-01", "PUT", r"/networkInterfaces/app-01-nic$"),
+    "nic-keep-pip-put": ("rg-demo/app-01", "PUT", r"/networkInterfaces/app-01-nic$", 1),  # deleteOption → Detach
+    "nic-put": ("rg-demo/app-01", "PUT", r"/networkInterfaces/app-01-nic$", 2),  # the rebuild after the delete
     "vm-put": ("rg-demo/app-01", "PUT", r"/virtualMachines/app-01$"),
     "extension-put": ("rg-demo/app-01", "PUT", r"/virtualMachines/app-01/extensions/bootstrap$"),
     "os-disk-put": ("rg-demo/api-01", "PUT", r"/disks/api-01_OsDisk$"),
@@ -60,11 +60,11 @@ VERIFY_TIMEOUT = 30.0  # a remediation that cannot converge fails fast instead o
 
 @pytest.mark.parametrize(("write", "fault"), CASES, ids=[f"{w}-{f}" for w, f in CASES])
 def test_fault_then_rerun_converges(rig: Rig, write: str, fault: str) -> None:
-    vm, method, path = WRITES[write]
+    vm, method, path, *nth = WRITES[write]
     scenario = "from-image" if vm.endswith("app-01") else "from-os-disk"
     seed(rig, vm)
     b = before(rig, vm)
-    rule = rig.arm.add_fault(method=method, path=path, **FAULTS[fault])
+    rule = rig.arm.add_fault(method=method, path=path, nth=nth[0] if nth else 1, **FAULTS[fault])
 
     try:
         run_to_completion(rig, vm, scenario, verify_timeout=VERIFY_TIMEOUT)

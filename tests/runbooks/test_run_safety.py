@@ -167,3 +167,25 @@ def test_a_stale_run_is_refused_when_the_vm_was_rebuilt_under_the_same_name(rig:
         resume(rig.az(), ref, rig.hooks(), yes=True)
     assert rig.arm.writes(mark) == []
     assert rig.disk_contents() == b.disks and rig.nic_ids() == b.nics
+
+
+def test_the_public_ip_azure_would_delete_with_the_vm_is_kept_with_its_address(rig: Rig) -> None:
+    rig.arm.seed("generalized-without-sysprep")
+    net = rig.arm.network_client()
+    nic = net.network_interfaces.get("rg-demo", "api-01-nic").as_dict()
+    ref = nic["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]
+    assert ref["properties"]["deleteOption"] == "Delete"  # the seed: Azure would delete it with the VM
+    pip_name = ref["id"].rsplit("/", 1)[-1]
+    old = net.public_ip_addresses.get("rg-demo", pip_name).as_dict()
+    az = rig.az()
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/api-01"), "from-os-disk")
+    keep = next(s for s in plan.steps if s.name == "keep-public-ips")
+    assert keep.kind == "change" and [c.op for c in keep.calls] == ["network_interfaces.begin_create_or_update"]
+    assert not any(n.startswith("Azure also deletes public IP") for s in plan.steps for n in s.notes)
+    remediate(az, plan, rig.hooks(), yes=True)
+    new = net.public_ip_addresses.get("rg-demo", pip_name).as_dict()
+    assert new["properties"]["resourceGuid"] == old["properties"]["resourceGuid"]  # the same resource
+    assert new["properties"].get("ipAddress") == old["properties"].get("ipAddress")
+    rebuilt = net.network_interfaces.get("rg-demo", "api-01-nic").as_dict()
+    back = rebuilt["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]
+    assert back["id"].lower() == ref["id"].lower() and back["properties"]["deleteOption"] == "Delete"  # as it was
