@@ -24,6 +24,7 @@ from runbooks.journal import RunJournal, Store, store_from_env
 from runbooks.observe import VmRef, gather, observe
 from runbooks.plan import Plan, make_plan, replan
 from runbooks.playbook import Playbook, Scenario, load_playbooks
+from runbooks.rollback import RollbackPlan
 
 Settings = dict[str, dict[str, Any]]  # step name → parameter → value
 
@@ -290,10 +291,37 @@ def resume(az: Azure, ref: VmRef, hooks: Hooks, *, yes: bool = False, store: Sto
     return _run(az, plan, hooks, yes=yes, store=runs)
 
 
-def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store) -> Outcome:
+def rollback_run(az: Azure, run_id: str, hooks: Hooks, *, yes: bool = False, dry_run: bool = False,
+                 store: Store | str | None = None, show_plan: Callable[[Plan], None] | None = None,
+                 ) -> tuple[RollbackPlan, Outcome | None]:
+    """Undo run ``run_id`` as far as Azure allows (``runbooks.rollback``): show the plan and what cannot be
+    undone, then apply it as a run of its own. An unfinished original run is closed (abandoned) under the VM's
+    lock first, so the rollback is not refused as a competing run."""
+    from runbooks.rollback import plan_rollback
+
+    runs = open_store(az, store)
+    rollback = plan_rollback(az, runs.open(run_id))
+    if rollback.plan is not None and show_plan is not None:
+        show_plan(rollback.plan)
+    for line in rollback.cannot:
+        hooks.progress(f"  ! {line}")
+    if rollback.plan is None:
+        hooks.progress(f"Nothing of run {run_id} can be undone by a call: see the lines above.")
+        return rollback, None
+    if dry_run:
+        return rollback, None
+    return rollback, _run(az, rollback.plan, hooks, yes=yes, store=runs, supersedes=run_id)
+
+
+def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supersedes: str | None = None) -> Outcome:
     with store.lock(plan.vm_id, plan.run_id) as lock:
         # Under the lock: a run that started since this one was planned must be resumed, not run over.
         pending = store.active_run(plan.vm_id)
+        if pending is not None and pending.run_id == supersedes:
+            pending.lock = lock
+            pending.append({"event": "run-abandoned", "reason": f"rolled back by run {plan.run_id}"})
+            pending.finish("abandoned")
+            pending = None
         if pending is not None and pending.run_id != plan.run_id:
             raise JournalError(f"run {pending.run_id} for {plan.ref} is unfinished: resume it first "
                                f"(invoke resume --vm {plan.ref})")

@@ -51,4 +51,28 @@ def runs_abandon(c: Context, id_: str, reason: str = "", store: str = "") -> Non
               f"(snapshots) is kept: invoke runs.show {row['run_id']}")
 
 
-runs = Collection("runs", list=runs_list, show=runs_show, abandon=runs_abandon)
+@task(help={"id": "the run id (as runs.list shows it)", "dry_run": "show what would be undone and stop: zero writes",
+            "yes": "do not ask (for automation)", "endpoint": "ARM endpoint (default: $RUNBOOKS_ARM_ENDPOINT)",
+            "ca_bundle": "CA bundle for the endpoint (default: $RUNBOOKS_CA_BUNDLE)",
+            "subscription": "subscription id (default: $AZURE_SUBSCRIPTION_ID)", **STORE_HELP})
+def runs_rollback(c: Context, id_: str, dry_run: bool = False, yes: bool = False, endpoint: str = "",
+                  ca_bundle: str = "", subscription: str = "", store: str = "") -> None:
+    """Undo a run as far as Azure allows (a resize back, a property back, a power state back) and say plainly
+    what cannot be undone (a deleted VM's identity, a host move)."""
+    with user_errors():
+        from runbooks.journal import check_run_id
+        from runbooks.remediate import rollback_run
+        from runbooks.render import outcome_text, plan_text
+        from tasks._common import azure, hooks
+
+        run_hooks = hooks(yes, dry_run)
+        az = azure(endpoint, ca_bundle, subscription)
+        _, outcome = rollback_run(az, check_run_id(id_), run_hooks, yes=yes, dry_run=dry_run, store=store,
+                                  show_plan=lambda p: print(plan_text(p)))
+        if outcome is not None:
+            print(outcome_text(outcome))
+        elif dry_run:
+            print(f"Dry run: nothing was changed ({az.counter.writes} writes).")
+
+
+runs = Collection("runs", list=runs_list, show=runs_show, abandon=runs_abandon, rollback=runs_rollback)

@@ -53,8 +53,12 @@ class SnapshotDisksParams(StepParams):
     incremental: bool = Field(False, description="take incremental snapshots (cheaper; same content)")
 
 
+def _keep_snapshots(before: Observation, now: Observation, step: Any) -> Outcome | str:
+    return NoChange("the snapshots are kept: they are the way back (delete them once you are satisfied)")
+
+
 @step("snapshot-disks", "snapshot the OS and data disks and wait until the copies are complete",
-      params=SnapshotDisksParams, reads=("disks",))
+      params=SnapshotDisksParams, reads=("disks",), undo=_keep_snapshots)
 def snapshot_disks(state: Observation, params: SnapshotDisksParams, ctx: StepContext) -> Outcome:
     """Snapshot the OS disk and every data disk (in parallel). Refused for an ephemeral OS disk (its content
     cannot be kept) and for unmanaged disks."""

@@ -35,7 +35,49 @@ def _vm_call(state: Observation, op: str, verb: str, **extra: Any) -> Call:
     return Call("compute", f"virtual_machines.{op}", args, state.vm_id, "update", f"{verb} VM {state.ref.name}")
 
 
-@step("start-vm", "start the VM (a deallocated VM is placed on a host again)")
+def _ctx(state: Observation) -> StepContext:
+    return StepContext("rollback", state)
+
+
+def _undo_start(before: Observation, now: Observation, step: Any) -> Outcome | str:
+    if now.vm is None:
+        return "the VM no longer exists"
+    if str(before.view(before.vm_id).get("powerState")) == "deallocated":
+        return deallocate_vm(now, NoParams(), _ctx(now))
+    return NoChange(f"VM {now.ref.name} was not deallocated before the start")
+
+
+def _undo_deallocate(before: Observation, now: Observation, step: Any) -> Outcome | str:
+    if now.vm is None:
+        return "the VM no longer exists"
+    if str(before.view(before.vm_id).get("powerState")) == "running":
+        return start_vm(now, NoParams(), _ctx(now))
+    return NoChange(f"VM {now.ref.name} was not running before the deallocate")
+
+
+def _undo_resize(before: Observation, now: Observation, step: Any) -> Outcome | str:
+    old = before.props.get("hardwareProfile", {}).get("vmSize")
+    if now.vm is None or not old:
+        return "the VM no longer exists" if now.vm is None else "its size before the run is unknown"
+    return resize_vm(now, ResizeParams(size=old), _ctx(now))
+
+
+def _undo_update(before: Observation, now: Observation, step: Any) -> Outcome | str:
+    from runbooks.observe import dotted
+
+    if now.vm is None:
+        return "the VM no longer exists"
+    olds = {path: dotted(before.props, path) for path in step.params.get("properties", {})}
+    unset = [p for p, v in olds.items() if v is None]
+    if unset:
+        return f"{', '.join(unset)} had no value before, and a PATCH cannot remove a property"
+    return update_vm(now, UpdateParams(properties=olds), _ctx(now))
+
+
+_MOVED = "the VM moved to another host and its temporary disk was wiped; that cannot be reversed"
+
+
+@step("start-vm", "start the VM (a deallocated VM is placed on a host again)", undo=_undo_start)
 def start_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Start the VM unless it is running (then: nothing to do)."""
     view = _existing(state, "start")
@@ -48,7 +90,7 @@ def start_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
 
 
 @step("deallocate-vm", "stop the VM and release its host (it is billed for no compute until started)",
-      destructive=True)
+      destructive=True, undo=_undo_deallocate)
 def deallocate_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Deallocate the VM unless it is deallocated already. Destructive: the temporary disk is lost."""
     view = _existing(state, "deallocate")
@@ -60,7 +102,7 @@ def deallocate_vm(state: Observation, params: NoParams, ctx: StepContext) -> Out
                   notes=(f"{state.ref.name} is down until started again", _TEMP_DISK, _DYNAMIC_IP))
 
 
-@step("restart-vm", "restart the running VM on the same host")
+@step("restart-vm", "restart the running VM on the same host", undo_note="a restart cannot be reversed")
 def restart_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Restart the VM (Azure refuses a restart of a VM that is not running)."""
     view = _existing(state, "restart")
@@ -71,7 +113,7 @@ def restart_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcom
     return Change(f"restart VM {state.ref.name}", waves=((Action(_vm_call(state, "begin_restart", "restart"), goal),),))
 
 
-@step("redeploy-vm", "move the VM to a new host and start it there", destructive=True)
+@step("redeploy-vm", "move the VM to a new host and start it there", destructive=True, undo_note=_MOVED)
 def redeploy_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Redeploy the VM: Azure shuts it down, moves it to another host node and starts it. Destructive: the
     temporary disk is lost. ARM does not show the host, so the move itself is known from the journal."""
@@ -88,7 +130,7 @@ class ResizeParams(StepParams):
     size: str = Field(..., min_length=1, pattern=r"^[A-Za-z0-9_-]+$", description="the VM size, e.g. Standard_D4s_v5")
 
 
-@step("resize-vm", "change the VM's size", params=ResizeParams)
+@step("resize-vm", "change the VM's size", params=ResizeParams, undo=_undo_resize)
 def resize_vm(state: Observation, params: ResizeParams, ctx: StepContext) -> Outcome:
     """Set ``hardwareProfile.vmSize`` (a PATCH). A running VM restarts to change size."""
     view = _existing(state, "resize")
@@ -117,7 +159,7 @@ class UpdateParams(StepParams):
         return v
 
 
-@step("update-vm", "set properties of the VM model (a PATCH)", params=UpdateParams)
+@step("update-vm", "set properties of the VM model (a PATCH)", params=UpdateParams, undo=_undo_update)
 def update_vm(state: Observation, params: UpdateParams, ctx: StepContext) -> Outcome:
     """PATCH the given properties; nothing to do when every one already has its value."""
     view = _existing(state, "update")

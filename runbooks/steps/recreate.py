@@ -11,7 +11,7 @@ from pydantic import Field
 from runbooks.azure import Call, resource_parts
 from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext
 from runbooks.errors import StepRefused
-from runbooks.observe import Observation
+from runbooks.observe import Observation, dotted
 from runbooks.steps.registry import NoParams, StepParams, step
 
 # VM properties copied as they are onto the recreated VM (creation-only ones included: availability set,
@@ -59,7 +59,9 @@ class DeleteVmParams(StepParams):
 
 
 @step("delete-vm", "delete the VM; disks, NICs and public IPs whose deleteOption is Delete go with it",
-      params=DeleteVmParams, destructive=True, reads=("disks", "nics", "locks"))
+      params=DeleteVmParams, destructive=True, reads=("disks", "nics", "locks"),
+      undo_note="a deleted VM cannot come back as it was (its vmId, system-assigned identity principal and "
+      "dynamic addresses are gone); the run's snapshots and saved definition are the way back")
 def delete_vm(state: Observation, params: DeleteVmParams, ctx: StepContext) -> Outcome:
     """Delete the VM. Refused under a management lock. What Azure deletes with it is named in ``deletes``,
     so the planner refuses the plan unless every such disk has a snapshot planned earlier."""
@@ -91,8 +93,11 @@ def _absent(state: Observation, resource_id: str) -> bool:
     return not state.view(resource_id).get("exists")
 
 
+_KEPT = "what it rebuilt stays (removing it would lose whatever was written since)"
+
+
 @step("rebuild-deleted-disks", "recreate, from their snapshots, the disks Azure deleted with the VM",
-      params=RebuildDisksParams, reads=("disks",))
+      params=RebuildDisksParams, reads=("disks",), undo_note=_KEPT)
 def rebuild_deleted_disks(state: Observation, params: RebuildDisksParams, ctx: StepContext) -> Outcome:
     """Recreate each disk the VM had that is now gone, from its snapshot: same name, SKU, zone, tags."""
     obs = ctx.observed
@@ -134,7 +139,7 @@ def _predicted(old: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 
 
 @step("rebuild-deleted-nics", "recreate the NICs and public IPs Azure deleted with the VM, same IP configuration",
-      reads=("nics",))
+      reads=("nics",), undo_note=_KEPT)
 def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Recreate the NICs (and their public IPs) the VM had that are now gone, with the same IP configuration."""
     _, nics, pips = doomed(ctx.observed)
@@ -194,8 +199,28 @@ def nic_body(nic: dict[str, Any], *, keep_address: bool = False) -> dict[str, An
     return body
 
 
+def _undo_keep_public_ips(before: Observation, now: Observation, step: Any) -> Outcome | str:
+    """Put each NIC's public IP reference back to deleteOption Delete, where it still says Detach."""
+    actions, sets = [], []
+    for e in step.goal:
+        nic = now.nics.get(e.subject.lower())
+        if nic is None or dotted(nic, e.path) != "Detach":
+            continue
+        body = nic_body(nic, keep_address=True)
+        _set_path(body, e.path, "Delete")
+        sets.append((nic["id"], e.path, "Delete"))
+        actions.append(Action(Call("network", "network_interfaces.begin_create_or_update", {
+            "resource_group_name": _rg(nic["id"]), "network_interface_name": nic["name"], "parameters": body},
+            nic["id"], "update", f"set the public IP of NIC {nic['name']} back to be deleted with the VM"),
+            (Expect(nic["id"], e.path, "Delete"),)))
+    if not actions:
+        return NoChange("every public IP reference is as it was before the run")
+    return Change(f"set {len(actions)} public IP reference(s) back to deleteOption Delete", waves=(tuple(actions),),
+                  sets=tuple(sets))
+
+
 @step("keep-public-ips", "set each public IP Azure would delete with the VM to be kept (deleteOption Detach)",
-      reads=("nics",))
+      reads=("nics",), undo=_undo_keep_public_ips)
 def keep_public_ips(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Before a delete that would destroy a public IP (its NIC reference says deleteOption Delete), update the
     NIC so the reference says Detach: the resource, and a static address, survive. A generalized VM refuses
@@ -231,8 +256,6 @@ def keep_public_ips(state: Observation, params: NoParams, ctx: StepContext) -> O
 
 def _set_path(body: dict[str, Any], path: str, value: Any) -> None:
     """Set ``properties.ipConfigurations.N.…`` of a NIC body (paths as the NIC's JSON has them)."""
-    from runbooks.observe import dotted
-
     *head, leaf = path.split(".")
     parent = dotted(body, ".".join(head))
     if isinstance(parent, dict):
@@ -306,7 +329,7 @@ class CreateFromImageParams(StepParams):
 
 
 @step("create-vm-from-image", "create the VM again from its captured managed image", params=CreateFromImageParams,
-      reads=("images", "disks"))
+      reads=("images", "disks"), undo_note=_KEPT)
 def create_vm_from_image(state: Observation, params: CreateFromImageParams, ctx: StepContext) -> Outcome:
     """Create the VM again from the managed image captured from it, with a new admin secret."""
     obs = ctx.observed
@@ -348,7 +371,8 @@ def create_vm_from_image(state: Observation, params: CreateFromImageParams, ctx:
     return _create(state, body, f"from image {image['name']}", notes)
 
 
-@step("create-vm-from-os-disk", "create the VM again by attaching its own (specialized) OS disk", reads=("disks",))
+@step("create-vm-from-os-disk", "create the VM again by attaching its own (specialized) OS disk", reads=("disks",),
+      undo_note=_KEPT)
 def create_vm_from_os_disk(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Create the VM again by attaching its own OS disk (createOption Attach, no osProfile)."""
     obs = ctx.observed
@@ -371,7 +395,8 @@ def create_vm_from_os_disk(state: Observation, params: NoParams, ctx: StepContex
     return _create(state, body, f"attaching OS disk {os_disk.get('name')}")
 
 
-@step("restore-extensions", "re-create the VM extensions with their public settings", reads=("extensions",))
+@step("restore-extensions", "re-create the VM extensions with their public settings", reads=("extensions",),
+      undo_note=_KEPT)
 def restore_extensions(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Re-create each extension the VM had that it no longer has, with its public settings (Azure never
     returns protected settings)."""

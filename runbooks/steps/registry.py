@@ -42,6 +42,9 @@ class NoParams(StepParams):
 
 
 StepFn = Callable[[Observation, Any, StepContext], Outcome]
+# How a step is undone: (state the step started from, Azure now, the planned step) → the change back, a no-op
+# with its reason, or why it cannot be undone (runbooks.rollback).
+UndoFn = Callable[[Observation, Observation, Any], "Outcome | str"]
 
 
 @dataclass(frozen=True)
@@ -54,19 +57,23 @@ class StepSpec:
     params: type[StepParams] = NoParams
     destructive: bool = False
     reads: frozenset[str] = frozenset()
+    undo: UndoFn | None = None
+    undo_note: str = ""  # why it cannot be undone, when ``undo`` is None
 
 
 _STEPS: dict[str, StepSpec] = {}
 
 
 def step(name: str, summary: str, *, params: type[StepParams] = NoParams, destructive: bool = False,
-         reads: tuple[str, ...] = ()) -> Callable[[StepFn], StepFn]:
-    """Register a step function under ``name`` (the ``run:`` value in a playbook)."""
+         reads: tuple[str, ...] = (), undo: UndoFn | None = None, undo_note: str = "",
+         ) -> Callable[[StepFn], StepFn]:
+    """Register a step function under ``name`` (the ``run:`` value in a playbook); ``undo`` says how rollback
+    reverses it, or ``undo_note`` why it cannot be."""
 
     def register(fn: StepFn) -> StepFn:
         if name in _STEPS and _STEPS[name].fn is not fn:
             raise KeyError(f"step '{name}' is registered twice")
-        _STEPS[name] = StepSpec(name, summary, fn, params, destructive, frozenset(reads))
+        _STEPS[name] = StepSpec(name, summary, fn, params, destructive, frozenset(reads), undo, undo_note)
         return fn
 
     return register
