@@ -24,6 +24,7 @@ from runbooks.journal import RunJournal, Store, store_from_env
 from runbooks.observe import VmRef, gather, observe
 from runbooks.plan import Plan, make_plan, replan
 from runbooks.playbook import Playbook, Scenario, load_playbooks
+from runbooks.preflight import preflight
 from runbooks.rollback import RollbackPlan
 
 Settings = dict[str, dict[str, Any]]  # step name → parameter → value
@@ -166,8 +167,14 @@ def pending_run(az: Azure, ref: VmRef, *, store: Store | str | None = None) -> R
     return open_store(az, store).active_run(ref.vm_id(az.conn.subscription_id))
 
 
-def _secrets_of(plan: Plan) -> list[Any]:
+def _calls_of(plan: Plan) -> list[Any]:
     return [call for step in plan.steps for call in step.calls]
+
+
+def _remaining(plan: Plan, journal: RunJournal) -> list[Any]:
+    """The calls of the steps a resume will still run."""
+    done = journal.done_steps()
+    return [call for i, step in enumerate(plan.steps) if i not in done for call in step.calls]
 
 
 @dataclass
@@ -207,7 +214,7 @@ def remediate_vm(az: Azure, ref: VmRef, hooks: Hooks, *, playbook: str | None = 
                            f"(steps done so far: {len(pending.done_steps())} of {len(plan.steps)}).")
             return RunResult(plan, None, resumed=True)
         hooks.progress(f"An unfinished run {pending.run_id} exists for {ref}: resuming it.")
-        check_secrets(az, _secrets_of(plan))  # fail now, before any write
+        check_secrets(az, _calls_of(plan))  # fail now, before any write
         return RunResult(plan, _run(az, plan, hooks, yes=yes, store=runs), resumed=True)
     diag, plan = plan_remediation(az, ref, scenario, playbooks=playbooks, playbook=playbook, settings=settings,
                                   admin_secret=admin_secret, verify_timeout=verify_timeout, prefer=prefer,
@@ -216,7 +223,7 @@ def remediate_vm(az: Azure, ref: VmRef, hooks: Hooks, *, playbook: str | None = 
         show_plan(plan)
     if dry_run:
         return RunResult(plan, None, diagnosis=diag)
-    check_secrets(az, _secrets_of(plan))  # fail now, before any write
+    check_secrets(az, _calls_of(plan))  # fail now, before any write
     return RunResult(plan, _run(az, plan, hooks, yes=yes, store=runs), diagnosis=diag)
 
 
@@ -265,7 +272,7 @@ def apply_saved(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, vm: V
     if now.fingerprint() != plan.observation.fingerprint():
         raise PlanDrifted(f"{plan.ref} changed since the plan was made (fingerprint {plan.observation.fingerprint()} "
                           f"→ {now.fingerprint()}); make a new plan")
-    check_secrets(az, _secrets_of(plan))
+    check_secrets(az, _calls_of(plan))
     return _run(az, plan, hooks, yes=yes, store=runs)
 
 
@@ -287,7 +294,7 @@ def resume(az: Azure, ref: VmRef, hooks: Hooks, *, yes: bool = False, store: Sto
     if pending is None:
         raise NotApplicable(f"no unfinished remediation for {ref}")
     plan = pending.plan()
-    check_secrets(az, _secrets_of(plan))
+    check_secrets(az, _calls_of(plan))
     return _run(az, plan, hooks, yes=yes, store=runs)
 
 
@@ -317,13 +324,16 @@ def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supers
     with store.lock(plan.vm_id, plan.run_id) as lock:
         # Under the lock: a run that started since this one was planned must be resumed, not run over.
         pending = store.active_run(plan.vm_id)
-        if pending is not None and pending.run_id == supersedes:
-            pending.lock = lock
-            pending.append({"event": "run-abandoned", "reason": f"rolled back by run {plan.run_id}"})
-            pending.finish("abandoned")
-            pending = None
-        if pending is not None and pending.run_id != plan.run_id:
+        superseded = pending if pending is not None and pending.run_id == supersedes else None
+        if pending is not None and superseded is None and pending.run_id != plan.run_id:
             raise JournalError(f"run {pending.run_id} for {plan.ref} is unfinished: resume it first "
                                f"(invoke resume --vm {plan.ref})")
+        # Before the first write (on a resume: for what is left), can the caller make every call?
+        resuming = pending is not None and pending.run_id == plan.run_id
+        preflight(az, _remaining(plan, pending) if resuming and pending else _calls_of(plan), hooks.progress)
+        if superseded is not None:  # a rollback closes the run it undoes
+            superseded.lock = lock
+            superseded.append({"event": "run-abandoned", "reason": f"rolled back by run {plan.run_id}"})
+            superseded.finish("abandoned")
         journal = store.create(plan, lock)
         return execute(az, plan, journal, hooks, yes=yes)

@@ -1,7 +1,8 @@
 """Role-based access control for ``--rbac``: role definitions and assignments (Azure's JSON shapes)
 decide which actions a principal may perform at a scope; anything else is 403 AuthorizationFailed
 naming the missing action. Data-plane routes (Key Vault) check a permission's ``dataActions`` and
-``notDataActions`` instead, as Azure does: ``actions: ["*"]`` grants no data action.
+``notDataActions`` instead, as Azure does: ``actions: ["*"]`` grants no data action. ``permissions`` answers
+Permissions - List (the caller's own permissions at a scope), which needs no role (``OPEN_ACTIONS``).
 
     {"roleDefinitions": [{"id": "vm-fixer", "roleName": "VM Fixer",
                           "permissions": [{"actions": ["Microsoft.Compute/virtualMachines/*"], "notActions": []}]}],
@@ -45,12 +46,13 @@ def _matches(patterns: list[str], action: str) -> bool:
                for p in lowered)
 
 
-def allowed(world: World, principal: str, action: str, scope: str, *, data: bool = False) -> bool:
-    """Does a role assigned to ``principal`` at or above ``scope`` grant ``action`` (a data action if ``data``)?"""
-    granted, denied = ("dataActions", "notDataActions") if data else ("actions", "notActions")
+def _roles_covering(world: World, principal: str, scope: str) -> list[dict[str, Any]]:
+    """The role definitions of ``principal``'s assignments at ``scope`` or above it, one per assignment (in
+    the RBAC document's order; an assignment naming an unknown role contributes nothing)."""
     target = scope.lower().rstrip("/") + "/"
     defs = {str(d.get("id") or d.get("roleName")).lower(): d for d in world.rbac["roleDefinitions"]}
     defs.update({str(d.get("roleName")).lower(): d for d in world.rbac["roleDefinitions"] if d.get("roleName")})
+    roles = []
     for a in world.rbac["roleAssignments"]:
         if str(a["principalId"]).lower() != principal.lower():
             continue
@@ -58,10 +60,36 @@ def allowed(world: World, principal: str, action: str, scope: str, *, data: bool
             continue
         role = defs.get(str(a.get("roleDefinitionId") or a.get("roleName")).lower().rsplit("/", 1)[-1]) or defs.get(
             str(a.get("roleDefinitionId") or a.get("roleName")).lower())
-        for perm in (role or {}).get("permissions", []):
+        if role is not None:
+            roles.append(role)
+    return roles
+
+
+def allowed(world: World, principal: str, action: str, scope: str, *, data: bool = False) -> bool:
+    """Does a role assigned to ``principal`` at or above ``scope`` grant ``action`` (a data action if ``data``)?"""
+    granted, denied = ("dataActions", "notDataActions") if data else ("actions", "notActions")
+    for role in _roles_covering(world, principal, scope):
+        for perm in role.get("permissions", []):
             if _matches(perm.get(granted, []), action) and not _matches(perm.get(denied, []), action):
                 return True
     return False
+
+
+# What Permissions - List answers for a caller when RBAC is off: the built-in Owner role's one permission.
+OWNER = {"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []}
+PERMISSION_KEYS = ("actions", "notActions", "dataActions", "notDataActions")
+
+# Actions every caller may perform without a role, as in ARM: reading one's own permissions.
+OPEN_ACTIONS = {"microsoft.authorization/permissions/read"}
+
+
+def permissions(world: World, principal: str, scope: str) -> list[dict[str, list[str]]]:
+    """Azure's Permissions - List for ``scope``: each permission of each role assigned to ``principal`` at
+    ``scope`` or above (not below), with all four lists; Owner's when RBAC is off."""
+    if not world.config.rbac:
+        return [{k: list(v) for k, v in OWNER.items()}]
+    return [{k: [str(x) for x in perm.get(k) or []] for k in PERMISSION_KEYS}
+            for role in _roles_covering(world, principal, scope) for perm in role.get("permissions", [])]
 
 
 # ARM's linked access checks: writing a resource that references another one needs an action on that one too.
@@ -110,6 +138,8 @@ def _ids_at(body: Any, path: str) -> list[str]:
 
 
 def authorize(world: World, req: ArmRequest, route: Route) -> None:
+    if route.action.lower() in OPEN_ACTIONS:
+        return
     scope = target_of(req, route)
     if not allowed(world, req.principal, route.action, scope):
         raise AuthorizationFailed(req.principal, route.action, scope)

@@ -1,7 +1,9 @@
-"""Management-lock handlers, at any scope (subscription, resource group, resource)."""
+"""Management-lock handlers, at any scope (subscription, resource group, resource), and Permissions - List
+(the caller's own permissions at a resource group or a resource)."""
 
 from __future__ import annotations
 
+from armsim.authorization import rbac
 from armsim.authorization.models import LEVELS, Lock
 from armsim.errors import BadRequest, NotFound
 from armsim.http import ArmRequest, ArmResponse, ok
@@ -57,3 +59,14 @@ def list_locks(world: World, req: ArmRequest, scope: str) -> ArmResponse:
     items = [lk for lk in sub.locks.locks.values()
              if low.startswith(lk.scope.lower().rstrip("/") + "/") or lk.scope.lower().startswith(low)]
     return ok({"value": [lk.to_dict() for lk in sorted(items, key=lambda lk: lk.id.lower())]})
+
+
+def list_permissions(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str,
+                     resource: str | None = None) -> ArmResponse:
+    """Permissions - List For Resource Group / For Resource: one entry per permission of each role assigned to
+    the caller at this scope or above it (assignments below it are not counted); Owner's when RBAC is off.
+    The resource group must exist (404 ResourceGroupNotFound); the resource itself is not looked up."""
+    sub = world.sub(subscriptionId)
+    rg = sub.rg(resourceGroupName)
+    scope = rg.id if resource is None else f"{rg.id}/providers/{resource.strip('/')}"
+    return ok({"value": rbac.permissions(world, req.principal, scope)})

@@ -21,7 +21,8 @@ from runbooks.remediate import plan_remediation, remediate, resume, run_diagnosi
 from runbooks.sweep import sweep
 
 PRINCIPAL = "runbook-identity"
-DENIED = ("AuthorizationFailed", "LinkedAuthorizationFailed", "ForbiddenByRbac")
+# ARM's refusals, and the preflight's (the caller's permissions read before the first write)
+DENIED = ("AuthorizationFailed", "LinkedAuthorizationFailed", "ForbiddenByRbac", "the caller lacks what the plan needs")
 
 
 def role(name: str) -> dict[str, Any]:
@@ -78,6 +79,14 @@ def with_links(rig: Rig) -> None:
     remediate(az, plan, _hooks(), yes=True)
 
 
+def redeploy(rig: Rig) -> None:
+    """The redeploy family: a VM whose OS provisioning timed out on a faulty host is moved to a new one."""
+    rig.arm.seed("redeploy-vm")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-redeploy/web-01"), "redeploy")
+    remediate(az, plan, _hooks(), yes=True)
+
+
 def recovery(rig: Rig) -> None:
     """A create that fails late leaves the VM stopped; the re-run must start it."""
     rig.arm.seed("generalized-without-sysprep")
@@ -103,7 +112,7 @@ def diagnose_and_dry_run(rig: Rig) -> None:
 
 
 FLOWS: dict[str, list[Callable[[Rig], None]]] = {
-    "remediator": [from_os_disk, from_image, recovery, with_links],
+    "remediator": [from_os_disk, from_image, recovery, with_links, redeploy],
     "reader": [report_sweep, diagnose_and_dry_run],
 }
 
@@ -186,15 +195,18 @@ def test_a_vm_with_linked_references_is_remediated_under_the_remediator_role(rig
 
 
 @pytest.mark.parametrize("action", sorted(LINKED_ACTIONS))
-def test_without_a_linked_action_the_rebuild_fails_linked_authorization(rig: Rig, action: str) -> None:
-    """The testers' data-loss case: a role without the join (or assign) action has the NIC rebuild (or the VM
-    create) refused with LinkedAuthorizationFailed naming the action and the reference."""
+def test_without_a_linked_action_the_plan_is_refused_before_anything_is_deleted(rig: Rig, action: str) -> None:
+    """The testers' data-loss case: under a role without a join (or assign) action, the NIC rebuild (or the VM
+    create) would be refused by ARM after the delete. The preflight reads the caller's permissions and refuses
+    the plan first, naming the action and the reference; the VM is untouched."""
     assert action in role("remediator")["Actions"]
+    since = rig.arm.last_request
     error = run_under(rig, role("remediator"), with_links, without=action)
-    assert error is not None and "LinkedAuthorizationFailed" in error, error
+    assert error is not None and "the caller lacks what the plan needs, so nothing was changed" in error, error
     checked = action.replace("/*/", "/")  # the role's wildcard grants the operation ARM checks
-    assert f"'{checked}'" in error, error
-    assert LINKED_ACTIONS[action].lower() in error.lower(), error
+    assert checked in error, error
+    assert LINKED_ACTIONS[action].rsplit("/", 1)[-1].lower() in error.lower(), error
+    assert [w for w in rig.arm.writes(since) if w["principal"] == PRINCIPAL] == []
 
 
 def test_the_reader_role_cannot_change_anything(rig: Rig) -> None:
@@ -202,7 +214,7 @@ def test_the_reader_role_cannot_change_anything(rig: Rig) -> None:
     assert not any(a.endswith(("/write", "/delete", "/action")) for a in definition["Actions"])
     since = rig.arm.last_request
     error = run_under(rig, definition, from_os_disk)
-    assert error is not None and "AuthorizationFailed" in error
+    assert error is not None and "the caller lacks what the plan needs, so nothing was changed" in error
     assert [w for w in rig.arm.writes(since) if w["principal"] == PRINCIPAL and w["status"] < 300] == []
 
 

@@ -189,3 +189,27 @@ def test_the_public_ip_azure_would_delete_with_the_vm_is_kept_with_its_address(r
     rebuilt = net.network_interfaces.get("rg-demo", "api-01-nic").as_dict()
     back = rebuilt["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"]
     assert back["id"].lower() == ref["id"].lower() and back["properties"]["deleteOption"] == "Delete"  # as it was
+
+
+def test_preflight_reads_wildcards_and_exclusions_as_azure_does() -> None:
+    from runbooks.azure import Call
+    from runbooks.preflight import granted, needs
+
+    assign = "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"
+    assert granted([{"actions": ["Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"]}], assign)
+    assert granted([{"actions": ["*"]}], "Microsoft.Compute/virtualMachines/delete")
+    assert not granted([{"actions": ["Microsoft.Compute/*"], "notActions": ["Microsoft.Compute/*/delete"]}],
+                       "Microsoft.Compute/virtualMachines/delete")
+    assert granted([{"actions": ["Microsoft.Compute/*"], "notActions": ["Microsoft.Compute/*/delete"]},
+                    {"actions": ["Microsoft.Compute/virtualMachines/delete"]}], "Microsoft.Compute/virtualMachines/delete")
+    sub = "/subscriptions/s/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v/subnets/default"
+    nsg = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.Network/networkSecurityGroups/n"
+    nic = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm-nic"
+    call = Call("network", "network_interfaces.begin_create_or_update", {
+        "resource_group_name": "rg", "network_interface_name": "vm-nic", "parameters": {"properties": {
+            "networkSecurityGroup": {"id": nsg},
+            "ipConfigurations": [{"name": "c", "properties": {"subnet": {"id": sub}}}]}}}, nic, "create", "rebuild")
+    got = {(n.action, n.resource_group) for n in needs([call])}
+    assert got == {("Microsoft.Network/networkInterfaces/write", "/subscriptions/s/resourceGroups/rg"),
+                   ("Microsoft.Network/virtualNetworks/subnets/join/action", "/subscriptions/s/resourceGroups/rg-net"),
+                   ("Microsoft.Network/networkSecurityGroups/join/action", "/subscriptions/s/resourceGroups/rg-sec")}
