@@ -200,8 +200,9 @@ def test_preflight_reads_wildcards_and_exclusions_as_azure_does() -> None:
     assert granted([{"actions": ["*"]}], "Microsoft.Compute/virtualMachines/delete")
     assert not granted([{"actions": ["Microsoft.Compute/*"], "notActions": ["Microsoft.Compute/*/delete"]}],
                        "Microsoft.Compute/virtualMachines/delete")
+    delete = "Microsoft.Compute/virtualMachines/delete"
     assert granted([{"actions": ["Microsoft.Compute/*"], "notActions": ["Microsoft.Compute/*/delete"]},
-                    {"actions": ["Microsoft.Compute/virtualMachines/delete"]}], "Microsoft.Compute/virtualMachines/delete")
+                    {"actions": [delete]}], delete)  # another role assignment grants it
     sub = "/subscriptions/s/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/v/subnets/default"
     nsg = "/subscriptions/s/resourceGroups/rg-sec/providers/Microsoft.Network/networkSecurityGroups/n"
     nic = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm-nic"
