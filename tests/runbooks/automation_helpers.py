@@ -11,6 +11,8 @@ from typing import Any
 
 from armsim.automation.sandbox import find_python
 
+AA_RG, ACCOUNT = "rg-ops", "aa-rca"  # where the deployed fixture puts the Automation account
+
 
 def python310() -> str | None:
     return find_python()

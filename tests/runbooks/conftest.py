@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 pytest.register_assert_rewrite("remediation_helpers", "store_helpers")
 
+from automation_helpers import AA_RG, ACCOUNT, FileHost, python310  # noqa: E402
 from remediation_helpers import PASSWORD, Rig  # noqa: E402
 from store_helpers import Azurite, azurite_binary  # noqa: E402
 
 from armsim import ArmSim  # noqa: E402
+from runbooks.automation.deploy import ScheduleSpec, Settings, deploy  # noqa: E402
 from runbooks.automation.package import WheelSet  # noqa: E402
 
 
@@ -48,3 +51,24 @@ def wheel_set(tmp_path_factory: pytest.TempPathFactory) -> WheelSet:
         return build(tmp_path_factory.mktemp("wheelset"), progress=lambda line: None)
     except UsageError as e:
         pytest.skip(f"cannot build the Automation wheel set here (package index unreachable?): {e}")
+
+
+@pytest.fixture
+def host(wheel_set: WheelSet) -> Iterator[FileHost]:
+    """The wheel folder served over HTTP, as a blob container would serve it to the Automation service."""
+    server = FileHost(wheel_set.directory)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def deployed(rig: Rig, wheel_set: WheelSet, host: FileHost) -> Any:
+    """Both runbooks deployed to an Automation account on armsim (skips without a CPython 3.10)."""
+    if python310() is None:
+        pytest.skip("no CPython 3.10 here for armsim's Automation sandbox")
+    rig.arm.world.default.ensure_rg(AA_RG, "eastus")
+    client = rig.az().automation()
+    settings = Settings(location="eastus", wheels_url=host.url, schedule=ScheduleSpec.parse("day@02:00"),
+                        sweep_parameters={"max_vms": 5}, imports_per_window=(100, 1.0))
+    report = deploy(client, AA_RG, ACCOUNT, wheel_set, settings, progress=lambda line: None)
+    return client, settings, report

@@ -5,37 +5,15 @@ managed identity, and the runbook remediates through ARM like any other client."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from automation_helpers import FileHost, python310
+from automation_helpers import AA_RG as RG
+from automation_helpers import ACCOUNT
 from remediation_helpers import Rig
 
-from runbooks.automation.deploy import ScheduleSpec, Settings, deploy
+from runbooks.automation.deploy import deploy
 from runbooks.automation.jobs import follow_job
 from runbooks.automation.package import RUNBOOKS, WheelSet
-
-RG, ACCOUNT = "rg-ops", "aa-rca"
-
-
-@pytest.fixture
-def host(wheel_set: WheelSet) -> Iterator[FileHost]:
-    server = FileHost(wheel_set.directory)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def deployed(rig: Rig, wheel_set: WheelSet, host: FileHost) -> Any:
-    if python310() is None:
-        pytest.skip("no CPython 3.10 here for armsim's Automation sandbox")
-    rig.arm.world.default.ensure_rg(RG, "eastus")
-    client = rig.az().automation()
-    settings = Settings(location="eastus", wheels_url=host.url, schedule=ScheduleSpec.parse("day@02:00"),
-                        sweep_parameters={"max_vms": 5}, imports_per_window=(100, 1.0))
-    report = deploy(client, RG, ACCOUNT, wheel_set, settings, progress=lambda line: None)
-    return client, settings, report
 
 
 def _wheel_count(wheel_set: WheelSet) -> int:

@@ -9,18 +9,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from automation_helpers import FileHost, python310
+from automation_helpers import AA_RG, ACCOUNT
 from remediation_helpers import Rig
 
 from runbooks.apply import Hooks
-from runbooks.automation.deploy import ScheduleSpec, Settings, deploy
 from runbooks.automation.jobs import follow_job
-from runbooks.automation.package import WheelSet
 from runbooks.errors import Aborted
 from runbooks.observe import VmRef
 from runbooks.remediate import pending_run, remediate_vm, run_diagnosis
@@ -348,26 +345,8 @@ def test_a_connection_dropped_at_the_redeploy_is_one_line_exit_1(rig: Rig, when:
 
 # --- 8. an Azure Automation job ----------------------------------------------------------------------------------
 
-AA_RG, ACCOUNT = "rg-ops", "aa-rca"
 
 
-@pytest.fixture
-def host(wheel_set: WheelSet) -> Iterator[FileHost]:
-    server = FileHost(wheel_set.directory)
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def deployed(rig: Rig, wheel_set: WheelSet, host: FileHost) -> Any:
-    if python310() is None:
-        pytest.skip("no CPython 3.10 here for armsim's Automation sandbox")
-    rig.arm.world.default.ensure_rg(AA_RG, "eastus")
-    client = rig.az().automation()
-    settings = Settings(location="eastus", wheels_url=host.url, schedule=ScheduleSpec.parse("day@02:00"),
-                        sweep_parameters={"max_vms": 5}, imports_per_window=(100, 1.0))
-    report = deploy(client, AA_RG, ACCOUNT, wheel_set, settings, progress=lambda line: None)
-    return client, settings, report
 
 
 def test_an_automation_job_redeploys_web01_with_the_accounts_identity(rig: Rig, deployed: Any) -> None:
