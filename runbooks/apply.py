@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbooks.azure import Azure, Call, finish, get_resource, start_call
+from runbooks.azure import Azure, Call, finish, get_resource, resource_parts, start_call
 from runbooks.changes import JOURNAL, Action, Expect, NoChange, StepContext
 from runbooks.errors import Aborted, ApplyFailed, LockLost, RunbookError, StepRefused
 from runbooks.journal import RunJournal
@@ -79,10 +79,9 @@ class Reality:
                 break
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
-        if current is not None and "/virtualmachines/" in key_of(resource_id) and "/extensions/" not in \
-                key_of(resource_id):
-            view = current.get("properties", {}).pop("instanceView", None) or {}
-            return vm_view(current, view)
+        parts = resource_parts(resource_id)
+        if current is not None and parts.type == "virtualmachines" and parts.child is None:
+            return vm_view(current, current.get("properties", {}).pop("instanceView", None) or {})
         return {**current, "exists": True} if current is not None else {"exists": False}
 
     def holds(self, expect: Expect) -> bool:
@@ -98,10 +97,6 @@ class Reality:
                 found = "not completed" if e.path == JOURNAL else _found(e, self.view(e.subject))
                 out.append(f"{e.describe()} (found {found})")
         return out
-
-
-def key_of(resource_id: str) -> str:
-    return resource_id.lower()
 
 
 def _found(e: Expect, view: dict[str, Any]) -> str:

@@ -99,7 +99,8 @@ def _verb(op: str) -> str:
 
 
 def outcome_text(o: Outcome) -> str:
-    lines = [f"Remediated {o.plan.ref} ({o.plan.scenario}): {o.made_calls} call(s) made, "
+    done = "Rolled back" if o.plan.playbook.startswith("rollback:") else "Remediated"
+    lines = [f"{done} {o.plan.ref} ({o.plan.scenario}): {o.made_calls} call(s) made, "
              f"{o.skipped_calls} already done."]
     if o.fallout:
         lines.append("Fallout:")
