@@ -259,6 +259,17 @@ class Store(ABC):
         """Who holds the VM's lock right now, when the store can tell without taking it."""
         return None
 
+    def resolve(self, text: str) -> str:
+        """A run id from a whole id or a unique prefix of at least 4 characters (as ``runs.list`` shows them)."""
+        run_id = check_run_id(text.strip())
+        ids = self.run_ids()
+        if run_id in ids or len(run_id) < 4:
+            return run_id
+        found = [i for i in ids if i.startswith(run_id)]
+        if len(found) > 1:
+            raise UsageError(f"run id prefix '{run_id}' is ambiguous: {', '.join(sorted(found)[:5])}")
+        return found[0] if found else run_id
+
 
 def run_start_event(plan: Plan) -> dict[str, Any]:
     info = holder_info(plan.run_id)

@@ -22,15 +22,17 @@ def runs_list(c: Context, json_: bool = False, store: str = "") -> None:
         print(runs_table(rows))
 
 
-@task(help={"id": "the run id (as runs.list shows it)", "json": "print JSON (every journal event included)",
+@task(help={"id": "the run id, or a unique prefix of it (as runs.list shows it)",
+            "json": "print JSON (every journal event included)",
             **STORE_HELP})
 def runs_show(c: Context, id_: str, json_: bool = False, store: str = "") -> None:
     """One run's audit trail: the plan's steps and calls with what happened to each, who, when, status."""
     with user_errors():
-        from runbooks.journal import check_run_id, store_from_env
+        from runbooks.journal import store_from_env
         from runbooks.runs import run_text, show_run
 
-        record = show_run(store_from_env(store), check_run_id(id_))
+        runs_store = store_from_env(store)
+        record = show_run(runs_store, runs_store.resolve(id_))
         if json_:
             print_json(record)
             return
@@ -39,19 +41,21 @@ def runs_show(c: Context, id_: str, json_: bool = False, store: str = "") -> Non
 
 
 
-@task(help={"id": "the run id (as runs.list shows it)", "reason": "why, for the audit trail", **STORE_HELP})
+@task(help={"id": "the run id, or a unique prefix of it", "reason": "why, for the audit trail", **STORE_HELP})
 def runs_abandon(c: Context, id_: str, reason: str = "", store: str = "") -> None:
     """Close an unfinished or failed run so the VM's next remediate plans afresh (nothing in Azure changes)."""
     with user_errors():
-        from runbooks.journal import check_run_id, store_from_env
+        from runbooks.journal import store_from_env
         from runbooks.runs import abandon_run
 
-        row = abandon_run(store_from_env(store), check_run_id(id_), reason=reason)
+        runs_store = store_from_env(store)
+        row = abandon_run(runs_store, runs_store.resolve(id_), reason=reason)
         print(f"Run {row['run_id']} of {row['vm']} is abandoned; the next remediate plans afresh. What it made "
               f"(snapshots) is kept: invoke runs.show {row['run_id']}")
 
 
-@task(help={"id": "the run id (as runs.list shows it)", "dry_run": "show what would be undone and stop: zero writes",
+@task(help={"id": "the run id, or a unique prefix of it",
+            "dry_run": "show what would be undone and stop: zero writes",
             "yes": "do not ask (for automation)", "endpoint": "ARM endpoint (default: $RUNBOOKS_ARM_ENDPOINT)",
             "ca_bundle": "CA bundle for the endpoint (default: $RUNBOOKS_CA_BUNDLE)",
             "subscription": "subscription id (default: $AZURE_SUBSCRIPTION_ID)", **STORE_HELP})
@@ -60,14 +64,14 @@ def runs_rollback(c: Context, id_: str, dry_run: bool = False, yes: bool = False
     """Undo a run as far as Azure allows (a resize back, a property back, a power state back) and say plainly
     what cannot be undone (a deleted VM's identity, a host move)."""
     with user_errors():
-        from runbooks.journal import check_run_id
-        from runbooks.remediate import rollback_run
+        from runbooks.remediate import open_store, rollback_run
         from runbooks.render import outcome_text, plan_text
         from tasks._common import azure, hooks
 
         run_hooks = hooks(yes, dry_run)
         az = azure(endpoint, ca_bundle, subscription)
-        _, outcome = rollback_run(az, check_run_id(id_), run_hooks, yes=yes, dry_run=dry_run, store=store,
+        run_id = open_store(az, store).resolve(id_)
+        _, outcome = rollback_run(az, run_id, run_hooks, yes=yes, dry_run=dry_run, store=store,
                                   show_plan=lambda p: print(plan_text(p)))
         if outcome is not None:
             print(outcome_text(outcome))

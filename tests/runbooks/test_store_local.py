@@ -161,3 +161,18 @@ def test_a_store_url_with_a_sas_token_is_refused_without_showing_it() -> None:
     with pytest.raises(UsageError) as e:
         split_store_url("https://acct.blob.core.windows.net/runs?sv=2024&sig=TOPSECRETSIG")
     assert "TOPSECRETSIG" not in str(e.value) and "query string" in str(e.value)
+
+
+def test_a_unique_run_id_prefix_names_the_run(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    for run_id in ("4f9bd588-aaaa-4000-8000-000000000001", "4f9bd588-bbbb-4000-8000-000000000002",
+                   "7c21e0aa-cccc-4000-8000-000000000003"):
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "plan.json").write_text("{}")
+    assert store.resolve("7c21") == "7c21e0aa-cccc-4000-8000-000000000003"
+    assert store.resolve("4f9bd588-aaaa-4000-8000-000000000001") == "4f9bd588-aaaa-4000-8000-000000000001"
+    with pytest.raises(UsageError, match="run id prefix '4f9bd588' is ambiguous"):
+        store.resolve("4f9bd588")
+    assert store.resolve("dead") == "dead"  # no such run: the caller's lookup says so
+    with pytest.raises(UsageError, match="bad run id"):
+        store.resolve("../x")
