@@ -262,3 +262,33 @@ def test_store_errors_are_one_line_and_never_show_the_connection_string(rig: Rig
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
         assert ACCOUNT_KEY not in done.stdout + done.stderr and "A" * 86 not in done.stdout + done.stderr
         assert rig.arm.writes(mark) == []
+
+
+def test_a_stale_run_in_the_blob_store_is_refused_by_an_unattended_sweep(rig: Rig, store: BlobStore) -> None:
+    """The issue's data-loss case under `sweep --remediate` with the blob store: an old run interrupted after its
+    delete, and a VM of the same name rebuilt (and generalized) since. The sweep must not resume the old run
+    against the new VM: it is refused as stale, with zero writes, and the new VM and its disks are untouched."""
+    from runbooks.sweep import FAILED, sweep
+
+    rig.arm.seed("generalized-without-sysprep")
+    az = rig.az()
+    ref = VmRef.parse("rg-demo/api-01")
+    _, plan = plan_remediation(az, ref, "from-os-disk")
+    with store.lock(plan.vm_id, plan.run_id) as lock:
+        journal = store.create(plan, lock)
+        for i, step in enumerate(plan.steps[:5]):  # manual … snapshots, keep-public-ips done; the delete started
+            journal.append({"event": "step-start", "index": i, "step": step.name})
+            journal.append({"event": "step-done", "index": i, "step": step.name})
+        journal.append({"event": "step-start", "index": 5, "step": plan.steps[5].name})
+    for action in next(s for s in plan.steps if s.name == "snapshot-disks").actions:
+        az.compute.snapshots.begin_create_or_update(**action.call.args).result()
+    az.compute.virtual_machines.begin_delete("rg-demo", "api-01").result()
+    rig.arm.seed("generalized-without-sysprep")  # rebuilt under the same names: new vmId, new disk uniqueIds
+    b = before(rig, "rg-demo/api-01")
+    mark = rig.arm.last_request
+    report = sweep(rig.az(), remediate=True, prefer="from-os-disk", store=store)
+    item = next(i for i in report.items if i.name == "api-01")
+    assert item.result == FAILED and "is stale" in item.detail, item.detail
+    assert "runs.abandon" in item.detail
+    assert rig.arm.writes(mark) == []
+    assert rig.disk_contents() == b.disks and rig.nic_ids() == b.nics
