@@ -8,8 +8,8 @@ holds real evidence, such as the failed start); the fleet generator writes model
     redeploy-vm                  rg-redeploy: web-01 provisioning timed out on a faulty host, web-02's agent cannot
                                  reach its host; distractors web-03 (healthy), web-04 (start failed AllocationFailed)
     generalized-with-links       rg-demo/db-01: like api-01 (guest specialized, VM generalized), no public IP; its NIC
-                                 in an NSG, an application security group and a load-balancer backend pool, a
-                                 user-assigned identity besides the system one (those four in rg-shared, on trust)
+                                 in an NSG, an ASG, a load-balancer pool and NAT rule, an app-gateway pool; a
+                                 user-assigned identity besides the system one (those in rg-shared, on trust)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
 """
 
@@ -205,23 +205,28 @@ def generalized_vm(app: App) -> dict[str, Any]:
 def generalized_with_links(app: App) -> dict[str, Any]:
     """rg-demo/db-01 (Linux), generalized without sysprep like api-01, whose rebuild writes every kind of linked
     reference: its NIC (deleted with the VM, no public IP, so the rebuild is its first write) is in an NSG, an
-    application security group and a load-balancer backend pool, and the VM has a user-assigned identity besides
-    its system one. Those four are in rg-shared; armsim does not model them
-    and takes a reference to one on trust once its resource group exists (docs/armsim.md, RBAC)."""
+    application security group, a load-balancer backend pool and inbound NAT rule and an application-gateway
+    backend pool, and the VM has a user-assigned identity besides its system one. Those are in rg-shared; armsim
+    does not model them and takes a reference to one on trust once its resource group exists (docs/armsim.md)."""
     b = Builder(app)
     b.rg("rg-demo")
     shared = b.rg("rg-shared")
     net = f"{shared}/providers/Microsoft.Network"
     nsg, asg = f"{net}/networkSecurityGroups/db-nsg", f"{net}/applicationSecurityGroups/db-asg"
     pool = f"{net}/loadBalancers/db-lb/backendAddressPools/db-pool"
+    nat = f"{net}/loadBalancers/db-lb/inboundNatRules/db-ssh"
+    gateway_pool = f"{net}/applicationGateways/db-agw/backendAddressPools/db-agw-pool"
     uami = f"{shared}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/db-identity"
     vm = b.vm("rg-demo", "db-01", os_type="Linux", subnet=b.network("rg-demo"), public_ip=False,
               data_disks=[{"size": 64, "delete": "Delete"}], nic_properties={"networkSecurityGroup": {"id": nsg}},
               ipconfig_properties={"applicationSecurityGroups": [{"id": asg}],
-                                   "loadBalancerBackendAddressPools": [{"id": pool}]},
+                                   "loadBalancerBackendAddressPools": [{"id": pool}],
+                                   "loadBalancerInboundNatRules": [{"id": nat}],
+                                   "applicationGatewayBackendAddressPools": [{"id": gateway_pool}]},
               user_assigned=[uami])
     b.generalize(vm, sysprep=False, capture=None)
-    return {"vms": [vm], "nsg": nsg, "application_security_group": asg, "backend_pool": pool, "identity": uami}
+    return {"vms": [vm], "nsg": nsg, "application_security_group": asg, "backend_pool": pool, "inbound_nat_rule": nat,
+            "application_gateway_pool": gateway_pool, "identity": uami}
 
 
 def redeploy_vm(app: App) -> dict[str, Any]:

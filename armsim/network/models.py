@@ -139,8 +139,8 @@ def reference_not_found(ref: str, by: str) -> BadRequest:
 
 def unmodelled_reference(sub: Subscription, ref: Any, rtype: str) -> bool:
     """Is ``ref`` the id of a ``rtype`` resource (e.g. ``Microsoft.Network/loadBalancers/backendAddressPools``)
-    in a resource group armsim holds? armsim does not model NSGs, ASGs, load balancers or user-assigned
-    identities, so a reference to one is taken on trust once its resource group exists (its linked access
+    in a resource group armsim holds? armsim does not model NSGs, ASGs, load balancers, application gateways or
+    user-assigned identities, so a reference to one is taken on trust once its resource group exists (its linked access
     check, in armsim.authorization.rbac, is what matters)."""
     if not isinstance(ref, str):
         return False
@@ -156,7 +156,10 @@ def unmodelled_reference(sub: Subscription, ref: Any, rtype: str) -> bool:
 # references a NIC may hold to resources armsim does not model: (where, resource type)
 NIC_REFERENCES = (("networkSecurityGroup", "Microsoft.Network/networkSecurityGroups"),
                   ("applicationSecurityGroups", "Microsoft.Network/applicationSecurityGroups"),
-                  ("loadBalancerBackendAddressPools", "Microsoft.Network/loadBalancers/backendAddressPools"))
+                  ("loadBalancerBackendAddressPools", "Microsoft.Network/loadBalancers/backendAddressPools"),
+                  ("loadBalancerInboundNatRules", "Microsoft.Network/loadBalancers/inboundNatRules"),
+                  ("applicationGatewayBackendAddressPools",
+                   "Microsoft.Network/applicationGateways/backendAddressPools"))
 
 
 class NetworkState(Collections):

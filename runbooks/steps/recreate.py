@@ -184,7 +184,8 @@ def nic_body(nic: dict[str, Any], *, keep_address: bool = False) -> dict[str, An
         keep = {k: copy.deepcopy(cp[k]) for k in ("subnet", "privateIPAllocationMethod", "primary",
                                                   "privateIPAddressVersion", "publicIPAddress",
                                                   "applicationSecurityGroups",
-                                                  "loadBalancerBackendAddressPools") if k in cp}
+                                                  "loadBalancerBackendAddressPools", "loadBalancerInboundNatRules",
+                                                  "applicationGatewayBackendAddressPools") if k in cp}
         if cp.get("privateIPAllocationMethod") == "Static" or (keep_address and cp.get("privateIPAddress")):
             keep["privateIPAddress"] = cp.get("privateIPAddress")
         if isinstance(keep.get("publicIPAddress"), dict):

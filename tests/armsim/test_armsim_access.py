@@ -232,11 +232,16 @@ _LINKED_NIC = {  # reference → (where it goes in the NIC body, the action ARM 
                                        "Microsoft.Network/applicationSecurityGroups/joinIpConfiguration/action"),
     "loadBalancers/lb1/backendAddressPools/pool1": ("ipconfig", "loadBalancerBackendAddressPools",
                                                     "Microsoft.Network/loadBalancers/backendAddressPools/join/action"),
+    "loadBalancers/lb1/inboundNatRules/rdp": ("ipconfig", "loadBalancerInboundNatRules",
+                                              "Microsoft.Network/loadBalancers/inboundNatRules/join/action"),
+    "applicationGateways/agw1/backendAddressPools/pool1": (
+        "ipconfig", "applicationGatewayBackendAddressPools",
+        "Microsoft.Network/applicationGateways/backendAddressPools/join/action"),
 }
 
 
 @pytest.mark.parametrize("ref", sorted(_LINKED_NIC))
-def test_rbac_linked_checks_on_a_nics_nsg_asg_and_backend_pool(arm: ArmSim, env: Env, ref: str) -> None:
+def test_rbac_linked_checks_on_a_nics_nsg_asg_pools_and_nat_rules(arm: ArmSim, env: Env, ref: str) -> None:
     """A NIC joining an NSG, an application security group or a load-balancer backend pool needs that join
     action on the referenced resource (armsim does not model them: a reference is taken on trust once its
     resource group exists)."""
@@ -267,7 +272,10 @@ def test_rbac_linked_checks_on_a_nics_nsg_asg_and_backend_pool(arm: ArmSim, env:
     nic = network.network_interfaces.begin_create_or_update("rg", "nic1", body).result()
     got = nic.network_security_group if where == "nic" else getattr(
         nic.ip_configurations[0], {"applicationSecurityGroups": "application_security_groups",
-                                   "loadBalancerBackendAddressPools": "load_balancer_backend_address_pools"}[key])[0]
+                                   "loadBalancerBackendAddressPools": "load_balancer_backend_address_pools",
+                                   "loadBalancerInboundNatRules": "load_balancer_inbound_nat_rules",
+                                   "applicationGatewayBackendAddressPools":
+                                       "application_gateway_backend_address_pools"}[key])[0]
     assert got.id.lower() == ref_id.lower()
 
 

@@ -176,6 +176,10 @@ LINKED_ACTIONS = {
         f"{_SHARED}Microsoft.Network/applicationSecurityGroups/db-asg",
     "Microsoft.Network/loadBalancers/backendAddressPools/join/action":
         f"{_SHARED}Microsoft.Network/loadBalancers/db-lb/backendAddressPools/db-pool",
+    "Microsoft.Network/loadBalancers/inboundNatRules/join/action":
+        f"{_SHARED}Microsoft.Network/loadBalancers/db-lb/inboundNatRules/db-ssh",
+    "Microsoft.Network/applicationGateways/backendAddressPools/join/action":
+        f"{_SHARED}Microsoft.Network/applicationGateways/db-agw/backendAddressPools/db-agw-pool",
     "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action":
         f"{_SHARED}Microsoft.ManagedIdentity/userAssignedIdentities/db-identity",
 }
@@ -192,6 +196,8 @@ def test_a_vm_with_linked_references_is_remediated_under_the_remediator_role(rig
     config = nic.ip_configurations[0]
     assert [a.id.rsplit("/", 1)[-1] for a in config.application_security_groups] == ["db-asg"]
     assert [p.id.rsplit("/", 1)[-1] for p in config.load_balancer_backend_address_pools] == ["db-pool"]
+    assert [r.id.rsplit("/", 1)[-1] for r in config.load_balancer_inbound_nat_rules] == ["db-ssh"]
+    assert [p.id.rsplit("/", 1)[-1] for p in config.application_gateway_backend_address_pools] == ["db-agw-pool"]
 
 
 @pytest.mark.parametrize("action", sorted(LINKED_ACTIONS))
