@@ -7,6 +7,7 @@ the one the environment names (the local directory unless ``RUNBOOKS_STORE_*`` s
 
 from __future__ import annotations
 
+import copy
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -201,6 +202,11 @@ def remediate_vm(az: Azure, ref: VmRef, hooks: Hooks, *, playbook: str | None = 
     pending = runs.active_run(ref.vm_id(az.conn.subscription_id))
     if pending is not None:
         plan = pending.plan()
+        if scenario and scenario != plan.scenario and scenario == plan.fallback and playbook in (None, plan.playbook) \
+                and failed_verification(pending) is not None:
+            return _fall_back(az, pending, scenario, hooks, settings=settings, admin_secret=admin_secret,
+                              verify_timeout=verify_timeout, yes=yes, dry_run=dry_run, store=runs,
+                              playbooks=playbooks, show_plan=show_plan)
         asked = [f"--{k} {v}" for k, v in (("playbook", playbook), ("scenario", scenario))
                  if v and v != getattr(plan, k)]
         if asked:
@@ -225,6 +231,54 @@ def remediate_vm(az: Azure, ref: VmRef, hooks: Hooks, *, playbook: str | None = 
         return RunResult(plan, None, diagnosis=diag)
     check_secrets(az, _calls_of(plan))  # fail now, before any write
     return RunResult(plan, _run(az, plan, hooks, yes=yes, store=runs), diagnosis=diag)
+
+
+def failed_verification(journal: RunJournal) -> str | None:
+    """Why the run failed verification, when all its steps finished and only its verification failed."""
+    failed = [e for e in journal.events() if e.get("event") == "run-failed"]
+    if not failed or failed[-1].get("type") != "VerifyFailed":
+        return None
+    if len(journal.done_steps()) < len(journal.plan().steps):
+        return None
+    return str(failed[-1].get("error", ""))
+
+
+def _fall_back(az: Azure, failed: RunJournal, scenario: str, hooks: Hooks, *, settings: Settings | None,
+               admin_secret: str | None, verify_timeout: float | None, yes: bool, dry_run: bool, store: Store,
+               playbooks: Mapping[str, Playbook] | None, show_plan: Callable[[Plan], None] | None) -> RunResult:
+    """One command after a failed verification: plan the scenario the failed run names as its ``fallback`` on the
+    VM as it is now, and run it, closing the failed run. The evidence is the failed run's own observation (the VM
+    as it was before that run changed it): the fallback must have fitted then."""
+    old = failed.plan()
+    pb = _playbook(_pool(playbooks), old.playbook)
+    chosen = pb.scenario(scenario)
+    before = evaluate_playbook(old.observation, pb, [pb.id])
+    fit = before.fit(chosen.id)
+    if not fit.fits:
+        raise NotApplicable(f"{old.ref}: scenario {chosen.id} did not fit before run {old.run_id} either: "
+                            + "; ".join(r for r in fit.reasons if "does not hold" in r or "rules it out" in r))
+    now = observe(az, old.observation.ref, playbook_facts(pb) | scenario_facts(chosen, pb))
+    # The VM the failed run built may lack what only the first one had (an osProfile is not kept by a VM built on
+    # an attached disk): the definition the failed run saw fills it in.
+    for key in ("osProfile",):
+        if key not in now.props and key in old.observation.props:
+            now.props[key] = copy.deepcopy(old.observation.props[key])
+    evidence = "; ".join(f"{label}: {value}" for label, value in before.evidence(chosen))
+    why = f"fallback of run {old.run_id}, whose scenario {old.scenario} failed verification; {chosen.id} fitted " \
+          f"the VM before that run ({evidence})"
+    plan = make_plan(now, pb, chosen, run_id=str(uuid.uuid4()), decided_by=why,
+                     settings=_settings_for(chosen, pb, settings, admin_secret))
+    if verify_timeout is not None:
+        plan.verify_timeout_s = verify_timeout
+    if show_plan is not None:
+        show_plan(plan)
+    if dry_run:
+        hooks.progress(f"Dry run: run {old.run_id} failed verification; the next run closes it and runs "
+                       f"{chosen.id} as planned above.")
+        return RunResult(plan, None)
+    check_secrets(az, _calls_of(plan))
+    return RunResult(plan, _run(az, plan, hooks, yes=yes, store=store, supersedes=old.run_id,
+                                reason=f"superseded by run {plan.run_id} (fallback scenario {chosen.id})"))
 
 
 def remediate(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, store: Store | str | None = None) -> Outcome:
@@ -317,10 +371,12 @@ def rollback_run(az: Azure, run_id: str, hooks: Hooks, *, yes: bool = False, dry
         return rollback, None
     if dry_run:
         return rollback, None
-    return rollback, _run(az, rollback.plan, hooks, yes=yes, store=runs, supersedes=run_id)
+    return rollback, _run(az, rollback.plan, hooks, yes=yes, store=runs, supersedes=run_id,
+                          reason=f"rolled back by run {rollback.plan.run_id}")
 
 
-def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supersedes: str | None = None) -> Outcome:
+def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supersedes: str | None = None,
+         reason: str = "") -> Outcome:
     with store.lock(plan.vm_id, plan.run_id) as lock:
         # Under the lock: a run that started since this one was planned must be resumed, not run over.
         pending = store.active_run(plan.vm_id)
@@ -331,9 +387,9 @@ def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supers
         # Before the first write (on a resume: for what is left), can the caller make every call?
         resuming = pending is not None and pending.run_id == plan.run_id
         preflight(az, _remaining(plan, pending) if resuming and pending else _calls_of(plan), hooks.progress)
-        if superseded is not None:  # a rollback closes the run it undoes
+        if superseded is not None:  # a rollback or a fallback closes the run it replaces
             superseded.lock = lock
-            superseded.append({"event": "run-abandoned", "reason": f"rolled back by run {plan.run_id}"})
+            superseded.append({"event": "run-abandoned", "reason": reason})
             superseded.finish("abandoned")
         journal = store.create(plan, lock)
         return execute(az, plan, journal, hooks, yes=yes)

@@ -91,8 +91,8 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation
         if plan.snapshots else []
     ways_back.append(f"close this run before planning again: invoke runs.abandon {plan.run_id}")
     if plan.fallback:
-        ways_back.append(f"if scenario {plan.scenario} was the wrong choice, {plan.fallback} is the alternative: "
-                         f"invoke diagnose --vm {plan.ref} shows whether it fits now")
+        ways_back.append(f"if scenario {plan.scenario} was the wrong choice, run the alternative in one command "
+                         f"(it closes this run): invoke remediate --vm {plan.ref} --scenario {plan.fallback}")
     back = f" Ways back: {'; '.join(ways_back)}" if ways_back else ""
     raise VerifyFailed(f"{plan.ref} failed verification: {'; '.join(wrong)}.{back}", failures=wrong)
 

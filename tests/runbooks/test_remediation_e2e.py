@@ -16,6 +16,7 @@ from remediation_helpers import (
 )
 
 from runbooks.errors import NotApplicable, VerifyFailed
+from runbooks.journal import store_from_env
 from runbooks.observe import VmRef
 from runbooks.remediate import pending_run, plan_remediation, remediate
 
@@ -131,13 +132,43 @@ def test_from_os_disk_on_a_sysprepped_vm_fails_verification_with_ways_back(rig: 
         remediate(az, plan, rig.hooks(), yes=True)
     message = str(info.value)
     assert "agent-ready: VM agent status: Not Ready" in message
-    assert "Ways back" in message and "from-image is the alternative" in message
+    assert "Ways back" in message
+    assert "run the alternative in one command (it closes this run): invoke remediate --vm rg-demo/app-01 " \
+        "--scenario from-image" in message
     assert "invoke runs.abandon " + plan.run_id in message  # the advice closes the failed run first
     assert "app-01_OsDisk-" in message and f"-rb{plan.run_id.replace('-', '')[:8]}" in message  # snapshots named
     assert any("agent" in f for f in info.value.failures)
     # the snapshots it names exist and hold the disks' original contents
     snaps = rig.snapshot_contents()
     assert len(snaps) == 3
+
+
+def test_after_a_failed_verification_the_fallback_scenario_is_one_command(rig: Rig) -> None:
+    """from-os-disk on a guest that was in fact sysprepped boots into setup and fails verification. The command
+    the failure prints runs from-image on the VM as it is now, in one go: the failed run is closed, the VM comes
+    back from the image with its data disks' content, and the next remediate has no unfinished run."""
+    seed(rig, "rg-demo/app-01")
+    b = before(rig, "rg-demo/app-01")
+    az, store = rig.az(), store_from_env(str(rig.home))
+    _, failed = plan_remediation(az, VmRef.parse("rg-demo/app-01"), "from-os-disk", verify_timeout=2)
+    with pytest.raises(VerifyFailed):
+        remediate(az, failed, rig.hooks(), yes=True)
+    assert not rig.observe("rg-demo/app-01").generalized  # from-image no longer fits on today's evidence
+    dry = rig.invoke("remediate", "--vm", "rg-demo/app-01", "--scenario", "from-image", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert f"fallback of run {failed.run_id}" in dry.stdout and "closes it" in dry.stdout
+    mark = rig.arm.last_request
+    done = rig.invoke("remediate", "--vm", "rg-demo/app-01", "--scenario", "from-image", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert rig.arm.writes(mark), "the fallback wrote nothing"
+    assert "Remediated rg-demo/app-01" in done.stdout
+    now = assert_converged(rig, b, "from-image")  # the admin account and computer name of the first VM included
+    assert "imageReference" in now.props["storageProfile"]
+    journal = store.open(failed.run_id)
+    assert journal.events()[-1]["event"] == "run-end" and journal.events()[-1]["status"] == "abandoned"
+    assert any(e.get("event") == "run-abandoned" and "fallback scenario from-image" in e.get("reason", "")
+               for e in journal.events())
+    assert pending_run(az, VmRef.parse("rg-demo/app-01"), store=store) is None
 
 
 def test_confirm_mode_declined_before_the_delete_changes_nothing_destructive(rig: Rig) -> None:
