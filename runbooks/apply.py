@@ -238,6 +238,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
             raise Aborted(f"stopped before step {i + 1} ({step.name}): nothing was deleted or changed by it.{kept}")
     for wave in step.waves:
         run_wave(az, step, wave, journal, hooks, outcome, reality)
+        reality.views.clear()  # a later wave's goals are read after this wave's effects
     after = Reality(az, reality.finished)
     unmet = after.unmet(step.goal)
     if unmet:

@@ -34,7 +34,9 @@ from runbooks.pacing import ThrottlePacer
 PUBLIC_ARM = "https://management.azure.com"
 # What an SDK call can fail with that a user can act on: ARM's answer, no connection, or a connection lost
 # before the answer (azure-core retries no POST then: the call may or may not have taken effect).
-AZURE_ERRORS = (HttpResponseError, ServiceRequestError, ServiceResponseError)
+# What an SDK call raises when ARM refuses it or cannot be reached; requests raises a plain OSError when the
+# CA bundle it was given is gone (an emulator restarted with a new CA).
+AZURE_ERRORS = (HttpResponseError, ServiceRequestError, ServiceResponseError, OSError)
 
 
 @dataclass

@@ -12,6 +12,7 @@ action runs once per run.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,7 @@ class Change:
     ``deletes``: every resource that goes away (the destroyed VM and what Azure deletes with it); a managed
     disk among them needs a complete backup first (``backs_up`` of an earlier step: disk id → snapshot id).
     ``creates``: predicted JSON of new resources; ``sets``: other predicted values (resource, path, value).
-    The step's goal is every action's goal plus ``also_expect``.
+    The step's goal is every action's goal plus ``also_expect``, or ``ends_with`` when given.
     """
 
     summary: str
@@ -91,6 +92,7 @@ class Change:
     sets: tuple[tuple[str, str, Any], ...] = ()
     backs_up: Mapping[str, str] = field(default_factory=dict)
     also_expect: tuple[Expect, ...] = ()
+    ends_with: tuple[Expect, ...] | None = None  # the goal, when the actions pass through states (deallocate, start)
 
     @property
     def actions(self) -> list[Action]:
@@ -98,11 +100,20 @@ class Change:
 
     @property
     def goal(self) -> tuple[Expect, ...]:
+        if self.ends_with is not None:
+            return self.ends_with
         return tuple(e for a in self.actions for e in a.goal) + self.also_expect
 
     def predict(self, state: Observation) -> Observation:
         sets = [*self.sets, *((e.subject, e.path, e.value) for e in self.goal if e.path != JOURNAL)]
         return state.evolve(deletes=self.deletes, creates=self.creates, sets=sets)
+
+
+def restored_disk_id(disk_id: str, snapshot_id: str) -> str:
+    """The id of the disk a rollback makes from ``snapshot_id`` to replace ``disk_id``: beside it, named after it
+    and the snapshot (deterministic, so a re-run finds it; at most 77 characters)."""
+    folder, name = disk_id.rsplit("/", 1)
+    return f"{folder}/{name[:64]}-pre-{hashlib.sha256(snapshot_id.lower().encode()).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from runbooks.changes import Action, Change, Expect, NoChange, StepContext
+from runbooks.changes import Action, Change, Expect, NoChange, StepContext, restored_disk_id
 from runbooks.errors import JournalError, StepRefused, UsageError
-from runbooks.observe import Observation
+from runbooks.observe import Observation, dotted
 from runbooks.playbook import Check, ManualStep, Playbook, RunStep, Scenario
 from runbooks.steps.registry import catalog
 
@@ -115,6 +115,13 @@ class Plan:
             for disk, snap in step.backs_up.items():
                 if disk.lower() in obs.disks and snap.lower().startswith(disk.lower().rsplit("/disks/", 1)[0]):
                     allowed.add(snap.lower())
+            for call in step.calls:  # a rollback's new disk, made from a snapshot of one of the VM's disks
+                source = str(dotted(call.args, "disk.properties.creationData.sourceResourceId") or "")
+                if call.op == "disks.begin_create_or_update" and any(
+                        call.resource_id.lower() == restored_disk_id(disk, source).lower()
+                        and source.lower().startswith(disk.rsplit("/disks/", 1)[0] + "/snapshots/")
+                        for disk in obs.disks):
+                    allowed.add(call.resource_id.lower())
         return allowed
 
     def check_confined(self, source: str = "the plan") -> None:

@@ -56,6 +56,8 @@ def plan_rollback(az: Azure, journal: RunJournal) -> RollbackPlan:
     steps: list[PlannedStep] = []
     cannot: list[str] = []
     steps_ = catalog()
+    run = StepContext(original.run_id, original.observation,
+                      {disk.lower(): snap for s in original.steps for disk, snap in s.backs_up.items()})
     for i in sorted(range(len(original.steps)), reverse=True):
         step = original.steps[i]
         touched = any((c.op, c.resource_id.lower()) in finished for c in step.calls)
@@ -65,7 +67,7 @@ def plan_rollback(az: Azure, journal: RunJournal) -> RollbackPlan:
         if spec.undo is None:
             cannot.append(f"step {i + 1} ({step.name}) cannot be undone: {spec.undo_note or 'no undo is known'}")
             continue
-        undo = spec.undo(states[i], now, step)
+        undo = spec.undo(states[i], now, step, run)
         if isinstance(undo, str):
             cannot.append(f"step {i + 1} ({step.name}) cannot be undone: {undo}")
         elif isinstance(undo, NoChange):

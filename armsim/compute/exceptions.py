@@ -50,6 +50,12 @@ def disk_attached(disk: str, vm_id: str) -> OperationNotAllowed:
     return OperationNotAllowed(f"Disk {disk} is attached to VM {vm_id}.")
 
 
+def os_disk_swap_needs_deallocation(vm: str) -> OperationNotAllowed:
+    # Azure documents the rule (swap only a stopped-deallocated VM's OS disk); the wording is armsim's own.
+    return OperationNotAllowed(f"The OS disk of virtual machine '{vm}' can be swapped only while the virtual "
+                               "machine is stopped (deallocated).")
+
+
 def disk_owned(disk_id: str, vm_id: str) -> ConflictingUserInput:
     return ConflictingUserInput(f"Disk '{disk_id}' cannot be attached as the disk is already owned by VM '{vm_id}'.")
 

@@ -831,6 +831,24 @@ class ComputeState(Collections):
                                        "valid.", target=f"dataDisks[{i}].createOption")
         return plans
 
+    def _os_disk_swap(self, vm: VirtualMachine, old_os: dict[str, Any], new_os: dict[str, Any]) -> Disk | None:
+        """The disk an update swaps in as the OS disk (``osDisk.managedDisk.id`` names another disk), checked:
+        the VM is deallocated, the disk exists, is free, in the VM's location and zone, of the same OS type."""
+        old_id, new_id = _ref_id(old_os.get("managedDisk")), _ref_id(new_os.get("managedDisk"))
+        if not old_id or not new_id or old_id.lower() == new_id.lower():
+            return None
+        if vm.power_state != "deallocated":
+            raise cx.os_disk_swap_needs_deallocation(vm.name)
+        disk = self.disk_by_id(new_id)
+        self._check_attachable(disk, vm.id, vm.location, vm.zones)
+        os_type = old_os.get("osType")
+        if disk.os_type and os_type and disk.os_type.lower() != str(os_type).lower():
+            raise InvalidParameter(f"The OS type '{disk.os_type}' of disk '{disk.name}' does not match the OS type "
+                                   f"'{os_type}' of the virtual machine.", target="osDisk.managedDisk.id")
+        new_os.update(name=disk.name, managedDisk={**(new_os.get("managedDisk") or {}), "id": disk.id,
+                                                   "storageAccountType": disk.sku})
+        return disk
+
     def _attach(self, disk: Disk, vm: VirtualMachine) -> None:
         disk.managed_by = vm.id
         disk.disk_state = "Attached"
@@ -881,6 +899,7 @@ class ComputeState(Collections):
         # the attached OS disk stays unless the request names another one (a re-sent create body has no id)
         merged_os = _merge(old_os, {k: v for k, v in new_os.items() if v is not None})
         storage["osDisk"] = merged_os
+        swapped = self._os_disk_swap(vm, old_os, merged_os)
         if "imageReference" in vm.properties.get("storageProfile", {}):
             storage.setdefault("imageReference", vm.properties["storageProfile"]["imageReference"])
         old_data = {d.get("lun"): d for d in vm.data_disks}
@@ -904,6 +923,12 @@ class ComputeState(Collections):
                 if disk is not None:
                     disk.managed_by, disk.disk_state = None, "Unattached"
         storage["dataDisks"] = [d for d in new_data if not d.get("toBeDetached")]
+        if swapped is not None:
+            released = self.disks.get((_ref_id(old_os.get("managedDisk")) or "").lower())
+            if released is not None:
+                released.managed_by, released.disk_state = None, "Unattached"
+            self._attach(swapped, vm)
+            swapped.disk_state = "Reserved"  # a deallocated VM's disks
         for kind, arg in plans:
             if kind == "attach-data":
                 self._attach(arg, vm)

@@ -53,7 +53,7 @@ class SnapshotDisksParams(StepParams):
     incremental: bool = Field(False, description="take incremental snapshots (cheaper; same content)")
 
 
-def _keep_snapshots(before: Observation, now: Observation, step: Any) -> Outcome | str:
+def _keep_snapshots(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
     return NoChange("the snapshots are kept: they are the way back (delete them once you are satisfied)")
 
 

@@ -30,7 +30,7 @@ def _existing(state: Observation, what: str) -> dict[str, Any]:
     return view
 
 
-def _vm_call(state: Observation, op: str, verb: str, **extra: Any) -> Call:
+def vm_call(state: Observation, op: str, verb: str, **extra: Any) -> Call:
     args = {"resource_group_name": state.ref.resource_group, "vm_name": state.ref.name, **extra}
     return Call("compute", f"virtual_machines.{op}", args, state.vm_id, "update", f"{verb} VM {state.ref.name}")
 
@@ -39,7 +39,7 @@ def _ctx(state: Observation) -> StepContext:
     return StepContext("rollback", state)
 
 
-def _undo_start(before: Observation, now: Observation, step: Any) -> Outcome | str:
+def _undo_start(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
     if now.vm is None:
         return "the VM no longer exists"
     if str(before.view(before.vm_id).get("powerState")) == "deallocated":
@@ -47,7 +47,7 @@ def _undo_start(before: Observation, now: Observation, step: Any) -> Outcome | s
     return NoChange(f"VM {now.ref.name} was not deallocated before the start")
 
 
-def _undo_deallocate(before: Observation, now: Observation, step: Any) -> Outcome | str:
+def _undo_deallocate(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
     if now.vm is None:
         return "the VM no longer exists"
     if str(before.view(before.vm_id).get("powerState")) == "running":
@@ -55,14 +55,14 @@ def _undo_deallocate(before: Observation, now: Observation, step: Any) -> Outcom
     return NoChange(f"VM {now.ref.name} was not running before the deallocate")
 
 
-def _undo_resize(before: Observation, now: Observation, step: Any) -> Outcome | str:
+def _undo_resize(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
     old = before.props.get("hardwareProfile", {}).get("vmSize")
     if now.vm is None or not old:
         return "the VM no longer exists" if now.vm is None else "its size before the run is unknown"
     return resize_vm(now, ResizeParams(size=old), _ctx(now))
 
 
-def _undo_update(before: Observation, now: Observation, step: Any) -> Outcome | str:
+def _undo_update(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
     from runbooks.observe import dotted
 
     if now.vm is None:
@@ -84,7 +84,7 @@ def start_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     running = Expect(state.vm_id, "powerState", "running")
     if running.holds(view):
         return NoChange(f"VM {state.ref.name} is running", goal=(running,))
-    call = _vm_call(state, "begin_start", "start")
+    call = vm_call(state, "begin_start", "start")
     return Change(f"start VM {state.ref.name} (it is {view.get('powerState') or 'in an unknown power state'})",
                   waves=((Action(call, (running,)),),))
 
@@ -98,7 +98,7 @@ def deallocate_vm(state: Observation, params: NoParams, ctx: StepContext) -> Out
     if deallocated.holds(view):
         return NoChange(f"VM {state.ref.name} is deallocated", goal=(deallocated,))
     return Change(f"deallocate VM {state.ref.name} (it is {view.get('powerState')})",
-                  waves=((Action(_vm_call(state, "begin_deallocate", "deallocate"), (deallocated,)),),),
+                  waves=((Action(vm_call(state, "begin_deallocate", "deallocate"), (deallocated,)),),),
                   notes=(f"{state.ref.name} is down until started again", _TEMP_DISK, _DYNAMIC_IP))
 
 
@@ -110,7 +110,7 @@ def restart_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcom
         raise StepRefused(f"{state.ref} is {view.get('powerState')}: only a running VM can be restarted; start it")
     goal = (Expect(state.vm_id, JOURNAL, "virtual_machines.begin_restart"),
             Expect(state.vm_id, "powerState", "running"))
-    return Change(f"restart VM {state.ref.name}", waves=((Action(_vm_call(state, "begin_restart", "restart"), goal),),))
+    return Change(f"restart VM {state.ref.name}", waves=((Action(vm_call(state, "begin_restart", "restart"), goal),),))
 
 
 @step("redeploy-vm", "move the VM to a new host and start it there", destructive=True, undo_note=_MOVED)
@@ -121,7 +121,7 @@ def redeploy_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outco
     goal = (Expect(state.vm_id, JOURNAL, "virtual_machines.begin_redeploy"),
             Expect(state.vm_id, "powerState", "running"))
     return Change(f"redeploy VM {state.ref.name} to a new host",
-                  waves=((Action(_vm_call(state, "begin_redeploy", "redeploy"), goal),),),
+                  waves=((Action(vm_call(state, "begin_redeploy", "redeploy"), goal),),),
                   notes=(f"{state.ref.name} restarts on another host: it is down for a few minutes", _TEMP_DISK,
                          _DYNAMIC_IP))
 
@@ -138,7 +138,7 @@ def resize_vm(state: Observation, params: ResizeParams, ctx: StepContext) -> Out
     if sized.holds(view):
         return NoChange(f"VM {state.ref.name} is already {params.size}", goal=(sized,))
     old = (view.get("properties") or {}).get("hardwareProfile", {}).get("vmSize")
-    call = _vm_call(state, "begin_update", f"resize ({old} → {params.size})",
+    call = vm_call(state, "begin_update", f"resize ({old} → {params.size})",
                     parameters={"properties": {"hardwareProfile": {"vmSize": params.size}}})
     notes = (f"{state.ref.name} is running: Azure restarts it to change its size",) \
         if view.get("powerState") == "running" else ()
@@ -173,7 +173,7 @@ def update_vm(state: Observation, params: UpdateParams, ctx: StepContext) -> Out
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    call = _vm_call(state, "begin_update", f"update ({', '.join(sorted(params.properties))} of)",
+    call = vm_call(state, "begin_update", f"update ({', '.join(sorted(params.properties))} of)",
                     parameters={"properties": body})
     what = ", ".join(f"{p} = {v}" for p, v in sorted(params.properties.items()))
     return Change(f"update VM {state.ref.name}: {what}", waves=((Action(call, goal),),))

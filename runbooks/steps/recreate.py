@@ -9,9 +9,10 @@ from typing import Any
 from pydantic import Field
 
 from runbooks.azure import Call, resource_parts
-from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext
+from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext, restored_disk_id
 from runbooks.errors import StepRefused
 from runbooks.observe import Observation, dotted
+from runbooks.steps.power import vm_call
 from runbooks.steps.registry import NoParams, StepParams, step
 
 # VM properties copied as they are onto the recreated VM (creation-only ones included: availability set,
@@ -96,6 +97,89 @@ def _absent(state: Observation, resource_id: str) -> bool:
 _KEPT = "what it rebuilt stays (removing it would lose whatever was written since)"
 
 
+def _undo_rebuilt_vm(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
+    """Put the rebuilt VM's disks back to their content before the run: each disk it has now that the run
+    snapshotted is replaced by a new disk made from that snapshot, the VM deallocated meanwhile (Azure swaps an
+    OS disk only then) and started again if it was running. The disks taken off are detached and kept, with
+    whatever was written to them since; an OS disk the image made new has no earlier content and stays."""
+    if now.vm is None:
+        return "the VM no longer exists"
+    view = now.view(now.vm_id)
+    sp = now.props.get("storageProfile", {})
+    os_entry, data = sp.get("osDisk", {}), sp.get("dataDisks", [])
+    restores: list[tuple[dict[str, Any], dict[str, Any], str]] = []  # (entry, disk now, snapshot id)
+    for entry in [os_entry, *data]:
+        disk_id = str((entry.get("managedDisk") or {}).get("id", "")).lower()
+        snapshot = run.backups.get(disk_id)
+        if snapshot and disk_id in now.disks:
+            restores.append((entry, now.disks[disk_id], snapshot))
+    if not restores:
+        return NoChange("no disk of the VM has a snapshot from the run: nothing to restore")
+    waves: list[tuple[Action, ...]] = []
+    vm_id, name = now.vm_id, now.ref.name
+    was_running = view.get("powerState") == "running"
+    if view.get("powerState") != "deallocated":
+        waves.append((Action(vm_call(now, "begin_deallocate", "deallocate"),
+                             (Expect(vm_id, "powerState", "deallocated"),)),))
+    made, notes, creates = [], [], {}
+    new_data: list[dict[str, Any]] = []
+    swap_os: dict[str, Any] | None = None
+    for entry, disk, snapshot in restores:
+        new_id = restored_disk_id(disk["id"], snapshot)
+        new_name = new_id.rsplit("/", 1)[-1]
+        body = _disk_from_snapshot(disk, snapshot)
+        made.append(Action(Call("compute", "disks.begin_create_or_update", {
+            "resource_group_name": _rg(disk["id"]), "disk_name": new_name, "disk": body}, new_id, "create",
+            f"make disk {new_name} from snapshot {snapshot.rsplit('/', 1)[-1]}"), _made(new_id)))
+        creates[new_id] = _predicted({"id": new_id, "name": new_name}, body)
+        notes.append(f"disk {disk['name']} is detached and kept as it is now; {new_name} takes its place")
+        if entry is os_entry:
+            swap_os = {"name": new_name, "managedDisk": {"id": new_id}}
+        else:
+            same: dict[str, Any] = {k: entry[k] for k in ("lun", "caching", "writeAcceleratorEnabled", "deleteOption")
+                                    if k in entry}
+            new_data.append({**same, "name": new_name, "createOption": "Attach", "managedDisk": {"id": new_id}})
+    waves.append(tuple(made))
+    restored = {str(d.get("lun")) for d in new_data}
+    kept = [{k: d[k] for k in ("lun", "name", "caching", "writeAcceleratorEnabled", "deleteOption", "createOption",
+                               "managedDisk") if k in d} for d in data if str(d.get("lun")) not in restored]
+    off: dict[str, Any] = {"dataDisks": kept}
+    goal = [Expect(disk["id"], "managedBy", None) for entry, disk, _ in restores if entry is not os_entry]
+    if swap_os is not None:
+        off["osDisk"] = swap_os
+        goal.append(Expect(vm_id, "properties.storageProfile.osDisk.managedDisk.id", swap_os["managedDisk"]["id"]))
+    waves.append((Action(vm_call(now, "begin_update", "detach the disks to replace from" + (
+        ", and swap the OS disk of," if swap_os else ""), parameters={"properties": {"storageProfile": off}}),
+        tuple(goal)),))
+    if new_data:
+        attach = {"properties": {"storageProfile": {"dataDisks": kept + new_data}}}
+        waves.append((Action(vm_call(now, "begin_update", "attach the restored data disks to", parameters=attach),
+                             tuple(Expect(d["managedDisk"]["id"], "managedBy", vm_id) for d in new_data)),))
+    if was_running:
+        waves.append((Action(vm_call(now, "begin_start", "start"), (Expect(vm_id, "powerState", "running"),)),))
+    notes.append(f"{name} is down while its disks are replaced" + ("" if was_running else " (it stays deallocated)"))
+    if os_entry and not any(e is os_entry for e, _, _ in restores):
+        notes.append(f"the OS disk {os_entry.get('name')} has no snapshot from the run (it is new): it stays")
+    final = (*(Expect(d["managedDisk"]["id"], "managedBy", vm_id) for d in new_data),
+             *(goal[-1:] if swap_os is not None else ()),
+             Expect(vm_id, "powerState", "running" if was_running else "deallocated"))
+    return Change(f"restore {len(restores)} disk(s) of VM {name} from the run's snapshots",
+                  waves=tuple(waves), notes=tuple(notes), creates=creates, ends_with=final)
+
+
+def _disk_from_snapshot(disk: dict[str, Any], snapshot: str) -> dict[str, Any]:
+    """A PUT body for a disk like ``disk`` (SKU, zone, tags, properties), its content copied from ``snapshot``."""
+    props = {k: copy.deepcopy(v) for k, v in disk.get("properties", {}).items() if k in DISK_PROPERTIES}
+    props["creationData"] = {"createOption": "Copy", "sourceResourceId": snapshot}
+    props["diskSizeGB"] = disk.get("properties", {}).get("diskSizeGB")
+    body: dict[str, Any] = {"location": disk["location"], "sku": {"name": disk.get("sku", {}).get("name")},
+                            "properties": props}
+    for key in ("zones", "tags"):
+        if disk.get(key):
+            body[key] = copy.deepcopy(disk[key])
+    return body
+
+
 @step("rebuild-deleted-disks", "recreate, from their snapshots, the disks Azure deleted with the VM",
       params=RebuildDisksParams, reads=("disks",), undo_note=_KEPT)
 def rebuild_deleted_disks(state: Observation, params: RebuildDisksParams, ctx: StepContext) -> Outcome:
@@ -113,14 +197,7 @@ def rebuild_deleted_disks(state: Observation, params: RebuildDisksParams, ctx: S
             continue
         if snapshot is None:
             raise StepRefused(f"{obs.ref}: disk {disk['name']} is gone and no snapshot of it is planned")
-        props = {k: copy.deepcopy(v) for k, v in disk.get("properties", {}).items() if k in DISK_PROPERTIES}
-        props["creationData"] = {"createOption": "Copy", "sourceResourceId": snapshot}
-        props["diskSizeGB"] = disk.get("properties", {}).get("diskSizeGB")
-        body: dict[str, Any] = {"location": disk["location"], "sku": {"name": disk.get("sku", {}).get("name")},
-                                "properties": props}
-        for key in ("zones", "tags"):
-            if disk.get(key):
-                body[key] = copy.deepcopy(disk[key])
+        body = _disk_from_snapshot(disk, snapshot)
         actions.append(Action(Call("compute", "disks.begin_create_or_update",
                                    {"resource_group_name": _rg(disk["id"]), "disk_name": disk["name"], "disk": body},
                                    disk["id"], "create", f"rebuild disk {disk['name']} from its snapshot"),
@@ -200,7 +277,7 @@ def nic_body(nic: dict[str, Any], *, keep_address: bool = False) -> dict[str, An
     return body
 
 
-def _undo_keep_public_ips(before: Observation, now: Observation, step: Any) -> Outcome | str:
+def _undo_keep_public_ips(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
     """Put each NIC's public IP reference back to deleteOption Delete, where it still says Detach."""
     actions, sets = [], []
     for e in step.goal:
@@ -330,7 +407,7 @@ class CreateFromImageParams(StepParams):
 
 
 @step("create-vm-from-image", "create the VM again from its captured managed image", params=CreateFromImageParams,
-      reads=("images", "disks"), undo_note=_KEPT)
+      reads=("images", "disks"), undo=_undo_rebuilt_vm)
 def create_vm_from_image(state: Observation, params: CreateFromImageParams, ctx: StepContext) -> Outcome:
     """Create the VM again from the managed image captured from it, with a new admin secret."""
     obs = ctx.observed
@@ -373,7 +450,7 @@ def create_vm_from_image(state: Observation, params: CreateFromImageParams, ctx:
 
 
 @step("create-vm-from-os-disk", "create the VM again by attaching its own (specialized) OS disk", reads=("disks",),
-      undo_note=_KEPT)
+      undo=_undo_rebuilt_vm)
 def create_vm_from_os_disk(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     """Create the VM again by attaching its own OS disk (createOption Attach, no osProfile)."""
     obs = ctx.observed

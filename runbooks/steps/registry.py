@@ -42,9 +42,10 @@ class NoParams(StepParams):
 
 
 StepFn = Callable[[Observation, Any, StepContext], Outcome]
-# How a step is undone: (state the step started from, Azure now, the planned step) → the change back, a no-op
-# with its reason, or why it cannot be undone (runbooks.rollback).
-UndoFn = Callable[[Observation, Observation, Any], "Outcome | str"]
+# How a step is undone: (state the step started from, Azure now, the planned step, the run being undone: its id,
+# first observation and backups) → the change back, a no-op with its reason, or why it cannot be undone
+# (runbooks.rollback).
+UndoFn = Callable[[Observation, Observation, Any, StepContext], "Outcome | str"]
 
 
 @dataclass(frozen=True)

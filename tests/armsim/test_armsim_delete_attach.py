@@ -179,3 +179,28 @@ def test_snapshot_and_copies_carry_disk_content(env: Env) -> None:
     other = env.empty_disk("rg", "other")
     assert env.disk_facts(other.id)["content"] != facts[0]["content"]
     assert restored.os_type == "Windows" and restored.disk_state == "Unattached"
+
+
+def test_os_disk_swap_only_while_deallocated(env: Env) -> None:
+    """Swapping the OS disk (a PATCH naming another managed disk) needs a deallocated VM; then the new disk is the
+    VM's and the old one is released, kept."""
+    env.rg("rg")
+    env.vm("rg", "vm1")
+    old = env.compute.disks.get("rg", "vm1_OsDisk")
+    env.compute.disks.begin_create_or_update("rg", "vm1-os2", {
+        "location": old.location, "sku": {"name": "Premium_LRS"},
+        "properties": {"osType": old.os_type, "creationData": {"createOption": "Copy", "sourceResourceId": old.id}}}
+    ).result()
+    new_id = env.compute.disks.get("rg", "vm1-os2").id
+    swap = {"properties": {"storageProfile": {"osDisk": {"name": "vm1-os2", "managedDisk": {"id": new_id}}}}}
+    with pytest.raises(ResourceExistsError) as e:
+        env.compute.virtual_machines.begin_update("rg", "vm1", swap)
+    assert e.value.status_code == 409 and e.value.error.code == "OperationNotAllowed"
+    assert "can be swapped only while the virtual machine is stopped (deallocated)" in e.value.error.message
+    env.compute.virtual_machines.begin_deallocate("rg", "vm1").result()
+    vm = env.compute.virtual_machines.begin_update("rg", "vm1", swap, polling_interval=0).result()
+    assert vm.storage_profile.os_disk.managed_disk.id.lower() == new_id.lower()
+    assert vm.storage_profile.os_disk.name == "vm1-os2"
+    assert env.compute.disks.get("rg", "vm1-os2").managed_by.lower() == env.vm_id("rg", "vm1").lower()
+    released = env.compute.disks.get("rg", "vm1_OsDisk")
+    assert released.managed_by is None and released.disk_state == "Unattached"

@@ -17,7 +17,7 @@ from runbooks.apply import Hooks
 from runbooks.azure import Azure, Connection
 from runbooks.errors import RunbookError
 from runbooks.observe import VmRef
-from runbooks.remediate import plan_remediation, remediate, resume, run_diagnosis
+from runbooks.remediate import plan_remediation, remediate, resume, rollback_run, run_diagnosis
 from runbooks.sweep import sweep
 
 PRINCIPAL = "runbook-identity"
@@ -79,6 +79,17 @@ def with_links(rig: Rig) -> None:
     remediate(az, plan, _hooks(), yes=True)
 
 
+def rollback_rebuild(rig: Rig) -> None:
+    """A way back under the same role: the rebuilt VM's disks restored from the run's snapshots (the VM is
+    deallocated for the swap and started again)."""
+    rig.arm.seed("generalized-without-sysprep")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/api-01"), "from-os-disk")
+    remediate(az, plan, _hooks(), yes=True)
+    rollback, outcome = rollback_run(az, plan.run_id, _hooks(), yes=True)
+    assert rollback.plan is not None and outcome is not None
+
+
 def redeploy(rig: Rig) -> None:
     """The redeploy family: a VM whose OS provisioning timed out on a faulty host is moved to a new one."""
     rig.arm.seed("redeploy-vm")
@@ -112,7 +123,7 @@ def diagnose_and_dry_run(rig: Rig) -> None:
 
 
 FLOWS: dict[str, list[Callable[[Rig], None]]] = {
-    "remediator": [from_os_disk, from_image, recovery, with_links, redeploy],
+    "remediator": [from_os_disk, from_image, recovery, with_links, redeploy, rollback_rebuild],
     "reader": [report_sweep, diagnose_and_dry_run],
 }
 
