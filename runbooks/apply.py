@@ -303,6 +303,10 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
         outcome.fallout = report_fallout(az, plan, outcome.after)
     except LockLost:
         raise  # the journal is no longer this run's to write: whoever holds the lock now owns it
+    except Aborted as e:  # the operator said no to a step: the run waits, resumable, for a yes
+        journal.append({"event": "run-stopped", "error": str(e), "type": type(e).__name__})
+        journal.finish("stopped")
+        raise
     except RunbookError as e:
         journal.append({"event": "run-failed", "error": str(e), "type": type(e).__name__})
         journal.finish("failed")

@@ -114,7 +114,8 @@ WORK_FAILED, REFUSED = 1, 2
 
 def exit_code(e: RunbookError) -> int:
     """The exit status for an error: 1 when a step's work was attempted and failed (a call of a step, the
-    verification, a lost lock), 2 when it was refused or failed before any step (bad input, reading Azure)."""
+    verification, a lost lock) or the operator said no, 2 when it was refused or failed before any step (bad
+    input, reading Azure)."""
     if isinstance(e, ApplyFailed):
         return WORK_FAILED if e.step else REFUSED
-    return WORK_FAILED if isinstance(e, (VerifyFailed, LockLost)) else REFUSED
+    return WORK_FAILED if isinstance(e, (VerifyFailed, LockLost, Aborted)) else REFUSED

@@ -20,7 +20,7 @@ import yaml
 from runbooks.apply import Hooks, Outcome, execute
 from runbooks.azure import Azure, check_secrets
 from runbooks.detect import Diagnosis, detection_facts, evaluate_playbook, matching, playbook_facts, scenario_facts
-from runbooks.errors import ChoiceRequired, JournalError, NotApplicable, PlanDrifted, UsageError
+from runbooks.errors import Aborted, ChoiceRequired, JournalError, NotApplicable, PlanDrifted, UsageError
 from runbooks.journal import RunJournal, Store, store_from_env
 from runbooks.observe import VmRef, gather, observe
 from runbooks.plan import Plan, make_plan, replan
@@ -375,6 +375,18 @@ def rollback_run(az: Azure, run_id: str, hooks: Hooks, *, yes: bool = False, dry
                           reason=f"rolled back by run {rollback.plan.run_id}")
 
 
+def _approve(plan: Plan, hooks: Hooks) -> None:
+    """Confirm mode: the whole plan is approved once, before its first write (destructive steps ask again)."""
+    calls = _calls_of(plan)
+    if not calls:
+        return
+    kinds = {effect: sum(1 for c in calls if c.effect == effect) for effect in ("create", "update", "delete")}
+    what = ", ".join(f"{n} {effect}{'s' if n > 1 else ''}" for effect, n in kinds.items() if n)
+    if not hooks.confirm(f"Apply this plan to {plan.ref} ({len(calls)} call(s): {what})? Destructive steps ask "
+                         "again"):
+        raise Aborted(f"the plan for {plan.ref} was not approved: nothing was changed and no run was recorded")
+
+
 def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supersedes: str | None = None,
          reason: str = "") -> Outcome:
     with store.lock(plan.vm_id, plan.run_id) as lock:
@@ -387,6 +399,8 @@ def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supers
         # Before the first write (on a resume: for what is left), can the caller make every call?
         resuming = pending is not None and pending.run_id == plan.run_id
         preflight(az, _remaining(plan, pending) if resuming and pending else _calls_of(plan), hooks.progress)
+        if not resuming and not yes:
+            _approve(plan, hooks)
         if superseded is not None:  # a rollback or a fallback closes the run it replaces
             superseded.lock = lock
             superseded.append({"event": "run-abandoned", "reason": reason})

@@ -7,8 +7,9 @@ from typing import Any
 
 from runbooks.journal import RunJournal, Store
 
-# A run's status: how its last attempt ended, or "unfinished" (running now, or killed: resume it).
-SUCCEEDED, FAILED, UNFINISHED = "succeeded", "failed", "unfinished"
+# A run's status: how its last attempt ended, or "unfinished" (running now, or killed: resume it). "stopped": the
+# operator declined a step; like a failed run, the VM's next remediate resumes it.
+SUCCEEDED, FAILED, STOPPED, UNFINISHED = "succeeded", "failed", "stopped", "unfinished"
 
 
 def _status(events: list[dict[str, Any]]) -> str:
@@ -27,8 +28,8 @@ def abandon_run(store: Store, run_id: str, *, reason: str = "") -> dict[str, Any
     journal = store.open(run_id)
     plan = journal.plan()
     status = _status(journal.events())
-    if status != UNFINISHED and status != FAILED:
-        raise JournalError(f"run {run_id} is {status}: only an unfinished or failed run can be abandoned")
+    if status not in (UNFINISHED, FAILED, STOPPED):
+        raise JournalError(f"run {run_id} is {status}: only an unfinished, stopped or failed run can be abandoned")
     with store.lock(plan.vm_id, run_id) as lock:
         active = store.active_run(plan.vm_id)
         if active is None or active.run_id != run_id:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoke import Exit
 
-from runbooks.errors import RunbookError, exit_code
+from runbooks.errors import Aborted, RunbookError, exit_code
 
 if TYPE_CHECKING:
     from runbooks.apply import Hooks
@@ -26,6 +26,8 @@ def user_errors() -> Iterator[None]:
     """Turn the toolkit's expected errors into one line on stderr and the exit status of ``exit_code``."""
     try:
         yield
+    except Aborted as e:  # the operator said no: not an error, but not done either
+        raise Exit(f"stopped: {e}", code=exit_code(e)) from e
     except RunbookError as e:
         raise Exit(f"error: {e}", code=exit_code(e)) from e
 

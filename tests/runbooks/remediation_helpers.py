@@ -48,8 +48,10 @@ class Rig:
         return Azure(Connection(self.sub, self.arm.endpoint, self.arm.ca_bundle, polling_interval=0.1),
                      credential=self.arm.credential())
 
-    def hooks(self, answer: bool = True) -> Hooks:
-        return Hooks(confirm=lambda q: answer, progress=self.progress.append)
+    def hooks(self, answer: bool = True, *, approve_plan: bool = True) -> Hooks:
+        """``answer``: to each step's question; ``approve_plan``: to the one before the first write."""
+        return Hooks(confirm=lambda q: approve_plan if q.startswith("Apply this plan") else answer,
+                     progress=self.progress.append)
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment for a CLI subprocess (armsim stays in the test process)."""

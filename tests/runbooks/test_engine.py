@@ -11,9 +11,11 @@ import pytest
 from remediation_helpers import Rig
 
 from runbooks.errors import StepRefused
+from runbooks.journal import LocalStore
 from runbooks.observe import VmRef
 from runbooks.playbook import Playbook, load_playbook
 from runbooks.remediate import plan_remediation, remediate_vm, run_diagnosis
+from runbooks.runs import list_runs
 from runbooks.steps.backup import SNAPSHOT_NAME_MAX, snapshot_name
 
 VM = "rg-web/web-01"  # the "healthy" seed: running, agent Ready
@@ -133,7 +135,7 @@ def test_a_destructive_step_is_confirmed_and_no_stops_before_any_write(rig: Rig,
 
     def no(question: str) -> bool:
         asked.append(question)
-        return False
+        return question.startswith("Apply this plan")  # the plan is approved, its destructive step is not
 
     from runbooks.apply import Hooks
 
@@ -141,8 +143,26 @@ def test_a_destructive_step_is_confirmed_and_no_stops_before_any_write(rig: Rig,
     with pytest.raises(Aborted, match="stopped before step 1 \\(deallocate-vm\\)"):
         remediate_vm(rig.az(), VmRef.parse(VM), Hooks(confirm=no, progress=rig.progress.append),
                      playbook="resize-test", scenario="resize", playbooks=_pool(tmp_path))
-    assert len(asked) == 1 and "destructive" in asked[0]
+    assert len(asked) == 2 and "3 call(s): 3 updates" in asked[0] and "destructive" in asked[1], asked
     assert _writes(rig, mark) == [] and _vm(rig) == ("running", "Standard_D2s_v5")
+    # the declined run waits, stopped: runs.list says so and the next remediate resumes it
+    runs = list_runs(LocalStore(rig.home))
+    assert [r["status"] for r in runs] == ["stopped"]
+    result = remediate_vm(rig.az(), VmRef.parse(VM), rig.hooks(), playbook="resize-test", scenario="resize",
+                          yes=True, playbooks=_pool(tmp_path))
+    assert result.resumed and result.plan.run_id == runs[0]["run_id"]
+    assert _vm(rig) == ("running", "Standard_D4s_v5")
+
+
+def test_a_plan_not_approved_writes_nothing_and_records_no_run(rig: Rig, tmp_path: Path) -> None:
+    from runbooks.errors import Aborted
+
+    rig.arm.seed("healthy")
+    mark = rig.arm.last_request
+    with pytest.raises(Aborted, match="was not approved: nothing was changed and no run was recorded"):
+        remediate_vm(rig.az(), VmRef.parse(VM), rig.hooks(approve_plan=False), playbook="resize-test",
+                     scenario="resize", playbooks=_pool(tmp_path))
+    assert _writes(rig, mark) == [] and list_runs(LocalStore(rig.home)) == []
 
 
 def test_deleting_a_disk_without_a_snapshot_before_is_refused_at_planning(rig: Rig, tmp_path: Path) -> None:

@@ -205,13 +205,13 @@ def test_declining_the_destructive_step_aborts_before_any_write(rig: Rig) -> Non
 
     def decline(question: str) -> bool:
         asked.append(question)
-        return False
+        return question.startswith("Apply this plan")  # the plan is approved, its destructive step is not
 
     mark = rig.arm.last_request
     with pytest.raises(Aborted, match=r"stopped before step 2 \(redeploy-vm\): nothing was deleted or changed"):
         remediate_vm(rig.az(), VmRef.parse(TARGET), Hooks(confirm=decline, progress=rig.progress.append))
 
-    assert len(asked) == 1 and "destructive" in asked[0] and "redeploy VM web-01" in asked[0], asked
+    assert len(asked) == 2 and "destructive" in asked[1] and "redeploy VM web-01" in asked[1], asked
     assert rig.arm.writes(mark) == []
     assert facts(rig, ids["web-01"])[:2] == (host, temp)
     assert provisioning_state(rig, "web-01") == "Failed"
