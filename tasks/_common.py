@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import invoke
 from invoke import Exit
 
 from runbooks.errors import Aborted, RunbookError, exit_code
@@ -19,6 +20,13 @@ if TYPE_CHECKING:
 # azure-identity logs each credential it tried as a warning; the failure reaches the user as one error line.
 logging.getLogger("azure.identity").addHandler(logging.NullHandler())
 logging.getLogger("azure.identity").propagate = False
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's ``@task(...)`` without automatic short flags: invoke derives them from each task's own option
+    names, so ``-s`` meant --scenario in one task and --subscription in another. Every option is spelled out."""
+    kwargs.setdefault("auto_shortflags", False)
+    return invoke.task(*args, **kwargs)
 
 
 @contextmanager

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from invoke import Collection, Context, Exit, task
+from invoke import Collection, Context, Exit
 
-from tasks._common import CONNECTION_HELP, azure, user_errors
+from tasks._common import CONNECTION_HELP, azure, task, user_errors
 
 if TYPE_CHECKING:
     from runbooks.automation.deploy import Settings

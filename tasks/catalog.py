@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from invoke import Collection, Context, Exit, task
+from invoke import Collection, Context, Exit
 
-from tasks._common import print_json, user_errors
+from tasks._common import print_json, task, user_errors
 
 _DIR_HELP = "articles folder (default: env RUNBOOKS_ARTICLES, else ../shared/articles next to the repo)"
 

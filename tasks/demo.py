@@ -15,9 +15,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from invoke import Context, task
+from invoke import Context
 
-from tasks._common import user_errors
+from tasks._common import task, user_errors
 
 # (armsim scenario, VM, scenario the operator picks or None for the recommended one, why)
 CASES = [

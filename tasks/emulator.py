@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context
+
+from tasks._common import task
 
 
 @task(help={"port": "port to listen on (0 = any free port)", "scenario": "scenario to seed at start (a playbook id "

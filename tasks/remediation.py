@@ -3,9 +3,9 @@ calls one function of ``runbooks`` and renders the result."""
 
 from __future__ import annotations
 
-from invoke import Context, Exit, task
+from invoke import Context, Exit
 
-from tasks._common import CONNECTION_HELP, STORE_HELP, azure, hooks, print_json, user_errors
+from tasks._common import CONNECTION_HELP, STORE_HELP, azure, hooks, print_json, task, user_errors
 
 VM_HELP = "RESOURCE_GROUP/NAME or a full VM resource id"
 

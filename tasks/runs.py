@@ -3,9 +3,9 @@ The store is chosen as for remediate: --store, else RUNBOOKS_STORE_*, else RUNBO
 
 from __future__ import annotations
 
-from invoke import Collection, Context, task
+from invoke import Collection, Context
 
-from tasks._common import STORE_HELP, print_json, user_errors
+from tasks._common import STORE_HELP, print_json, task, user_errors
 
 
 @task(help={"json": "print JSON", **STORE_HELP})
