@@ -234,12 +234,19 @@ def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext)
             "resource_group_name": _rg(pip["id"]), "public_ip_address_name": pip["name"], "parameters": body},
             pip["id"], "create", f"recreate public IP {pip['name']} (new address)"), _made(pip["id"])))
         creates[pip["id"]] = _predicted(pip, body)
-    nic_actions = []
+    nic_actions, notes = [], []
     for nic in nics:
         if not _absent(state, nic["id"]):
             continue
         body = nic_body(nic)
         configs = body["properties"]["ipConfigurations"]
+        for cfg in nic.get("properties", {}).get("ipConfigurations", []):
+            cp = cfg.get("properties", {})
+            if cp.get("privateIPAllocationMethod", "Dynamic") == "Dynamic" and cp.get("privateIPAddress"):
+                notes.append(f"NIC {nic['name']} ({cfg.get('name')}): its dynamic address {cp['privateIPAddress']} is "
+                             "released with the VM, and the rebuilt NIC gets the next free one. Azure keeps a "
+                             "requested address only as Static, and asking for it would fail the rebuild if "
+                             "another NIC took it meanwhile")
         nic_actions.append(Action(Call("network", "network_interfaces.begin_create_or_update", {
             "resource_group_name": _rg(nic["id"]), "network_interface_name": nic["name"], "parameters": body},
             nic["id"], "create", f"rebuild NIC {nic['name']} ({', '.join(_addr(c) for c in configs)})"),
@@ -249,7 +256,7 @@ def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext)
     if not waves:
         return NoChange("no NIC or public IP needs rebuilding: none the VM had is gone")
     return Change(f"rebuild {len(nic_actions)} NIC(s) and {len(pip_actions)} public IP(s)", waves=waves,
-                  creates=creates)
+                  creates=creates, notes=tuple(notes))
 
 
 def nic_body(nic: dict[str, Any], *, keep_address: bool = False) -> dict[str, Any]:
