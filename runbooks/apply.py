@@ -197,7 +197,7 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
     errors: list[ApplyFailed] = []
     for call, poller in started:
         try:
-            finish(poller, call)
+            finish(poller, call, hooks.progress)
         except ApplyFailed as e:
             _record_failure(journal, step, call, e)
             errors.append(e)

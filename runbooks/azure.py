@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -393,11 +394,32 @@ def start_call(az: Azure, call: Call) -> Any:
         raise call_failed(e, call.summary) from e
 
 
-def finish(poller: Any, call: Call) -> Any:
+PROGRESS_EVERY_ENV = "RUNBOOKS_PROGRESS_EVERY_S"  # seconds between "still running" lines (default 15)
+
+
+def finish(poller: Any, call: Call, progress: Callable[[str], None] | None = None) -> Any:
+    """Wait for a started call. A long-running one says every ``RUNBOOKS_PROGRESS_EVERY_S`` seconds that it is
+    still running, so a create that takes minutes at Azure's pace is never silent."""
     try:
+        if progress is not None and hasattr(poller, "done") and hasattr(poller, "wait"):
+            every = _progress_every()
+            start = time.monotonic()
+            poller.wait(every)
+            while not poller.done():
+                progress(f"      … {call.summary}: still running ({time.monotonic() - start:.0f}s)")
+                poller.wait(every)
         return poller.result() if hasattr(poller, "result") else poller
     except AZURE_ERRORS as e:
         raise call_failed(e, call.summary) from e
+
+
+def _progress_every() -> float:
+    raw = os.environ.get(PROGRESS_EVERY_ENV, "")
+    try:
+        value = float(raw) if raw.strip() else 15.0
+    except ValueError:
+        value = 15.0
+    return value if value > 0 else 15.0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from remediation_helpers import (
     Rig,
     assert_converged,
     before,
+    run_to_completion,
     seed,
 )
 
@@ -184,3 +185,18 @@ def test_confirm_mode_declined_before_the_delete_changes_nothing_destructive(rig
     assert {w["method"] for w in rig.arm.writes(mark)} == {"PUT"}  # snapshots only
     assert rig.observe("rg-demo/app-01").generalized
     assert rig.disk_contents() == b.disks
+
+
+def test_a_long_call_says_it_is_still_running(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At Azure's pace a VM create takes a minute or more: the wait prints a line every RUNBOOKS_PROGRESS_EVERY_S
+    seconds instead of nothing (here: armsim at 5% of Azure's durations, a line every 0.3 s)."""
+    monkeypatch.setenv("RUNBOOKS_PROGRESS_EVERY_S", "0.3")
+    seed(rig, "rg-demo/api-01")
+    scale = rig.arm.world.config.latency_scale
+    rig.arm.world.config.latency_scale = 0.05
+    try:
+        run_to_completion(rig, "rg-demo/api-01")
+    finally:
+        rig.arm.world.config.latency_scale = scale
+    waits = [line for line in rig.progress if "still running" in line]
+    assert any("create VM api-01" in line for line in waits), rig.progress
