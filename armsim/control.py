@@ -15,6 +15,9 @@ the emulated world. Everything here is also reachable in-process through ``ArmSi
                                              make the VM's host node faulty (a VM without a host: its next one)
     GET    /_armsim/vms/facts?id=            hidden VM facts: host node, its fault, temporary-disk fingerprint
     GET    /_armsim/disks/{content|guest}?id=  hidden disk facts (content fingerprint, guest state)
+    GET|POST|DELETE /_armsim/capacity        cluster capacity limits / fail the next N allocations (compute.capacity)
+    GET|POST|DELETE /_armsim/skus/restrictions   SKU restrictions for the subscription
+    GET|POST|DELETE /_armsim/quota           vCPU quota limits
     GET    /_armsim/state                    the whole world as saved by --state
     POST   /_armsim/automation/fire {"jobSchedule": id}  start a job schedule's job now (armsim.automation)
     GET    /_armsim/automation/wait?job=<id>&timeout=S    block until an Automation job ends
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from armsim import faults, scenarios
 from armsim.authorization import rbac
+from armsim.compute import capacity
 from armsim.compute.models import GUEST_GENERALIZED
 from armsim.errors import ArmError, BadRequest, NotFound
 from armsim.http import ArmRequest, ArmResponse, ok
@@ -129,6 +133,8 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
                 return ok(host_fault(app, _body(req)))
             if m == "GET" and parts[1] == "facts":
                 return ok(vm_facts(app, req.arg("id") or ""))
+        if head in ("capacity", "skus", "quota"):
+            return ok(capacity_control(app, head, m, parts[1:], _body(req)))
         if head == "disks" and m == "GET" and len(parts) == 2:
             disk_id = req.arg("id") or ""
             for sub in world.subscriptions.values():
@@ -232,4 +238,28 @@ def vm_facts(app: App, vm_id: str) -> dict[str, Any]:
         raise NotFound(f"No VM '{vm_id}'.")
     armed = next((f.kind for f in sub.compute.host_faults.values() if f.armed_for == vm.id.lower()), None)
     return {"id": vm.id, "host": vm.host, "host_fault": sub.compute.host_fault(vm.host), "armed_fault": armed,
-            "temp_disk": vm.temp_disk, "power_state": vm.power_state}
+            "temp_disk": vm.temp_disk, "power_state": vm.power_state,
+            "cluster": capacity.cluster_of(sub.compute, vm)}
+
+
+def capacity_control(app: App, head: str, method: str, rest: list[str], body: Any) -> dict[str, Any]:
+    """The allocator's knobs (default subscription unless the body names ``subscription``):
+    ``capacity`` (limits and fail-next rules), ``skus/restrictions``, ``quota``."""
+    sub_id = body.get("subscription") if isinstance(body, dict) else None
+    state = app.world.sub(sub_id).compute if isinstance(sub_id, str) else app.world.default.compute
+    tables = {"capacity": ("capacity_limits", "allocation_failures"), "skus": ("sku_restrictions",),
+              "quota": ("quota_limits",)}[head]
+    if head == "skus" and rest != ["restrictions"]:
+        raise NotFound("Unknown control endpoint; use /_armsim/skus/restrictions.")
+    if method == "GET":
+        return {t: [dataclasses.asdict(v) for v in getattr(state, t).values()] for t in tables}
+    if method == "DELETE":
+        for t in tables:
+            getattr(state, t).clear()
+        app.world.dirty = True
+        return {"cleared": True}
+    if method != "POST" or not isinstance(body, dict):
+        raise BadRequest("POST a JSON object.")
+    app.world.dirty = True
+    setter = {"capacity": capacity.set_capacity, "skus": capacity.restrict_sku, "quota": capacity.set_quota}[head]
+    return setter(state, body)

@@ -10,6 +10,10 @@ holds real evidence, such as the failed start); the fleet generator writes model
     generalized-with-links       rg-demo/db-01: like api-01 (guest specialized, VM generalized), no public IP; its NIC
                                  in an NSG, an ASG, a load-balancer pool and NAT rule, an app-gateway pool; a
                                  user-assigned identity besides the system one (those in rg-shared, on trust)
+    allocation-failure           rg-alloc: starts of app-01 (standalone) and web-01 (in a set) failed AllocationFailed
+    size-not-in-cluster          rg-resize: api-01's resize out of its availability set's cluster refused
+    quota-exceeded               rg-quota: batch-03 create and batch-02 resize refused by the DSv5 family quota
+    sku-not-available            rg-sku: Standard_E4s_v5 restricted; db-01 resize and db-02 create refused
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
 """
 
@@ -20,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from armsim import faults
+from armsim.compute import capacity
 from armsim.errors import BadRequest
 from armsim.http import ArmRequest, ArmResponse
 from armsim.identity import make_token
@@ -79,9 +84,12 @@ class Builder:
            os_delete: str = "Delete", data_disks: list[dict[str, Any]] | None = None, nic_delete: str = "Delete",
            pip_delete: str = "Delete", extensions: bool = True, identity: bool = True,
            nic_properties: dict[str, Any] | None = None, ipconfig_properties: dict[str, Any] | None = None,
-           user_assigned: list[str] | None = None) -> str:
+           user_assigned: list[str] | None = None, size: str = "Standard_D2s_v5",
+           properties: dict[str, Any] | None = None, check: bool = True) -> str:
         """``nic_properties``/``ipconfig_properties`` are merged into the NIC's and its ipconfig's properties
-        (e.g. an NSG, application security groups, backend pools); ``user_assigned`` adds those identities."""
+        (e.g. an NSG, application security groups, backend pools); ``user_assigned`` adds those identities;
+        ``properties`` are merged into the VM's (e.g. an availability set). ``check=False``: a refused VM PUT is
+        left as evidence instead of failing the seeding."""
         sub = self.sub.id
         net = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network"
         ipconfig: dict[str, Any] = {"subnet": {"id": subnet}, "privateIPAllocationMethod": "Dynamic",
@@ -108,7 +116,7 @@ class Builder:
         body: dict[str, Any] = {
             "location": self.location, "tags": {"env": "prod", "owner": "payments"},
             "properties": {
-                "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+                "hardwareProfile": {"vmSize": size},
                 "storageProfile": {"imageReference": image, "osDisk": {
                     "name": f"{name}_OsDisk", "createOption": "FromImage", "caching": "ReadWrite",
                     "deleteOption": os_delete, "managedDisk": {"storageAccountType": "Premium_LRS"}},
@@ -123,6 +131,7 @@ class Builder:
                     "properties": {"primary": True, "deleteOption": nic_delete}}]},
                 "diagnosticsProfile": {"bootDiagnostics": {"enabled": True}},
                 "userData": "IyEvYmluL3NoCmVjaG8gaGVsbG8K",
+                **(properties or {}),
             },
         }
         if identity:
@@ -131,7 +140,10 @@ class Builder:
             body["identity"] = {"type": "SystemAssigned, UserAssigned" if identity else "UserAssigned",
                                 "userAssignedIdentities": {i: {} for i in user_assigned}}
         vm_path = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
-        _ok(call(self.app, "PUT", vm_path, body), f"vm {name}")
+        resp = call(self.app, "PUT", vm_path, body)
+        if not check:
+            return vm_path
+        _ok(resp, f"vm {name}")
         self.world.settle()
         if extensions:
             ext = ({"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript", "typeHandlerVersion": "2.1"}
@@ -264,6 +276,102 @@ def redeploy_vm(app: App) -> dict[str, Any]:
     return {"vms": [web01, web02, web03, web04], "targets": [web01, web02], "distractors": [web03, web04]}
 
 
+def _avset(b: Builder, rg: str, name: str) -> str:
+    path = f"/subscriptions/{b.sub.id}/resourceGroups/{rg}/providers/Microsoft.Compute/availabilitySets/{name}"
+    _ok(call(b.app, "PUT", path, {"location": b.location, "sku": {"name": "Aligned"}, "properties": {
+        "platformFaultDomainCount": 2, "platformUpdateDomainCount": 5}}), f"availability set {name}")
+    return path
+
+
+def _post(app: App, path: str, action: str) -> None:
+    _ok(call(app, "POST", f"{path}/{action}"), action)
+    app.world.settle()
+
+
+def allocation_failure(app: App) -> dict[str, Any]:
+    """rg-alloc (eastus), starts that failed AllocationFailed in the activity log:
+
+    app-01  standalone Standard_E4s_v5, deallocated; eastus has no Standard_E4s_v5 capacity left (a capacity limit
+            of 0 that stays until lifted: ``arm.set_capacity("eastus", None, size="Standard_E4s_v5")``)
+    web-01  in availability set web-avset with web-02 (Standard_D2s_v5), every member deallocated; its start
+            failed once (a one-off allocation failure), so a retry or a start of the whole set succeeds
+    app-02  distractor: healthy, running;  app-03  distractor: deallocated, never started
+    """
+    b = Builder(app)
+    b.rg("rg-alloc")
+    subnet = b.network("rg-alloc")
+    avset = _avset(b, "rg-alloc", "web-avset")
+    app01 = b.vm("rg-alloc", "app-01", subnet=subnet, size="Standard_E4s_v5")
+    web01 = b.vm("rg-alloc", "web-01", subnet=subnet, properties={"availabilitySet": {"id": avset}})
+    web02 = b.vm("rg-alloc", "web-02", subnet=subnet, properties={"availabilitySet": {"id": avset}})
+    app02 = b.vm("rg-alloc", "app-02", subnet=subnet, data_disks=[{"size": 32}])
+    app03 = b.vm("rg-alloc", "app-03", subnet=subnet)
+    for vm in (app01, web01, web02, app03):
+        _post(app, vm, "deallocate")
+    compute = app.world.default.compute
+    capacity.set_capacity(compute, {"location": "eastus", "size": "Standard_E4s_v5", "limit": 0})
+    capacity.set_capacity(compute, {"location": "eastus", "size": "Standard_D2s_v5", "fail_next": 1})
+    _post(app, app01, "start")  # accepted; the operation fails AllocationFailed
+    _post(app, web01, "start")
+    return {"vms": [app01, web01, web02, app02, app03], "targets": [app01, web01], "distractors": [app02, app03],
+            "availability_set": avset}
+
+
+def size_not_in_cluster(app: App) -> dict[str, Any]:
+    """rg-resize (eastus): api-01 and api-02 (Standard_D2s_v5) run in availability set api-avset, pinned to a
+    v5-hardware cluster; a resize of api-01 to Standard_F4s_v2 (compute hardware) was refused (409
+    OperationNotAllowed, "… is not available in the current hardware cluster …"). Distractors: api-03 (standalone,
+    resized to Standard_D4s_v5 fine) and api-04 (healthy)."""
+    b = Builder(app)
+    b.rg("rg-resize")
+    subnet = b.network("rg-resize")
+    avset = _avset(b, "rg-resize", "api-avset")
+    api01 = b.vm("rg-resize", "api-01", subnet=subnet, properties={"availabilitySet": {"id": avset}})
+    api02 = b.vm("rg-resize", "api-02", subnet=subnet, properties={"availabilitySet": {"id": avset}})
+    api03 = b.vm("rg-resize", "api-03", subnet=subnet)
+    api04 = b.vm("rg-resize", "api-04", subnet=subnet)
+    call(app, "PATCH", api01, {"properties": {"hardwareProfile": {"vmSize": "Standard_F4s_v2"}}})  # refused
+    _ok(call(app, "PATCH", api03, {"properties": {"hardwareProfile": {"vmSize": "Standard_D4s_v5"}}}), "resize")
+    app.world.settle()
+    return {"vms": [api01, api02, api03, api04], "targets": [api01], "distractors": [api02, api03, api04],
+            "availability_set": avset, "requested_size": "Standard_F4s_v2"}
+
+
+def quota_exceeded(app: App) -> dict[str, Any]:
+    """rg-quota (eastus), standardDSv5Family quota 8 vCPUs: batch-01 (Standard_D4s_v5) and batch-02
+    (Standard_D2s_v5) use 6; the create of batch-03 (Standard_D4s_v5) and a resize of batch-02 to Standard_D8s_v5
+    were refused (409 OperationNotAllowed, "… exceeding approved standardDSv5Family Cores quota …"). Distractor:
+    batch-04 (Standard_E2s_v5, another family), healthy."""
+    b = Builder(app)
+    b.rg("rg-quota")
+    subnet = b.network("rg-quota")
+    capacity.set_quota(app.world.default.compute, {"location": "eastus", "name": "standardDSv5Family", "limit": 8})
+    batch01 = b.vm("rg-quota", "batch-01", subnet=subnet, size="Standard_D4s_v5")
+    batch02 = b.vm("rg-quota", "batch-02", subnet=subnet)
+    batch04 = b.vm("rg-quota", "batch-04", subnet=subnet, size="Standard_E2s_v5")
+    batch03 = b.vm("rg-quota", "batch-03", subnet=subnet, size="Standard_D4s_v5", check=False)  # refused
+    call(app, "PATCH", batch02, {"properties": {"hardwareProfile": {"vmSize": "Standard_D8s_v5"}}})  # refused
+    return {"vms": [batch01, batch02, batch04], "refused_create": batch03, "targets": [batch02, batch03],
+            "distractors": [batch01, batch04]}
+
+
+def sku_not_available(app: App) -> dict[str, Any]:
+    """rg-sku (eastus): Standard_E4s_v5 is restricted for the subscription in eastus (NotAvailableForSubscription).
+    db-01 (Standard_E2s_v5, deallocated): its resize to Standard_E4s_v5 was refused 409 SkuNotAvailable; the create of
+    db-02 (Standard_E4s_v5) too. Distractor: db-03 (Standard_E2s_v5), healthy."""
+    b = Builder(app)
+    b.rg("rg-sku")
+    subnet = b.network("rg-sku")
+    capacity.restrict_sku(app.world.default.compute, {"size": "Standard_E4s_v5", "location": "eastus"})
+    db01 = b.vm("rg-sku", "db-01", subnet=subnet, size="Standard_E2s_v5")
+    db03 = b.vm("rg-sku", "db-03", subnet=subnet, size="Standard_E2s_v5")
+    _post(app, db01, "deallocate")
+    call(app, "PATCH", db01, {"properties": {"hardwareProfile": {"vmSize": "Standard_E4s_v5"}}})  # refused
+    db02 = b.vm("rg-sku", "db-02", subnet=subnet, size="Standard_E4s_v5", check=False)  # refused
+    return {"vms": [db01, db03], "refused_create": db02, "targets": [db01, db02], "distractors": [db03],
+            "restricted_size": "Standard_E4s_v5"}
+
+
 def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_fraction: float = 0.1,
           seed: int = 7) -> dict[str, Any]:
     """N VMs over M resource groups, written straight into the models (fast enough for 10 000)."""
@@ -316,6 +424,10 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "generalized-vm": generalized_vm,
     "redeploy-vm": redeploy_vm,
     "generalized-with-links": generalized_with_links,
+    "allocation-failure": allocation_failure,
+    "size-not-in-cluster": size_not_in_cluster,
+    "quota-exceeded": quota_exceeded,
+    "sku-not-available": sku_not_available,
     "fleet": fleet,
 }
 

@@ -229,12 +229,42 @@ class ArmSim:
             return host_fault(self.app, {"vm": vm_id, "kind": kind})
 
     def vm_facts(self, vm_id: str) -> dict[str, Any]:
-        """Hidden VM facts: ``host`` (None while deallocated), ``host_fault``, ``armed_fault``, ``temp_disk``."""
+        """Hidden VM facts: ``host`` and ``cluster`` (None while deallocated), ``host_fault``, ``armed_fault``,
+        ``temp_disk``."""
         from armsim.control import vm_facts
 
         with self.world.lock:
             self.world.advance()
             return vm_facts(self.app, vm_id)
+
+    # --- capacity, sizes and quota (armsim.compute.capacity) -------------------------------------------
+    def _capacity(self, head: str, body: dict[str, Any]) -> dict[str, Any]:
+        from armsim.control import capacity_control
+
+        with self.world.lock:
+            self.world.advance()
+            return capacity_control(self.app, head, "POST", ["restrictions"] if head == "skus" else [], body)
+
+    def set_capacity(self, location: str, limit: int | None, *, size: str | None = None, zone: str | None = None,
+                     cluster: str | None = None) -> dict[str, Any]:
+        """At most ``limit`` allocated VMs (of ``size``, or any) per matching cluster; ``None`` lifts the limit."""
+        return self._capacity("capacity", {"location": location, "limit": limit, "size": size, "zone": zone,
+                                           "cluster": cluster})
+
+    def fail_allocations(self, location: str, times: int = 1, *, size: str | None = None,
+                         code: str = "AllocationFailed") -> dict[str, Any]:
+        """The next ``times`` allocations (of ``size``, or any) in ``location`` fail with ``code``."""
+        return self._capacity("capacity", {"location": location, "fail_next": times, "size": size, "code": code})
+
+    def restrict_sku(self, size: str, location: str, zones: list[str] | None = None,
+                     restricted: bool = True) -> dict[str, Any]:
+        """Restrict (``NotAvailableForSubscription``) a size in a location, or only in some zones."""
+        return self._capacity("skus", {"size": size, "location": location, "zones": zones or [],
+                                       "restricted": restricted})
+
+    def set_quota(self, location: str, name: str, limit: int, *, legacy: bool = False) -> dict[str, Any]:
+        """The vCPU limit of ``cores`` or of a family (``standardDSv5Family``) in a region."""
+        return self._capacity("quota", {"location": location, "name": name, "limit": limit, "legacy": legacy})
 
     def critical_path(self, since: float = 0.0) -> dict[str, Any]:
         with self.world.lock:

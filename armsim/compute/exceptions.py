@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from armsim.errors import BadRequest, ConflictingUserInput, InvalidParameter, OperationNotAllowed
+from armsim.errors import BadRequest, Conflict, ConflictingUserInput, InvalidParameter, NotFound, OperationNotAllowed
 
 
 def generalized(operation: str, vm: str) -> OperationNotAllowed:
@@ -151,3 +151,101 @@ def allocation_failed() -> dict[str, str]:
     return {"code": "AllocationFailed", "message": (
         "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. Read more "
         "about improving likelihood of allocation success at http://aka.ms/allocation-guidance")}
+
+
+# --- capacity, sizes and quota (armsim/compute/capacity.py) ---
+
+
+class SkuNotAvailable(Conflict):
+    """A size restricted for the subscription in a location or zone (seen in MicrosoftDocs/azure-docs #44340,
+    microsoft/PartsUnlimitedMRP #133: 409 ``SkuNotAvailable``)."""
+
+    code = "SkuNotAvailable"
+
+    def __init__(self, resource_id: str, location: str, zones: list[str], subscription: str) -> None:
+        super().__init__(
+            f"The requested size for resource '{resource_id}' is currently not available in location '{location}' "
+            f"zones '{','.join(zones)}' for subscription '{subscription}'. Please try another size or deploy to a "
+            "different location or zones. See https://aka.ms/azureskunotavailable for details.")
+
+
+class InvalidVmSize(InvalidParameter):
+    """An unknown size (terraform-examples #62, ansible azure #1243: 400 ``InvalidParameter``)."""
+
+    def __init__(self, requested: str, valid: list[str]) -> None:
+        super().__init__(f"The value {requested} provided for the VM size is not valid. The valid sizes in the current "
+                         f"region are: {','.join(valid)}. Find out more on the available VM sizes in each region at "
+                         "https://aka.ms/azure-regions.", target="vmSize")
+
+
+class VmSizeNotInCluster(OperationNotAllowed):
+    """Resizing (or starting) an allocated VM to a size its hardware cluster does not host (service-fabric-issues
+    #472: 409 ``OperationNotAllowed``, target ``vmSize``)."""
+
+    def __init__(self, operation: str, vm: str, requested: str, available: list[str]) -> None:
+        super().__init__(f"Unable to {operation} the VM '{vm}' because the requested size {requested} is not available "
+                         f"in the current hardware cluster. The available sizes are: {','.join(available)}.\r\n"
+                         "Read more on VM resizing strategy at https://aka.ms/azure-resizevm.", target="vmSize")
+
+
+class VmSizeNotInAvailabilitySet(InvalidParameter):
+    """Creating a VM in an availability set pinned to a cluster that does not host its size (AutomatedLab #380,
+    rancher #14555: 400 ``InvalidParameter``)."""
+
+    def __init__(self, vm: str, avset: str, requested: str, available: list[str]) -> None:
+        super().__init__(f"Unable to create the VM '{vm}' in availability set '{avset}' because the requested size "
+                         f"{requested} is not available in the current hardware cluster. The available sizes are: "
+                         f"{','.join(available)}.\r\nRead more on VM resizing strategy at https://aka.ms/azure-resizevm.",
+                         target="vmSize")
+
+
+class AvailabilitySetNotFound(NotFound):
+    code = "NotFound"
+
+    def __init__(self, avset_id: str) -> None:
+        super().__init__(f"The Availability Set '{avset_id}' cannot be found.")
+
+
+class QuotaExceeded(OperationNotAllowed):
+    """CRP's vCPU quota refusal (nforgeio/neonKUBE #1671, Azure/karpenter-provider-azure #192: 409
+    ``OperationNotAllowed``). ``legacy`` gives the older ``QuotaExceeded`` wording (fabragaMS/ADPE2E #4)."""
+
+    def __init__(self, *, quota: str, location: str, limit: int, usage: int, required: int, subscription: str,
+                 resource: str, legacy: bool = False) -> None:
+        if legacy:
+            super().__init__(f"Operation results in exceeding quota limits of Core. Maximum allowed: {limit}, "
+                             f"Current in use: {usage}, Additional requested: {required}.", code="QuotaExceeded")
+            return
+        need = usage + required
+        params = (f"%7B%22subscriptionId%22:%22{subscription}%22,%22command%22:%22openQuotaApprovalBlade%22,"
+                  f"%22quotas%22:[%7B%22location%22:%22{location}%22,%22providerId%22:%22Microsoft.Compute%22,"
+                  f"%22resourceName%22:%22{resource}%22,%22quotaRequest%22:%7B%22properties%22:%7B%22limit%22:"
+                  f"{need},%22unit%22:%22Count%22,%22name%22:%7B%22value%22:%22{resource}%22%7D%7D%7D%7D]%7D")
+        super().__init__(
+            f"Operation could not be completed as it results in exceeding approved {quota} quota. Additional details "
+            f"- Deployment Model: Resource Manager, Location: {location}, Current Limit: {limit}, Current Usage: "
+            f"{usage}, Additional Required: {required}, (Minimum) New Limit Required: {need}. Submit a request for "
+            "Quota increase at https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView/"
+            f"Parameters/{params} by specifying parameters listed in the \u2018Details\u2019 section for deployment "
+            "to succeed. Please read more about quota limits at "
+            "https://docs.microsoft.com/en-us/azure/azure-supportability/per-vm-quota-requests")
+
+
+ALLOCATION_CODES = ("AllocationFailed", "ZonalAllocationFailed", "OverconstrainedAllocationRequest",
+                    "OverconstrainedZonalAllocationRequest")
+
+
+def zonal_allocation_failed() -> dict[str, str]:
+    """openshift/release #5182 (``ZonalAllocationFailed``)."""
+    return {"code": "ZonalAllocationFailed", "message": (
+        "Allocation failed. We do not have sufficient capacity for the requested VM size in this zone. Read more about "
+        "improving likelihood of allocation success at http://aka.ms/allocation-guidance")}
+
+
+def overconstrained(constraints: list[str], *, zonal: bool) -> dict[str, str]:
+    """PerfKitBenchmarker #1863, jenkins-infra/helpdesk #3584 (constraints listed one per line)."""
+    listed = "".join(f"  - {c}\n" for c in constraints)
+    return {"code": "OverconstrainedZonalAllocationRequest" if zonal else "OverconstrainedAllocationRequest",
+            "message": ("Allocation failed. VM(s) with the following constraints cannot be allocated, because the "
+                        "condition is too restrictive. Please remove some constraints and try again. Constraints "
+                        f"applied are:\n{listed}")}

@@ -29,6 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from armsim.compute import capacity
 from armsim.compute import exceptions as cx
 from armsim.errors import (
     ArmError,
@@ -344,7 +345,7 @@ class ComputeState(Collections):
     """All Microsoft.Compute resources of one subscription, keyed by lower-cased resource id."""
 
     MODELS = {"vms": VirtualMachine, "disks": Disk, "snapshots": Disk, "images": Image, "extensions": Extension,
-              "host_faults": HostFault}
+              "host_faults": HostFault, **capacity.MODELS}
 
     def __init__(self, sub: Subscription) -> None:
         self.sub = sub
@@ -354,6 +355,14 @@ class ComputeState(Collections):
         self.images: dict[str, Image] = {}
         self.extensions: dict[str, Extension] = {}
         self.host_faults: dict[str, HostFault] = {}  # by lower-cased host id; only faulty hosts are kept
+        # placement, capacity and quota (armsim.compute.capacity)
+        self.availability_sets: dict[str, capacity.AvailabilitySet] = {}
+        self.proximity_groups: dict[str, capacity.ProximityPlacementGroup] = {}
+        self.placements: dict[str, capacity.Placement] = {}
+        self.capacity_limits: dict[str, capacity.CapacityLimit] = {}
+        self.allocation_failures: dict[str, capacity.FailureRule] = {}
+        self.sku_restrictions: dict[str, capacity.SkuRestriction] = {}
+        self.quota_limits: dict[str, capacity.QuotaLimit] = {}
 
     @property
     def world(self) -> World:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from armsim.compute import capacity
 from armsim.compute import exceptions as cx
 from armsim.compute.models import ComputeState, Disk, VirtualMachine
 from armsim.errors import BadRequest, InvalidParameter, NotFound, OperationNotAllowed
@@ -42,21 +43,56 @@ def _start_vm_op(world: World, req: ArmRequest, vm: VirtualMachine, kind: str,
 # --- virtual machines -------------------------------------------------------------------------------
 
 
+def _check_capacity(state: ComputeState, rg: str, name: str, body: Any, *, patch: bool = False,
+                    ) -> tuple[str, str] | None:
+    """The allocator's synchronous refusals for a VM write (armsim.compute.capacity): a new VM's size, SKU
+    restriction, quota and availability set; a resize's size, restriction, quota and cluster. Returns
+    (old size, new size) for a resize."""
+    if not isinstance(body, dict):
+        return None
+    rid = state.rid(rg, "virtualMachines", name)
+    existing = state.vms.get(rid.lower())
+    if existing is None:
+        if not patch:
+            capacity.check_create(state, rid, body)
+        return None
+    state.guard(existing, "update")
+    old = str((existing.properties.get("hardwareProfile") or {}).get("vmSize") or "")
+    new = capacity.check_resize(state, existing, body)
+    return (old, new) if new else None
+
+
+def _place(state: ComputeState, vm: VirtualMachine, created: bool, resize: tuple[str, str] | None,
+           failure: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """Put a new (or resized, allocated) VM on a cluster: the allocation error its operation ends with, if any,
+    and the operation's extra args."""
+    if created:
+        state.placements.pop(vm.id.lower(), None)
+        return failure or capacity.allocate(state, vm), {}
+    if resize is not None and vm.host is not None:
+        return failure or capacity.allocate(state, vm, resize[1], keep_cluster=True), {"old_size": resize[0]}
+    return failure, {}
+
+
 def create_or_update(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str,
                      vmName: str) -> ArmResponse:
     state = _state(world, subscriptionId)
+    resize = _check_capacity(state, resourceGroupName, vmName, req.json())
     vm, created, failure = state.put_vm(resourceGroupName, vmName, req.json(),
                                         if_match=req.headers.get("if-match"),
                                         if_none_match=req.headers.get("if-none-match"))
-    op = _start_vm_op(world, req, vm, "vm.create" if created else "vm.update", failure=failure)
+    failure, args = _place(state, vm, created, resize, failure)
+    op = _start_vm_op(world, req, vm, "vm.create" if created else "vm.update", failure=failure, **args)
     return accepted(world, req, op, status=201 if created else 200, body=vm.to_dict(world, state), location=False)
 
 
 def update(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str, vmName: str) -> ArmResponse:
     state = _state(world, subscriptionId)
+    resize = _check_capacity(state, resourceGroupName, vmName, req.json(), patch=True)
     vm, _, _ = state.put_vm(resourceGroupName, vmName, req.json(), patch=True,
                             if_match=req.headers.get("if-match"))
-    _start_vm_op(world, req, vm, "vm.update")
+    failure, args = _place(state, vm, False, resize, None)
+    _start_vm_op(world, req, vm, "vm.update", failure=failure, **args)
     return ok(vm.to_dict(world, state))  # like Azure: 200 + body, the client polls provisioningState
 
 
@@ -132,16 +168,18 @@ def _power_action(action: str) -> Any:
         state.guard(vm, action, allow_generalized=action in ("deallocate", "powerOff"))
         if action == "restart" and vm.power_state != "running":
             raise cx.not_running(action, vm.name, vm.power_state)
-        host = vm.host
+        host, failure = vm.host, None
         if action == "redeploy":
             # Redeploy reallocates the VM, so Azure's support team documents it for running or stopped VMs only
             # (jpaztech blog, 2021); config.redeploy_deallocated = "start" starts a deallocated VM instead.
             if vm.power_state == "deallocated" and world.config.redeploy_deallocated != "start":
                 raise cx.deallocated(action, vm.name)
+            failure = capacity.check_start(state, vm, action)
             host = state.allocate(vm)  # always a host the VM was never on
         elif action == "start" and vm.host is None:
+            failure = capacity.check_start(state, vm, action)
             host = state.allocate(vm)  # a deallocated VM is placed again
-        op = _start_vm_op(world, req, vm, kind, previous=vm.power_state, host=host)
+        op = _start_vm_op(world, req, vm, kind, failure=failure, previous=vm.power_state, host=host)
         vm.power_state = transitional
         if action == "redeploy":
             vm.provisioning_state = "Updating"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from armsim import schema as S
+from armsim.compute import capacity_responses as c
 from armsim.compute import responses as r
 from armsim.routing import Router
 
@@ -53,3 +54,22 @@ def register(router: Router) -> None:
     add("GET", ops + "/operations/{operationId}", r.get_operation, A + "locations/operations/read", lro_poll=True)
     add("GET", ops + "/DiskOperations/{operationId}", r.get_operation, A + "locations/diskOperations/read",
         lro_poll=True)
+    # capacity, sizes and quota (armsim.compute.capacity)
+    add("GET", SUB + NS + "/skus", c.list_skus, A + "skus/read")
+    add("GET", ops + "/vmSizes", c.list_location_sizes, A + "locations/vmSizes/read")
+    add("GET", ops + "/usages", c.list_usages, A + "locations/usages/read")
+    add("GET", VM + "/vmSizes", c.vm_sizes, A + "virtualMachines/vmSizes/read")
+    for rtype, put, get, delete, lst in (
+        ("availabilitySets", c.put_availability_set, c.get_availability_set, c.delete_availability_set,
+         c.list_availability_sets),
+        ("proximityPlacementGroups", c.put_proximity_group, c.get_proximity_group, c.delete_proximity_group,
+         c.list_proximity_groups),
+    ):
+        one = RG + NS + f"/{rtype}/{{name}}"
+        add("PUT", one, put, f"{A}{rtype}/write")
+        add("GET", one, get, f"{A}{rtype}/read")
+        add("DELETE", one, delete, f"{A}{rtype}/delete")
+        add("GET", RG + NS + f"/{rtype}", lst, f"{A}{rtype}/read")
+        add("GET", SUB + NS + f"/{rtype}", lst, f"{A}{rtype}/read")
+    add("GET", RG + NS + "/availabilitySets/{name}/vmSizes", c.availability_set_sizes,
+        A + "availabilitySets/vmSizes/read")
