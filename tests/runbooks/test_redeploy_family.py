@@ -26,6 +26,7 @@ from runbooks.sweep import REMEDIATED, sweep
 RG = "rg-redeploy"
 TARGET = f"{RG}/web-01"
 OTHERS = ("web-02", "web-03", "web-04")
+CAPACITY_DISTRACTOR = "web-04"  # deallocated after an AllocationFailed start: the allocation-failure playbook's
 REDEPLOY = re.compile(r"/resourceGroups/rg-redeploy/providers/Microsoft\.Compute/virtualMachines/web-01/redeploy$",
                       re.IGNORECASE)
 
@@ -119,6 +120,9 @@ def test_diagnose_names_the_redeploy_playbook_only_for_web01(rig: Rig) -> None:
     assert not diag.signals["image-not-prepared"].holds and not diag.signals["os-generalized"].holds
     for name in OTHERS:
         other = run_diagnosis(az, VmRef(RG, name))
+        if name == CAPACITY_DISTRACTOR:  # a capacity problem: another family's, never a redeploy
+            assert other.matched == ["allocation-failure"], name
+            continue
         assert other.playbook is None and other.recommended is None and other.matched == [], name
 
     *runs, listed = invoke_all(rig, *(("diagnose", "--vm", f"{RG}/{name}", "--json") for name in ("web-01", *OTHERS)),
@@ -132,6 +136,9 @@ def test_diagnose_names_the_redeploy_playbook_only_for_web01(rig: Rig) -> None:
     assert [op["error_code"] for op in report["failed_operations"]] == ["OSProvisioningTimedOut"]
     for name, other in zip(OTHERS, others, strict=True):
         assert other["vm"].endswith(f"/{name}")
+        if name == CAPACITY_DISTRACTOR:
+            assert other["playbook"] == "allocation-failure" and other["recommended"] == "start-again", name
+            continue
         assert other["playbook"] is None and other["recommended"] is None and other["matched"] == [], name
     # web-02's host fault is invisible to the playbook: ARM holds no failed operation for it
     assert others[0]["failed_operations"] == [] and "ProvisioningState/succeeded" in others[0]["statuses"]
