@@ -188,7 +188,7 @@ def test_a_vm_both_scenarios_fit_is_skipped_unless_a_preference_is_given(rig: Ri
     report = sweep(rig.az(), remediate=True, prefer="from-os-disk")
     assert [(i.result, i.scenario) for i in report.items] == [(REMEDIATED, "from-os-disk")]
     assert "OSState/generalized" not in statuses(rig, report.items[0].vm_id)
-    with pytest.raises(UsageError, match="--prefer from-backup: not a scenario of any playbook; use one of .*from-image"):
+    with pytest.raises(UsageError, match=r"--prefer from-backup: not a scenario of any playbook; use one of .*from-im"):
         sweep(rig.az(), remediate=True, prefer="from-backup")
 
 
