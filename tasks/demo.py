@@ -26,6 +26,7 @@ CASES = [
     ("generalized-without-sysprep", "rg-demo/api-01", "from-os-disk",
      "The operator knows this guest was never sysprepped, so picks --scenario from-os-disk."),
     ("redeploy-vm", "rg-redeploy/web-01", None, ""),
+    ("allocation-failure", "rg-alloc/web-01", None, ""),
 ]
 
 
