@@ -260,9 +260,8 @@ def _fall_back(az: Azure, failed: RunJournal, scenario: str, hooks: Hooks, *, se
     now = observe(az, old.observation.ref, playbook_facts(pb) | scenario_facts(chosen, pb))
     # The VM the failed run built may lack what only the first one had (an osProfile is not kept by a VM built on
     # an attached disk): the definition the failed run saw fills it in.
-    for key in ("osProfile",):
-        if key not in now.props and key in old.observation.props:
-            now.props[key] = copy.deepcopy(old.observation.props[key])
+    if "osProfile" not in now.props and "osProfile" in old.observation.props:
+        now.props["osProfile"] = copy.deepcopy(old.observation.props["osProfile"])
     evidence = "; ".join(f"{label}: {value}" for label, value in before.evidence(chosen))
     why = f"fallback of run {old.run_id}, whose scenario {old.scenario} failed verification; {chosen.id} fitted " \
           f"the VM before that run ({evidence})"

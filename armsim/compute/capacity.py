@@ -23,11 +23,9 @@ from typing import TYPE_CHECKING, Any
 from armsim.compute import catalog
 from armsim.compute import exceptions as cx
 from armsim.errors import BadRequest, InvalidParameter
-from armsim.lro import COMPLETERS, Operation, completer
 
 if TYPE_CHECKING:
     from armsim.compute.models import ComputeState, VirtualMachine
-    from armsim.state import World
 
 DEFAULT_CORES_LIMIT = 500
 DEFAULT_FAMILY_LIMIT = 250
@@ -496,47 +494,6 @@ def set_quota(state: ComputeState, body: dict[str, Any]) -> dict[str, Any]:
     state.quota_limits[_key(location, name)] = QuotaLimit(location=location, name=str(name), limit=limit,
                                                           legacy=bool(body.get("legacy")))
     return {"location": location, "name": name, "limit": limit}
-
-
-# --- an allocation failure leaves a new VM deallocated -----------------------------------------------------
-
-
-def wrap_completers() -> None:
-    """Called once models' completers are registered (by capacity_responses)."""
-    _wrap_create()
-    _wrap_update()
-
-
-def _wrap_create() -> None:
-    created = COMPLETERS["vm.create"]
-
-    def done(world: World, op: Operation) -> None:
-        created(world, op)
-        if op.error and op.error.get("code") in cx.ALLOCATION_CODES:
-            state = world.sub(op.subscription).compute
-            vm = state.vms.get(op.target.lower())
-            if vm is not None:
-                state.release(vm)
-                vm.power_state = "deallocated"
-                state.set_disk_states(vm, "Reserved")
-
-    completer("vm.create")(done)
-
-
-def _wrap_update() -> None:
-    """A resize that could not be placed leaves the VM at its old size (``args['old_size']``)."""
-    updated = COMPLETERS["vm.update"]
-
-    def done(world: World, op: Operation) -> None:
-        updated(world, op)
-        old = op.args.get("old_size")
-        if old and op.error and op.error.get("code") in cx.ALLOCATION_CODES:
-            vm = world.sub(op.subscription).compute.vms.get(op.target.lower())
-            if vm is not None:
-                vm.properties.setdefault("hardwareProfile", {})["vmSize"] = old
-
-    completer("vm.update")(done)
-
 
 
 MODELS: dict[str, type] = {"availability_sets": AvailabilitySet, "proximity_groups": ProximityPlacementGroup,

@@ -11,8 +11,6 @@ from armsim.http import ArmRequest, ArmResponse, ok
 from armsim.responses import page
 from armsim.state import World
 
-capacity.wrap_completers()
-
 
 def _state(world: World, subscription: str) -> ComputeState:
     return world.sub(subscription).compute

@@ -1089,9 +1089,14 @@ def _created(world: World, op: Operation) -> None:
         state.boot(vm)
     else:
         vm.provisioning_state, vm.provisioning_error = "Failed", op.error
-        if (op.error or {}).get("code") == "OSProvisioningTimedOut":
+        code = (op.error or {}).get("code")
+        if code == "OSProvisioningTimedOut":
             vm.power_state = "running"  # the guest boots with whatever accounts the disk had
             state.boot(vm)
+        elif code in cx.ALLOCATION_CODES:  # never placed: the new VM is left deallocated
+            state.release(vm)
+            vm.power_state = "deallocated"
+            state.set_disk_states(vm, "Reserved")
         else:
             vm.power_state = "stopped"
 
@@ -1103,6 +1108,9 @@ def _updated(world: World, op: Operation) -> None:
         vm.busy = None
         vm.provisioning_state = "Succeeded" if op.succeeded else "Failed"
         vm.provisioning_error = None if op.succeeded else op.error
+        old_size = op.args.get("old_size")  # a resize that could not be placed keeps the old size
+        if old_size and (op.error or {}).get("code") in cx.ALLOCATION_CODES:
+            vm.properties.setdefault("hardwareProfile", {})["vmSize"] = old_size
 
 
 @completer("vm.boot")
