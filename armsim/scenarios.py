@@ -10,10 +10,15 @@ holds real evidence, such as the failed start); the fleet generator writes model
     generalized-with-links       rg-demo/db-01: like api-01 (guest specialized, VM generalized), no public IP; its NIC
                                  in an NSG, an ASG, a load-balancer pool and NAT rule, an app-gateway pool; a
                                  user-assigned identity besides the system one (those in rg-shared, on trust)
-    allocation-failure           rg-alloc: starts of app-01 (standalone) and web-01 (in a set) failed AllocationFailed
-    size-not-in-cluster          rg-resize: api-01's resize out of its availability set's cluster refused
+    allocation-failure           rg-alloc: starts of app-01 (standalone) and web-01 (in a set) failed AllocationFailed;
+                                 shop-02's start failed in shop-avset, pinned by shop-01 to a cluster without room
+                                 (``set_members``: 2…50 members in that set)
+    size-not-in-cluster          rg-resize: api-01's resize out of its availability set's cluster refused, and api-05's
+                                 (standalone, running) out of its own
     quota-exceeded               rg-quota: batch-03 create and batch-02 resize refused by the DSv5 family quota
     sku-not-available            rg-sku: Standard_E4s_v5 restricted; db-01 resize and db-02 create refused
+    iops-limit                   rg-iops: io-01 (D2s_v5) has two P30 disks, more IOPS than its size's cap; distractors
+                                 io-02 (one P10) and io-03 (D16s_v5, same disks)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
 """
 
@@ -288,7 +293,10 @@ def _post(app: App, path: str, action: str) -> None:
     app.world.settle()
 
 
-def allocation_failure(app: App) -> dict[str, Any]:
+MAX_SET_MEMBERS = 50
+
+
+def allocation_failure(app: App, set_members: int = 2) -> dict[str, Any]:
     """rg-alloc (eastus), starts that failed AllocationFailed in the activity log:
 
     app-01  standalone Standard_E4s_v5, deallocated; eastus has no Standard_E4s_v5 capacity left (a capacity limit
@@ -296,7 +304,20 @@ def allocation_failure(app: App) -> dict[str, Any]:
     web-01  in availability set web-avset with web-02 (Standard_D2s_v5), every member deallocated; its start
             failed once (a one-off allocation failure), so a retry or a start of the whole set succeeds
     app-02  distractor: healthy, running;  app-03  distractor: deallocated, never started
+    shop-02 in availability set shop-avset (Standard_D4s_v5, deallocated) beside shop-01 (Standard_D2s_v5, running),
+            which pins the set to its cluster; that cluster has no Standard_D4s_v5 room (a cluster-scoped limit
+            of 0, lifted with ``arm.set_capacity("eastus", None, size="Standard_D4s_v5", cluster=<cluster>)``)
+            while the region's other v5 clusters have room. Its start failed with the availability-set variant
+            of AllocationFailed; it keeps failing while any other member holds an allocation. Deallocating the
+            rest of the set lets shop-02 start on another cluster, and the others follow it there.
+
+    ``set_members`` (2…50): shop-avset's size; shop-03 … shop-NN are more running Standard_D2s_v5 members.
+    Returns the existing keys plus ``pinned_set`` (shop-avset's id), ``set_cluster`` (the cluster it is pinned
+    to), ``set_targets`` (shop-02) and ``set_members`` (every shop VM, in name order).
     """
+    if isinstance(set_members, bool) or not isinstance(set_members, int) or not 2 <= set_members <= MAX_SET_MEMBERS:
+        raise BadRequest(f"allocation-failure needs an integer set_members between 2 and {MAX_SET_MEMBERS}; "
+                         f"got {set_members!r}.")
     b = Builder(app)
     b.rg("rg-alloc")
     subnet = b.network("rg-alloc")
@@ -313,15 +334,37 @@ def allocation_failure(app: App) -> dict[str, Any]:
     capacity.set_capacity(compute, {"location": "eastus", "size": "Standard_D2s_v5", "fail_next": 1})
     _post(app, app01, "start")  # accepted; the operation fails AllocationFailed
     _post(app, web01, "start")
+    shop_set, cluster, shop = _pinned_set(b, subnet, set_members)
     return {"vms": [app01, web01, web02, app02, app03], "targets": [app01, web01], "distractors": [app02, app03],
-            "availability_set": avset}
+            "availability_set": avset, "pinned_set": shop_set, "set_cluster": cluster, "set_targets": [shop[1]],
+            "set_members": shop}
+
+
+def _pinned_set(b: Builder, subnet: str, count: int) -> tuple[str, str, list[str]]:
+    """shop-avset in rg-alloc: shop-01 (running) pins it; shop-02 (Standard_D4s_v5) cannot start on that cluster."""
+    app = b.app
+    compute = app.world.default.compute
+    shop_set = _avset(b, "rg-alloc", "shop-avset")
+    member = {"availabilitySet": {"id": shop_set}}
+    shop01 = b.vm("rg-alloc", "shop-01", subnet=subnet, properties=member)
+    shop02 = b.vm("rg-alloc", "shop-02", subnet=subnet, size="Standard_D4s_v5", properties=member)
+    _post(app, shop02, "deallocate")
+    others = [b.vm("rg-alloc", f"shop-{i:02d}", subnet=subnet, properties=member) for i in range(3, count + 1)]
+    cluster = capacity.cluster_of(compute, compute.vms[shop01.lower()])
+    if cluster is None:
+        raise BadRequest("Seeding failed: shop-01 holds no allocation.")
+    capacity.set_capacity(compute, {"location": "eastus", "size": "Standard_D4s_v5", "cluster": cluster, "limit": 0})
+    _post(app, shop02, "start")  # accepted; fails AllocationFailed: the set is pinned to a cluster with no room
+    return shop_set, cluster, [shop01, shop02, *others]
 
 
 def size_not_in_cluster(app: App) -> dict[str, Any]:
     """rg-resize (eastus): api-01 and api-02 (Standard_D2s_v5) run in availability set api-avset, pinned to a
     v5-hardware cluster; a resize of api-01 to Standard_F4s_v2 (compute hardware) was refused (409
-    OperationNotAllowed, "… is not available in the current hardware cluster …"). Distractors: api-03 (standalone,
-    resized to Standard_D4s_v5 fine) and api-04 (healthy)."""
+    OperationNotAllowed, "… is not available in the current hardware cluster …"). api-05 (standalone, running,
+    Standard_D2s_v5) got the same refusal: a running VM is pinned to its own cluster; once deallocated it may be
+    resized and starts on compute hardware. Distractors: api-03 (standalone, resized to Standard_D4s_v5 fine) and
+    api-04 (healthy)."""
     b = Builder(app)
     b.rg("rg-resize")
     subnet = b.network("rg-resize")
@@ -333,8 +376,10 @@ def size_not_in_cluster(app: App) -> dict[str, Any]:
     call(app, "PATCH", api01, {"properties": {"hardwareProfile": {"vmSize": "Standard_F4s_v2"}}})  # refused
     _ok(call(app, "PATCH", api03, {"properties": {"hardwareProfile": {"vmSize": "Standard_D4s_v5"}}}), "resize")
     app.world.settle()
-    return {"vms": [api01, api02, api03, api04], "targets": [api01], "distractors": [api02, api03, api04],
-            "availability_set": avset, "requested_size": "Standard_F4s_v2"}
+    api05 = b.vm("rg-resize", "api-05", subnet=subnet)
+    call(app, "PATCH", api05, {"properties": {"hardwareProfile": {"vmSize": "Standard_F4s_v2"}}})  # refused
+    return {"vms": [api01, api02, api03, api04, api05], "targets": [api01, api05],
+            "distractors": [api02, api03, api04], "availability_set": avset, "requested_size": "Standard_F4s_v2"}
 
 
 def quota_exceeded(app: App) -> dict[str, Any]:
@@ -370,6 +415,27 @@ def sku_not_available(app: App) -> dict[str, Any]:
     db02 = b.vm("rg-sku", "db-02", subnet=subnet, size="Standard_E4s_v5", check=False)  # refused
     return {"vms": [db01, db03], "refused_create": db02, "targets": [db01, db02], "distractors": [db03],
             "restricted_size": "Standard_E4s_v5"}
+
+
+def iops_limit(app: App) -> dict[str, Any]:
+    """rg-iops (eastus), the VM-IOPS-limit reboot RCAs (VMA_RCA_IO_Timeout_NodeReboot_VM_IOPS_Limit_*): the platform
+    rebooted a VM after IO timeouts because its disks can do more IOPS than its size allows.
+
+    io-01  target: Standard_D2s_v5 (uncached cap 3750 IOPS / 85 MB/s), running, two Premium_LRS 1024 GiB data disks
+           (P30: 5000 IOPS / 200 MB/s each, host caching None) and its OS disk (127 GiB, P10): 10 500 IOPS > 3750
+    io-02  distractor: Standard_D2s_v5, running, one 128 GiB data disk (P10, 500 IOPS): within the cap
+    io-03  distractor: Standard_D16s_v5 (25 600 IOPS / 600 MB/s), running, the same two P30 disks: within the cap
+
+    armsim records no availability event (Resource Health, platform reboot) for io-01: the activity log only holds
+    writes, so the reboot itself is not part of the seeded evidence."""
+    b = Builder(app)
+    b.rg("rg-iops")
+    subnet = b.network("rg-iops")
+    p30 = [{"size": 1024, "caching": "None"}, {"size": 1024, "caching": "None"}]
+    io01 = b.vm("rg-iops", "io-01", subnet=subnet, data_disks=p30)
+    io02 = b.vm("rg-iops", "io-02", subnet=subnet, data_disks=[{"size": 128, "caching": "None"}])
+    io03 = b.vm("rg-iops", "io-03", subnet=subnet, size="Standard_D16s_v5", data_disks=p30)
+    return {"vms": [io01, io02, io03], "targets": [io01], "distractors": [io02, io03]}
 
 
 def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_fraction: float = 0.1,
@@ -428,6 +494,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "size-not-in-cluster": size_not_in_cluster,
     "quota-exceeded": quota_exceeded,
     "sku-not-available": sku_not_available,
+    "iops-limit": iops_limit,
     "fleet": fleet,
 }
 

@@ -16,14 +16,15 @@ After the steps, the scenario's verification (``runbooks.verify``) and its fallo
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runbooks.azure import Azure, Call, finish, get_resource, resource_parts, start_call
-from runbooks.changes import JOURNAL, Action, Expect, NoChange, StepContext
-from runbooks.errors import Aborted, ApplyFailed, LockLost, RunbookError, StepRefused
+from runbooks.changes import JOURNAL, TRANSIENT_CAPACITY, Action, Expect, NoChange, StepContext
+from runbooks.errors import Aborted, ApplyFailed, LockLost, RunbookError, StepRefused, UsageError
 from runbooks.journal import RunJournal
 from runbooks.observe import Observation, observe, vm_view
 from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
@@ -52,6 +53,8 @@ class Outcome:
 
 
 _IN_FLIGHT = ("creating", "updating", "deleting")
+RETRY_PAUSE_ENV = "RUNBOOKS_CAPACITY_RETRY_PAUSE_S"
+DEFAULT_RETRY_PAUSE_S = 30.0  # before the 2nd attempt after a capacity failure; twice that before the 3rd
 
 
 class Reality:
@@ -111,13 +114,13 @@ _IDENTITY = (("virtualmachines", "properties.vmId"), ("disks", "properties.uniqu
 
 def identities(obs: Observation) -> dict[str, tuple[str, str]]:
     """What a run is bound to: the identity of each resource it observed (lower id → (path, value)): the VM's
-    vmId, each disk's uniqueId, each NIC's and public IP's resourceGuid. A resource deleted and made again under
-    the same name has a new one."""
+    vmId (and its set's other members'), each disk's uniqueId, each NIC's and public IP's resourceGuid. A
+    resource deleted and made again under the same name has a new one."""
     from runbooks.observe import dotted
 
     out: dict[str, tuple[str, str]] = {}
     resources = [obs.vm] if obs.vm else []
-    resources += [*obs.disks.values(), *obs.nics.values(), *obs.public_ips.values()]
+    resources += [*obs.disks.values(), *obs.nics.values(), *obs.public_ips.values(), *obs.members.values()]
     for r in resources:
         rid = str(r.get("id", ""))
         kind = rid.lower().split("/providers/", 1)[-1].split("/")[1] if "/providers/" in rid else ""
@@ -174,33 +177,78 @@ def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
                               "will be deleted")
 
 
+def _retry_pause_s() -> float:
+    raw = os.environ.get(RETRY_PAUSE_ENV, "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_RETRY_PAUSE_S
+    except ValueError:
+        raise UsageError(f"{RETRY_PAUSE_ENV} must be a number of seconds (got {raw!r})") from None
+
+
+def _start(az: Azure, step: PlannedStep, call: Call, journal: RunJournal | None) -> Any:
+    """Journal the intent, then start the call (a refusal is journaled too)."""
+    if journal:
+        journal.ensure_held()  # the run's lock must still be ours before anything is changed
+        journal.append({"event": "call-intent", "step": step.name, "op": call.op, "resource": call.resource_id})
+    try:
+        return start_call(az, call)
+    except ApplyFailed as e:
+        _record_failure(journal, step, call, e)
+        raise
+
+
+def _wait(az: Azure, step: PlannedStep, action: Action, poller: Any, journal: RunJournal | None,
+          hooks: Hooks) -> ApplyFailed | None:
+    """Wait for a started action; on a transient capacity failure, start it again while it has attempts left.
+    Returns the failure that ends it (recorded in the journal), or None once it succeeded."""
+    call, attempt = action.call, 1
+    while True:
+        try:
+            finish(poller, call, hooks.progress)
+            return None
+        except ApplyFailed as e:
+            failure = e
+        if failure.code not in TRANSIENT_CAPACITY or attempt >= action.attempts:
+            break
+        pause = _retry_pause_s() * attempt
+        attempt += 1
+        hooks.progress(f"    ! {call.summary}: {failure.code}; trying again in {pause:g} s (attempt {attempt} of "
+                       f"{action.attempts})")
+        time.sleep(pause)
+        try:
+            poller = _start(az, step, call, journal)
+        except ApplyFailed as e:
+            failure = e
+            break
+    if action.attempts > 1 and failure.code in TRANSIENT_CAPACITY:
+        failure = ApplyFailed(f"{failure} (after {attempt} attempts)", code=failure.code, step=failure.step)
+    _record_failure(journal, step, call, failure)
+    return failure
+
+
 def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJournal | None, hooks: Hooks,
              outcome: Outcome, reality: Reality) -> None:
-    """Start every action of a wave whose goal does not hold yet (they run in parallel), then wait for all."""
-    started: list[tuple[Call, Any]] = []
+    """Start every action of a wave whose goal does not hold yet (they run in parallel), then wait for all. An
+    action with ``attempts`` > 1 is tried again after a transient capacity failure, saying so."""
+    started: list[tuple[Action, Any]] = []
     for action in wave:
         call = action.call
         if action.goal and not reality.unmet(action.goal):
             hooks.progress(f"    = {call.summary}: already done")
             outcome.skipped_calls += 1
             continue
-        if journal:
-            journal.ensure_held()  # the run's lock must still be ours before anything is changed
-            journal.append({"event": "call-intent", "step": step.name, "op": call.op, "resource": call.resource_id})
         hooks.progress(f"    → {call.summary}")
         try:
-            started.append((call, start_call(az, call)))
+            started.append((action, _start(az, step, call, journal)))
         except ApplyFailed as e:
-            _record_failure(journal, step, call, e)
             raise ApplyFailed(f"step {step.name}: {e}. Re-run the same command to retry; finished work is kept.",
                               code=e.code, step=step.name) from e
     errors: list[ApplyFailed] = []
-    for call, poller in started:
-        try:
-            finish(poller, call, hooks.progress)
-        except ApplyFailed as e:
-            _record_failure(journal, step, call, e)
-            errors.append(e)
+    for action, poller in started:
+        call = action.call
+        failure = _wait(az, step, action, poller, journal, hooks)
+        if failure is not None:
+            errors.append(failure)
             continue
         outcome.made_calls += 1
         reality.finished.add((call.op, call.resource_id.lower()))
@@ -236,14 +284,38 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
             kept = f" Snapshots kept: {', '.join(s.rsplit('/', 1)[-1] for s in plan.snapshots)}." \
                 if plan.snapshots else ""
             raise Aborted(f"stopped before step {i + 1} ({step.name}): nothing was deleted or changed by it.{kept}")
+    failures: list[ApplyFailed] = []
     for wave in step.waves:
-        run_wave(az, step, wave, journal, hooks, outcome, reality)
+        try:
+            run_wave(az, step, wave, journal, hooks, outcome, reality)
+        except ApplyFailed as e:
+            if not step.keep_going:
+                raise ApplyFailed(f"{e}{_still_unmet(az, step, reality)}", code=e.code, step=e.step) from e
+            failures.append(e)
         reality.views.clear()  # a later wave's goals are read after this wave's effects
     after = Reality(az, reality.finished)
     unmet = after.unmet(step.goal)
+    if failures:
+        first = failures[0]
+        raise ApplyFailed(f"step {step.name}: {len(failures)} of its calls failed, the first: "
+                          f"{str(first).removeprefix(f'step {step.name}: ')}"
+                          + (f" Not as planned yet: {'; '.join(unmet)}." if unmet else ""),
+                          code=first.code, step=step.name)
     if unmet:
         raise ApplyFailed(f"step {step.name}: its calls finished but its goal does not hold: {'; '.join(unmet)}. "
                           "Re-run the same command to retry; finished work is kept.", step=step.name)
+
+
+def _still_unmet(az: Azure, step: PlannedStep, reality: Reality) -> str:
+    """After a failed call of a step with several actions: what of its goal does not hold (nothing is left in a
+    state the operator is not told about: a member of a set still deallocated)."""
+    if len(step.actions) < 2:
+        return ""
+    try:
+        unmet = Reality(az, reality.finished).unmet(step.goal)
+    except RunbookError:
+        return ""
+    return f" Not as planned yet: {'; '.join(unmet)}." if unmet else ""
 
 
 def _check_noop(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,

@@ -112,6 +112,12 @@ class RetryAfterGuard(SansIOHTTPPolicy):
                 headers[name] = str(int(self.max_s / unit))
 
 
+POLL_INTERVAL_ENV = "RUNBOOKS_POLL_INTERVAL_S"
+# Between polls of an operation whose answer gives no Retry-After (a VM PATCH often does not): azure-core would
+# wait 30 s; an operator watching a resize wants to see it end within seconds of Azure finishing it.
+DEFAULT_POLL_INTERVAL_S = 5.0
+
+
 @dataclass
 class Connection:
     """Where ARM is and which subscription to use."""
@@ -133,7 +139,14 @@ class Connection:
         url = (endpoint or os.environ.get("RUNBOOKS_ARM_ENDPOINT") or PUBLIC_ARM).rstrip("/")
         if not url.startswith("https://"):
             raise UsageError(f"ARM endpoint must be https:// (got {url})")
-        return cls(sub, url, ca)
+        raw = os.environ.get(POLL_INTERVAL_ENV, "")
+        try:
+            interval = float(raw) if raw else DEFAULT_POLL_INTERVAL_S
+        except ValueError:
+            interval = -1.0
+        if not interval > 0:
+            raise UsageError(f"{POLL_INTERVAL_ENV} must be a number of seconds greater than 0 (got {raw!r})")
+        return cls(sub, url, ca, interval)
 
 
 class Azure:

@@ -59,19 +59,30 @@ class Expect:
         return cls(str(d["subject"]), str(d["path"]), d.get("value"))
 
 
+# Azure's answers that capacity may change within minutes: an action with ``attempts`` > 1 tries again on these.
+TRANSIENT_CAPACITY = frozenset({"AllocationFailed", "ZonalAllocationFailed", "OverconstrainedAllocationRequest",
+                                "OverconstrainedZonalAllocationRequest"})
+
+
 @dataclass(frozen=True)
 class Action:
-    """One call and the goal it reaches: apply skips the call when its goal already holds."""
+    """One call and the goal it reaches: apply skips the call when its goal already holds. ``attempts``: how
+    often apply tries it when Azure answers a transient capacity failure (``TRANSIENT_CAPACITY``)."""
 
     call: Call
     goal: tuple[Expect, ...]
+    attempts: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.call.to_dict(), "goal": [e.to_dict() for e in self.goal]}
+        out = {**self.call.to_dict(), "goal": [e.to_dict() for e in self.goal]}
+        if self.attempts != 1:
+            out["attempts"] = self.attempts
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Action:
-        return cls(Call.from_dict(dict(d)), tuple(Expect.from_dict(e) for e in d.get("goal", [])))
+        return cls(Call.from_dict(dict(d)), tuple(Expect.from_dict(e) for e in d.get("goal", [])),
+                   max(1, int(d.get("attempts", 1))))
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class Change:
     disk among them needs a complete backup first (``backs_up`` of an earlier step: disk id → snapshot id).
     ``creates``: predicted JSON of new resources; ``sets``: other predicted values (resource, path, value).
     The step's goal is every action's goal plus ``also_expect``, or ``ends_with`` when given.
+    ``keep_going``: a failed wave does not stop the later ones (starting each member of a set: one that Azure
+    cannot place must not keep the others down); the step fails at the end, naming what did not happen.
     """
 
     summary: str
@@ -93,6 +106,7 @@ class Change:
     backs_up: Mapping[str, str] = field(default_factory=dict)
     also_expect: tuple[Expect, ...] = ()
     ends_with: tuple[Expect, ...] | None = None  # the goal, when the actions pass through states (deallocate, start)
+    keep_going: bool = False
 
     @property
     def actions(self) -> list[Action]:

@@ -76,6 +76,15 @@ def size_as_before(before: Observation, now: Observation) -> list[str]:
     return [] if want == have else [f"size differs: expected {want}, found {have}"]
 
 
+@check("set-members-running", needs=("vm", "placement"))
+def set_members_running(before: Observation, now: Observation) -> list[str]:
+    """Every other member of the VM's availability set that was running before the run is running again."""
+    running = {k: m for k, m in before.members.items() if str(m.get("powerState")) == "running"}
+    down = [f"{m.get('name')} is {now.members.get(k, {}).get('powerState') or 'gone'}" for k, m in running.items()
+            if str(now.members.get(k, {}).get("powerState")) != "running"]
+    return [f"members of the availability set not running again: {', '.join(sorted(down))}"] if down else []
+
+
 # --- fallout ------------------------------------------------------------------------------------------
 
 

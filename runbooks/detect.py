@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from runbooks.checks import CHECKS
 from runbooks.observe import Observation, dotted
@@ -19,13 +20,15 @@ from runbooks.steps.registry import catalog
 
 
 def detection_facts(playbooks: Iterable[Playbook]) -> set[str]:
-    """The facts the ``detect`` signals of these playbooks read."""
-    return {f for pb in playbooks for s in pb.detect for f in pb.signal(s).needs}
+    """The facts the ``detect`` signals of these playbooks read (those detected unasked: ``auto_detect``)."""
+    return {f for pb in playbooks if pb.auto_detect for s in pb.detect for f in pb.signal(s).needs}
 
 
 def playbook_facts(pb: Playbook) -> set[str]:
-    """The facts every signal of the playbook reads (its scenarios' conditions and evidence)."""
-    return {f for s in pb.signals for f in s.needs}
+    """The facts every signal of the playbook reads (its scenarios' conditions and evidence), and its advice's."""
+    from runbooks.sizing import ADVICE_FACTS
+
+    return {f for s in pb.signals for f in s.needs} | (set(ADVICE_FACTS) if pb.recommend else set())
 
 
 def scenario_facts(sc: Scenario, pb: Playbook) -> set[str]:
@@ -38,8 +41,14 @@ def scenario_facts(sc: Scenario, pb: Playbook) -> set[str]:
 
 
 def matching(obs: Observation, playbooks: Mapping[str, Playbook]) -> list[Playbook]:
-    """The playbooks one of whose ``detect`` signals holds, in the pool's order."""
-    return [pb for pb in playbooks.values() if any(pb.signal(d).evaluate(obs).holds for d in pb.detect)]
+    """The playbooks detected unasked (``auto_detect``) one of whose ``detect`` signals holds, in the pool's
+    order."""
+    return [pb for pb in playbooks.values() if pb.auto_detect and detected(obs, pb)]
+
+
+def detected(obs: Observation, pb: Playbook) -> bool:
+    """Does one of the playbook's ``detect`` signals hold?"""
+    return any(pb.signal(d).evaluate(obs).holds for d in pb.detect)
 
 
 @dataclass
@@ -61,11 +70,22 @@ class Diagnosis:
 
     @property
     def recommended(self) -> Scenario | None:
-        return next((f.scenario for f in self.fits if f.fits), None)
+        """The first scenario that fits and may be chosen for the operator (not ``explicit``)."""
+        return next((f.scenario for f in self.fits if f.fits and not f.scenario.explicit), None)
+
+    @property
+    def advice(self) -> dict[str, Any] | None:
+        """The playbook's recommendation for this VM (``recommend:``), or None."""
+        if self.playbook is None or self.playbook.recommend is None or self.observation.vm is None:
+            return None
+        from runbooks.sizing import advise
+
+        return advise(self.observation, self.playbook.recommend)
 
     @property
     def fitting(self) -> list[str]:
-        return [f.scenario.id for f in self.fits if f.fits]
+        """The scenarios that fit and may be chosen for the operator."""
+        return [f.scenario.id for f in self.fits if f.fits and not f.scenario.explicit]
 
     def ambiguity(self) -> str | None:
         """Why a run must not pick for itself: several scenarios fit and the playbook says the choice matters."""
@@ -109,5 +129,5 @@ def diagnose(obs: Observation, playbooks: Mapping[str, Playbook]) -> Diagnosis:
     return evaluate_playbook(obs, found[0], [pb.id for pb in found])
 
 
-__all__ = ["Diagnosis", "ScenarioFit", "SignalResult", "detection_facts", "diagnose", "evaluate_playbook",
+__all__ = ["Diagnosis", "ScenarioFit", "SignalResult", "detected", "detection_facts", "diagnose", "evaluate_playbook",
            "matching", "playbook_facts", "scenario_facts"]

@@ -7,6 +7,7 @@ anything else reaching the user is a bug and shows its traceback.
       PlaybookError           an invalid playbook; names file and field
       TargetNotFound          the VM, resource group or image does not exist
       NotApplicable           no playbook scenario fits the VM (e.g. it is not generalized)
+        AdviceOnly            the playbook only advises for this VM (its fixes write when named); exit 0
       ChoiceRequired          several scenarios fit and the playbook says the choice matters: name one
       StepRefused             no safe way forward from this state (locked scope, missing image, disk would be lost)
       ConfirmationRequired    confirm mode without a terminal and without --yes
@@ -21,7 +22,7 @@ anything else reaching the user is a bug and shows its traceback.
 
 ``exit_code`` maps the tree to the exit status every face uses (the CLI and the Automation runbooks):
 1 when a step's work was attempted and failed (ApplyFailed of a step, VerifyFailed, LockLost), 2 for
-everything refused before or instead of acting.
+everything refused before or instead of acting, 0 for advice (nothing failed: nothing was asked to change).
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class TargetNotFound(RunbookError):
 
 class NotApplicable(RunbookError):
     """No scenario of any playbook fits the observed VM."""
+
+
+class AdviceOnly(NotApplicable):
+    """The playbook recommends for this VM and writes only when its fix is named (``--scenario``): the message is
+    the recommendation and the command that applies it; nothing was changed."""
 
 
 class ChoiceRequired(RunbookError):
@@ -116,6 +122,8 @@ def exit_code(e: RunbookError) -> int:
     """The exit status for an error: 1 when a step's work was attempted and failed (a call of a step, the
     verification, a lost lock) or the operator said no, 2 when it was refused or failed before any step (bad
     input, reading Azure)."""
+    if isinstance(e, AdviceOnly):
+        return 0
     if isinstance(e, ApplyFailed):
         return WORK_FAILED if e.step else REFUSED
     return WORK_FAILED if isinstance(e, (VerifyFailed, LockLost, Aborted)) else REFUSED

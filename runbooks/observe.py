@@ -1,9 +1,10 @@
 """Observation: read what the diagnosis and the plan need about one VM, into plain JSON data.
 
 Read-only. What is read is chosen by *facts* (``FACTS``: instance view, extensions, disks, NICs, images,
-locks, activity log), each named by the signals, steps and checks that need it, so a diagnosis of a VM no
-playbook covers lists no images. The result is what a plan is computed from, what the journal keeps (the VM
-cannot be read back after it is deleted), and what ``fingerprint`` hashes to detect drift.
+locks, activity log, the availability set and its members, the available sizes, the region's SKUs and quota),
+each named by the signals, steps and checks that need it, so a diagnosis of a VM no playbook covers lists no
+images. The result is what a plan is computed from, what the journal keeps (the VM cannot be read back after
+it is deleted), and what ``fingerprint`` hashes to detect drift.
 
 The same type is the *state* the planner folds steps over: ``evolve`` applies a step's predicted effects,
 and ``view`` shows one resource (the VM with its power and OS state) the way a step's goal reads it.
@@ -124,6 +125,11 @@ class Observation:
     images: list[dict[str, Any]] = field(default_factory=list)  # images captured from this VM
     locks: list[dict[str, Any]] = field(default_factory=list)
     failed_operations: list[dict[str, Any]] = field(default_factory=list)
+    availability_set: dict[str, Any] | None = None  # the VM's availability set, when it has one
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower id → the set's other VMs (vm_view)
+    sizes: list[dict[str, Any]] = field(default_factory=list)  # what the VM may be resized to where it is now
+    skus: list[dict[str, Any]] = field(default_factory=list)  # the region's VM sizes (compact resourceSkus)
+    usages: list[dict[str, Any]] = field(default_factory=list)  # vCPU quota in the VM's region
     observed_at: str = ""
     gathered: set[str] = field(default_factory=set)
     resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # lower id → JSON (None: gone)
@@ -158,7 +164,8 @@ class Observation:
 
     # --- the state a plan folds over -------------------------------------------------------------
     def _tables(self) -> list[dict[str, Any]]:
-        return [self.disks, self.nics, self.public_ips, {str(e.get("id", "")).lower(): e for e in self.extensions}]
+        return [self.disks, self.nics, self.public_ips, self.members,
+                {str(e.get("id", "")).lower(): e for e in self.extensions}]
 
     def view(self, resource_id: str) -> dict[str, Any]:
         """One resource as a goal reads it (``vm_view`` for the VM); ``{"exists": False}`` when gone."""
@@ -225,6 +232,11 @@ class Observation:
             "extensions": sorted(json.dumps(e, sort_keys=True, default=str) for e in self.extensions),
             "images": sorted(str(i.get("id", "")).lower() for i in self.images),
             "locks": sorted(str(lk.get("id", "")).lower() for lk in self.locks),
+            "availability_set": self.availability_set,
+            "members": {k: [v.get("properties", {}).get("vmId"), v.get("powerState"),
+                            dotted(v, "properties.hardwareProfile.vmSize")] for k, v in self.members.items()},
+            "sizes": sorted(str(x.get("name", "")).lower() for x in self.sizes),
+            "skus": self.skus, "usages": self.usages,
         }
         return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -232,7 +244,9 @@ class Observation:
         return {"ref": str(self.ref), "subscription": self.subscription, "vm": self.vm,
                 "instance_view": self.instance_view, "extensions": self.extensions, "disks": self.disks,
                 "nics": self.nics, "public_ips": self.public_ips, "images": self.images, "locks": self.locks,
-                "failed_operations": self.failed_operations, "observed_at": self.observed_at,
+                "failed_operations": self.failed_operations, "availability_set": self.availability_set,
+                "members": self.members, "sizes": self.sizes, "skus": self.skus, "usages": self.usages,
+                "observed_at": self.observed_at,
                 "gathered": sorted(self.gathered), "resources": self.resources}
 
     @classmethod
@@ -242,7 +256,9 @@ class Observation:
                    instance_view=d.get("instance_view", {}), extensions=d.get("extensions", []),
                    disks=d.get("disks", {}), nics=d.get("nics", {}), public_ips=d.get("public_ips", {}),
                    images=d.get("images", []), locks=d.get("locks", []),
-                   failed_operations=d.get("failed_operations", []), observed_at=d.get("observed_at", ""),
+                   failed_operations=d.get("failed_operations", []), availability_set=d.get("availability_set"),
+                   members=dict(d.get("members", {})), sizes=list(d.get("sizes", [])), skus=list(d.get("skus", [])),
+                   usages=list(d.get("usages", [])), observed_at=d.get("observed_at", ""),
                    gathered=set(d.get("gathered", ALL_FACTS)), resources=dict(d.get("resources", {})))
 
 
@@ -315,14 +331,114 @@ def _read_locks(az: Azure, obs: Observation) -> None:
 
 
 def _read_activity_log(az: Azure, obs: Observation, days: int = ACTIVITY_DAYS) -> None:
+    """The VM's failed operations of the last ``days`` (newest first, at most 20). A failure followed by a success
+    of the same operation is kept, marked ``resolved_at``: it happened, but it no longer stands (a start that
+    failed for lack of capacity and later succeeded)."""
     since = (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{since}' and resourceUri eq '{obs.vm_id}'")
+    failed: list[dict[str, Any]] = []
+    succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
+    sizes: dict[str, str] = {}  # correlation id → the VM size its request body asked for
     for ev in events:
         event = _d(ev)
-        if (event.get("status") or {}).get("value") == "Failed":
-            obs.failed_operations.append(_failed_op(event))
-            if len(obs.failed_operations) >= 20:
-                break
+        status = (event.get("status") or {}).get("value")
+        if status == "Started" and (size := _asked_size(event)):
+            sizes[str(event.get("correlationId"))] = size
+        if status == "Failed" and len(failed) < 20:
+            failed.append(_failed_op(event))
+        elif status == "Succeeded":
+            name = str((event.get("operationName") or {}).get("value") or "").lower()
+            stamp = _stamp(event.get("eventTimestamp"))
+            if stamp > succeeded.get(name, ""):
+                succeeded[name] = stamp
+    for op in failed:
+        later = succeeded.get(str(op.get("operation") or "").lower(), "")
+        if later > _stamp(op.get("time")):
+            op["resolved_at"] = later
+        if op.get("correlation_id") in sizes:
+            op["requested_size"] = sizes[str(op["correlation_id"])]
+    obs.failed_operations = failed
+
+
+def _asked_size(event: dict[str, Any]) -> str | None:
+    """The ``hardwareProfile.vmSize`` of a write's request body (only that is kept: a body may hold secrets)."""
+    raw = (event.get("properties") or {}).get("requestbody")
+    if not raw:
+        return None
+    try:
+        size = dotted(json.loads(raw), "properties.hardwareProfile.vmSize")
+    except (ValueError, TypeError):
+        return None
+    return str(size) if isinstance(size, str) and size else None
+
+
+def _stamp(value: Any) -> str:
+    """An event time as a sortable UTC ISO string (the SDK gives datetimes, a saved observation strings)."""
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = str(value or "")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return text
+
+
+def _read_placement(az: Azure, obs: Observation) -> None:
+    """The VM's availability set and its other members (each with its power state), which share one cluster."""
+    set_id = (obs.props.get("availabilitySet") or {}).get("id")
+    if not set_id:
+        return
+    p = resource_parts(set_id)
+    try:
+        avset = _d(az.compute.availability_sets.get(p.resource_group, p.name))
+    except ResourceNotFoundError:
+        return
+    obs.availability_set = avset
+    own = obs.vm_id.lower()
+    for ref in (avset.get("properties") or {}).get("virtualMachines") or []:
+        member_id = str(ref.get("id") or "")
+        if not member_id or member_id.lower() == own:
+            continue
+        mp = resource_parts(member_id)
+        with contextlib.suppress(ResourceNotFoundError):
+            vm = _d(az.compute.virtual_machines.get(mp.resource_group, mp.name, expand="instanceView"))
+            view = (vm.get("properties") or {}).pop("instanceView", None) or {}
+            obs.members[member_id.lower()] = vm_view(vm, view)
+
+
+def _read_sizes(az: Azure, obs: Observation) -> None:
+    """The sizes the VM may be resized to without leaving its cluster (all of the region once deallocated)."""
+    ref = obs.ref
+    obs.sizes = [_d(s) for s in az.compute.virtual_machines.list_available_sizes(ref.resource_group, ref.name)]
+
+
+def _read_skus(az: Azure, obs: Observation) -> None:
+    """The region's VM sizes from resourceSkus: capabilities, zones and restrictions (compact)."""
+    location = obs.location
+    out = []
+    for sku in az.compute.resource_skus.list(filter=f"location eq '{location}'"):
+        d = _d(sku)
+        if str(d.get("resourceType", "")).lower() != "virtualmachines":
+            continue
+        info: dict[str, Any] = next((i for i in d.get("locationInfo") or []
+                                     if str(i.get("location", "")).lower() == location), {})
+        out.append({"name": d.get("name"), "family": d.get("family"),
+                    "capabilities": {str(c.get("name")): str(c.get("value")) for c in d.get("capabilities") or []},
+                    "zones": sorted(str(z) for z in info.get("zones") or []),
+                    "restrictions": [{"type": r.get("type"), "reason": r.get("reasonCode"),
+                                      "values": list(r.get("values") or []),
+                                      "zones": sorted(str(z) for i in (r.get("restrictionInfo") or {},)
+                                                      for z in i.get("zones") or [])}
+                                     for r in d.get("restrictions") or []]})
+    obs.skus = sorted(out, key=lambda x: str(x["name"]).lower())
+
+
+def _read_usages(az: Azure, obs: Observation) -> None:
+    """vCPU usage against the limits of the VM's region: in total and per size family."""
+    obs.usages = [{"name": (d.get("name") or {}).get("value"), "label": (d.get("name") or {}).get("localizedValue"),
+                   "current": d.get("currentValue"), "limit": d.get("limit")}
+                  for d in (_d(u) for u in az.compute.usage.list(obs.location))]
 
 
 FactReader = Callable[["Azure", Observation], None]
@@ -335,6 +451,10 @@ FACTS: dict[str, FactReader] = {
     "images": _read_images,
     "locks": _read_locks,
     "activity-log": _read_activity_log,
+    "placement": _read_placement,
+    "sizes": _read_sizes,
+    "skus": _read_skus,
+    "usages": _read_usages,
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
 

@@ -45,6 +45,7 @@ class PlannedStep:
     confirm: bool = False
     deletes: list[str] = field(default_factory=list)
     backs_up: dict[str, str] = field(default_factory=dict)
+    keep_going: bool = False
 
     @property
     def actions(self) -> list[Action]:
@@ -55,10 +56,13 @@ class PlannedStep:
         return [a.call for a in self.actions]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "summary": self.summary, "kind": self.kind, "destructive": self.destructive,
-                "waves": [[a.to_dict() for a in w] for w in self.waves], "goal": [e.to_dict() for e in self.goal],
-                "notes": self.notes, "params": self.params, "confirm": self.confirm, "deletes": self.deletes,
-                "backs_up": self.backs_up}
+        out = {"name": self.name, "summary": self.summary, "kind": self.kind, "destructive": self.destructive,
+               "waves": [[a.to_dict() for a in w] for w in self.waves], "goal": [e.to_dict() for e in self.goal],
+               "notes": self.notes, "params": self.params, "confirm": self.confirm, "deletes": self.deletes,
+               "backs_up": self.backs_up}
+        if self.keep_going:
+            out["keep_going"] = True
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PlannedStep:
@@ -66,7 +70,7 @@ class PlannedStep:
                    [[Action.from_dict(a) for a in w] for w in d.get("waves", [])],
                    [Expect.from_dict(e) for e in d.get("goal", [])], list(d.get("notes", [])),
                    dict(d.get("params", {})), bool(d.get("confirm", False)), list(d.get("deletes", [])),
-                   dict(d.get("backs_up", {})))
+                   dict(d.get("backs_up", {})), bool(d.get("keep_going", False)))
 
 
 @dataclass
@@ -106,10 +110,11 @@ class Plan:
 
     def allowed_resources(self) -> set[str]:
         """What the plan's calls may touch: the VM, its extensions, and the disks, NICs and public IPs it owns
-        or references, plus the snapshots of its own disks (lower-case ids)."""
+        or references, the other members of its availability set, plus the snapshots of its own disks
+        (lower-case ids)."""
         obs = self.observation
         vm = self.vm_id.lower()
-        allowed = {vm, *obs.disks, *obs.nics, *obs.public_ips}
+        allowed = {vm, *obs.disks, *obs.nics, *obs.public_ips, *obs.members}
         allowed |= {f"{vm}/extensions/{str(e.get('name', '')).lower()}" for e in obs.extensions}
         for step in self.steps:
             for disk, snap in step.backs_up.items():
@@ -208,8 +213,8 @@ def plan_step(state: Observation, name: str, params: dict[str, Any], ctx: StepCo
     ctx.backups.update({k.lower(): v for k, v in outcome.backs_up.items()})
     return PlannedStep(name, outcome.summary, kind=CHANGE, destructive=spec.destructive,
                        waves=[list(w) for w in outcome.waves], goal=list(outcome.goal), notes=list(outcome.notes),
-                       params=params, deletes=list(outcome.deletes), backs_up=dict(outcome.backs_up)), \
-        outcome.predict(state)
+                       params=params, deletes=list(outcome.deletes), backs_up=dict(outcome.backs_up),
+                       keep_going=outcome.keep_going), outcome.predict(state)
 
 
 def fold(obs: Observation, scenario: Scenario, run_id: str,

@@ -184,6 +184,8 @@ class Scenario(Model):
                                     "marked wait: true")
     fallout: tuple[str, ...] = Field((), description="reports of what could not carry over (runbooks.checks.FALLOUT)")
     fallback: str | None = Field(None, description="the scenario to suggest when this one fails verification")
+    explicit: bool = Field(False, description="runs only when named with --scenario (never chosen for the "
+                           "operator): the optional fix of a recommendation, or one that stops more than the VM")
 
     @property
     def run_steps(self) -> tuple[RunStep, ...]:
@@ -206,6 +208,11 @@ class Playbook(Model):
     detect: tuple[str, ...] = Field(..., min_length=1, description="applies when any of these holds")
     signals: tuple[Signal, ...] = Field(..., min_length=1)
     scenarios: tuple[Scenario, ...] = Field(..., min_length=1)
+    auto_detect: bool = Field(True, description="false: considered only when named (--playbook), because its "
+                              "detection reads what every diagnosis would otherwise pay for (the region's SKUs)")
+    recommend: Literal["sizes", "quota", "disk-limits"] | None = Field(
+        None, description="the advice a diagnosis shows (runbooks.sizing.advise): the sizes that fit the VM, its "
+        "vCPU quota, or its disks against its size's limits")
     ambiguity: str = Field("", description="when several scenarios fit a VM and this says why the choice matters, "
                            "unattended runs refuse to pick and interactive ones ask; empty: the first that fits "
                            "(the playbook's order of preference) is taken")

@@ -19,8 +19,24 @@ import yaml
 
 from runbooks.apply import Hooks, Outcome, execute
 from runbooks.azure import Azure, check_secrets
-from runbooks.detect import Diagnosis, detection_facts, evaluate_playbook, matching, playbook_facts, scenario_facts
-from runbooks.errors import Aborted, ChoiceRequired, JournalError, NotApplicable, PlanDrifted, UsageError
+from runbooks.detect import (
+    Diagnosis,
+    detected,
+    detection_facts,
+    evaluate_playbook,
+    matching,
+    playbook_facts,
+    scenario_facts,
+)
+from runbooks.errors import (
+    Aborted,
+    AdviceOnly,
+    ChoiceRequired,
+    JournalError,
+    NotApplicable,
+    PlanDrifted,
+    UsageError,
+)
 from runbooks.journal import RunJournal, Store, store_from_env
 from runbooks.observe import VmRef, gather, observe
 from runbooks.plan import Plan, make_plan, replan
@@ -70,7 +86,10 @@ def run_diagnosis(az: Azure, ref: VmRef, playbooks: Mapping[str, Playbook] | Non
     if pb is None:
         return Diagnosis(obs, None, {}, [], [])
     gather(az, obs, playbook_facts(pb))
-    return evaluate_playbook(obs, pb, [p.id for p in found])
+    matched = [p.id for p in found]
+    if wanted is not None and not wanted.auto_detect and detected(obs, wanted):
+        matched.insert(0, wanted.id)  # detected only when named: its detect facts are read now
+    return evaluate_playbook(obs, pb, matched)
 
 
 def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str | None = None,
@@ -96,7 +115,10 @@ def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str
             raise NotApplicable(f"{ref}: scenario {chosen.id} does not fit: " + "; ".join(
                 r for r in fit.reasons if "does not hold" in r or "rules it out" in r))
         return chosen, "asked for (--scenario)"
-    fitting = [f.scenario for f in diag.fits if f.fits]
+    named_only = [f.scenario for f in diag.fits if f.fits and f.scenario.explicit]
+    fitting = [f.scenario for f in diag.fits if f.fits and not f.scenario.explicit]
+    if not fitting and named_only:
+        raise AdviceOnly(advice_text(diag, named_only))
     if not fitting:
         raise NotApplicable(f"{ref}: no scenario of {pb.id} fits: " + "; ".join(
             r for f in diag.fits for r in f.reasons if "does not hold" in r or "rules it out" in r))
@@ -117,6 +139,22 @@ def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str
             return pb.scenario(str(picked)), "several fit; chosen by the operator"
     names = " or ".join(s.id for s in fitting)
     raise ChoiceRequired(f"{why.rstrip('.')}. Pass --scenario {names}; nothing was changed")
+
+
+def advice_text(diag: Diagnosis, named_only: list[Scenario]) -> str:
+    """What a playbook that only advises says for this VM, and the command that applies its fix."""
+    assert diag.playbook is not None
+    ref, pb = diag.observation.ref, diag.playbook
+    lines = [f"{ref}: {pb.title} (playbook {pb.id}). It advises; nothing was changed."]
+    advice = diag.advice
+    lines += [f"  {line}" for line in (advice or {}).get("lines", [])]
+    top, requested = (advice or {}).get("top"), ((advice or {}).get("data") or {}).get("requested")
+    for sc in named_only:
+        sizes = {str(st.with_.get("size", "")).lower() for st in sc.run_steps if st.run == "resize-vm"}
+        size = requested if "requested" in sizes else top if "recommended" in sizes else None
+        to = f", to {size}" if size else ""
+        lines.append(f"  to apply {sc.id} ({sc.title}{to}): invoke remediate --vm {ref} --scenario {sc.id}")
+    return "\n".join(lines)
 
 
 def _settings_for(scenario: Scenario, pb: Playbook, settings: Settings | None,
@@ -207,6 +245,11 @@ def remediate_vm(az: Azure, ref: VmRef, hooks: Hooks, *, playbook: str | None = 
             return _fall_back(az, pending, scenario, hooks, settings=settings, admin_secret=admin_secret,
                               verify_timeout=verify_timeout, yes=yes, dry_run=dry_run, store=runs,
                               playbooks=playbooks, show_plan=show_plan)
+        if scenario and scenario != plan.scenario and playbook in (None, plan.playbook) \
+                and changed_nothing(pending):
+            return _replace(az, pending, ref, scenario, hooks, settings=settings, admin_secret=admin_secret,
+                            verify_timeout=verify_timeout, yes=yes, dry_run=dry_run, store=runs,
+                            playbooks=playbooks, show_plan=show_plan)
         asked = [f"--{k} {v}" for k, v in (("playbook", playbook), ("scenario", scenario))
                  if v and v != getattr(plan, k)]
         if asked:
@@ -225,12 +268,49 @@ def remediate_vm(az: Azure, ref: VmRef, hooks: Hooks, *, playbook: str | None = 
     diag, plan = plan_remediation(az, ref, scenario, playbooks=playbooks, playbook=playbook, settings=settings,
                                   admin_secret=admin_secret, verify_timeout=verify_timeout, prefer=prefer,
                                   hooks=hooks, yes=yes, dry_run=dry_run)
+    return _show_then_run(az, plan, diag, hooks, yes=yes, dry_run=dry_run, store=runs, show_plan=show_plan)
+
+
+def _show_then_run(az: Azure, plan: Plan, diag: Diagnosis | None, hooks: Hooks, *, yes: bool, dry_run: bool,
+                   store: Store, show_plan: Callable[[Plan], None] | None, dry_note: str = "",
+                   supersedes: str | None = None, reason: str = "") -> RunResult:
+    """Show a new plan; a dry run stops there (saying ``dry_note``); else check every secret, then run it."""
     if show_plan is not None:
         show_plan(plan)
     if dry_run:
+        if dry_note:
+            hooks.progress(dry_note)
         return RunResult(plan, None, diagnosis=diag)
     check_secrets(az, _calls_of(plan))  # fail now, before any write
-    return RunResult(plan, _run(az, plan, hooks, yes=yes, store=runs), diagnosis=diag)
+    return RunResult(plan, _run(az, plan, hooks, yes=yes, store=store, supersedes=supersedes, reason=reason),
+                     diagnosis=diag)
+
+
+def changed_nothing(journal: RunJournal) -> bool:
+    """Did this run fail having changed nothing: every call it started was refused or failed (a start that Azure
+    could not place)? A crash between a call and its answer does not count: that call may have taken effect."""
+    events = journal.events()
+    if not any(e.get("event") == "run-failed" for e in events):
+        return False
+    started = [(e.get("op"), e.get("resource")) for e in events if e.get("event") == "call-intent"]
+    failed = [(e.get("op"), e.get("resource")) for e in events if e.get("event") == "call-failed"]
+    return not any(e.get("event") == "call-done" for e in events) and sorted(map(str, started)) == sorted(
+        map(str, failed))
+
+
+def _replace(az: Azure, failed: RunJournal, ref: VmRef, scenario: str, hooks: Hooks, *, settings: Settings | None,
+             admin_secret: str | None, verify_timeout: float | None, yes: bool, dry_run: bool, store: Store,
+             playbooks: Mapping[str, Playbook] | None, show_plan: Callable[[Plan], None] | None) -> RunResult:
+    """Another scenario after a failed run that changed nothing: planned afresh, and it closes the failed run."""
+    old = failed.plan()
+    diag, plan = plan_remediation(az, ref, scenario, playbooks=playbooks, playbook=old.playbook, settings=settings,
+                                  admin_secret=admin_secret, verify_timeout=verify_timeout, hooks=hooks, yes=yes,
+                                  dry_run=dry_run)
+    plan.decided_by += f"; replaces run {old.run_id} ({old.scenario}), which failed having changed nothing"
+    return _show_then_run(az, plan, diag, hooks, yes=yes, dry_run=dry_run, store=store, show_plan=show_plan,
+                          dry_note=f"Dry run: run {old.run_id} failed having changed nothing; the next run closes it "
+                          f"and runs {plan.scenario} as planned above.", supersedes=old.run_id,
+                          reason=f"replaced by run {plan.run_id} (scenario {plan.scenario})")
 
 
 def failed_verification(journal: RunJournal) -> str | None:
@@ -269,15 +349,10 @@ def _fall_back(az: Azure, failed: RunJournal, scenario: str, hooks: Hooks, *, se
                      settings=_settings_for(chosen, pb, settings, admin_secret))
     if verify_timeout is not None:
         plan.verify_timeout_s = verify_timeout
-    if show_plan is not None:
-        show_plan(plan)
-    if dry_run:
-        hooks.progress(f"Dry run: run {old.run_id} failed verification; the next run closes it and runs "
-                       f"{chosen.id} as planned above.")
-        return RunResult(plan, None)
-    check_secrets(az, _calls_of(plan))
-    return RunResult(plan, _run(az, plan, hooks, yes=yes, store=store, supersedes=old.run_id,
-                                reason=f"superseded by run {plan.run_id} (fallback scenario {chosen.id})"))
+    return _show_then_run(az, plan, None, hooks, yes=yes, dry_run=dry_run, store=store, show_plan=show_plan,
+                          dry_note=f"Dry run: run {old.run_id} failed verification; the next run closes it and runs "
+                          f"{chosen.id} as planned above.", supersedes=old.run_id,
+                          reason=f"superseded by run {plan.run_id} (fallback scenario {chosen.id})")
 
 
 def remediate(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool = False, store: Store | str | None = None) -> Outcome:

@@ -4,6 +4,7 @@ read well in a terminal and in an Automation job's output stream."""
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from runbooks.apply import Outcome
@@ -21,8 +22,9 @@ def diagnosis_text(d: Diagnosis) -> str:
     lines = [f"VM {obs.ref} ({obs.location}, {obs.props.get('hardwareProfile', {}).get('vmSize')})",
              f"  status: {', '.join(obs.statuses()) or 'unknown'}"]
     for op in obs.failed_operations[:3]:
+        resolved = f" (then succeeded at {op['resolved_at']})" if op.get("resolved_at") else ""
         lines.append(f"  failed: {op.get('operation_display') or op.get('operation')} at {op.get('time')} → "
-                     f"{op.get('error_code')}: {op.get('message')}")
+                     f"{op.get('error_code')}: {' '.join(str(op.get('message')).split())}{resolved}")
     for img in obs.images:
         lines.append(f"  image captured from it: {img.get('name')} ({img.get('location')})")
     for entry in obs.disk_entries():
@@ -36,7 +38,8 @@ def diagnosis_text(d: Diagnosis) -> str:
         lines.append("No playbook applies: nothing here that this toolkit remediates.")
         return "\n".join(lines)
     lines.append(f"Playbook {d.playbook.id}: {d.playbook.title}")
-    lines.append(f"  articles: {', '.join(d.playbook.articles)}")
+    lines += textwrap.wrap(", ".join(d.playbook.articles), 100, initial_indent="  articles: ",
+                           subsequent_indent="      ", break_on_hyphens=False)
     rec = d.recommended
     for fit in d.fits:
         mark = "recommended" if rec is not None and fit.scenario.id == rec.id else (
@@ -49,6 +52,9 @@ def diagnosis_text(d: Diagnosis) -> str:
     if rec is not None:
         lines.append("  evidence:")
         lines += [f"      {label}: {value}" for label, value in d.evidence(rec)]
+    if (advice := d.advice) is not None:
+        lines.append("  advice:")
+        lines += [f"      {line}" for line in advice["lines"]]
     if why := d.ambiguity():
         lines.append(f"  Choose: {why}. Pass --scenario.")
     others = [m for m in d.matched if m != d.playbook.id]
@@ -125,6 +131,7 @@ def diagnosis_json(d: Diagnosis) -> dict[str, Any]:
         "evidence": dict(d.evidence(rec)) if rec else {},
         "ambiguity": d.ambiguity(),
         "matched": d.matched,
+        "advice": d.advice,
     }
 
 

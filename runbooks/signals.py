@@ -99,7 +99,8 @@ class ActivityLogSignal(_SignalBase):
 
     ``operation``: operation name (``Microsoft.Compute/virtualMachines/start/action``);
     ``error_code``: the ARM error code (``OperationNotAllowed``); ``message``: a regular expression
-    searched in the error message (case-insensitive).
+    searched in the error message (case-insensitive). A failure that the same operation's later success
+    resolved (``resolved_at``) no longer stands: a remediated VM does not read as broken.
     """
 
     source: Literal["activity-log"]
@@ -125,6 +126,7 @@ class ActivityLogSignal(_SignalBase):
         return self
 
     def _evaluate(self, obs: Observation) -> SignalResult:
+        resolved = None
         for op in obs.failed_operations:
             if self.operation and str(op.get("operation", "")).lower() != self.operation.lower():
                 continue
@@ -132,8 +134,15 @@ class ActivityLogSignal(_SignalBase):
                 continue
             if self.message and not re.search(self.message, str(op.get("message") or ""), re.IGNORECASE):
                 continue
+            if op.get("resolved_at"):
+                resolved = resolved or op
+                continue
             return SignalResult(self.id, True, f"{op.get('operation_display') or op.get('operation')} at "
                                 f"{op.get('time')} failed with {op.get('error_code')}: {op.get('message')}")
+        if resolved is not None:
+            return SignalResult(self.id, False, f"{resolved.get('operation_display') or resolved.get('operation')} "
+                                f"failed with {resolved.get('error_code')} at {resolved.get('time')}, then succeeded "
+                                f"at {resolved.get('resolved_at')}")
         return SignalResult(self.id, False, "no matching failed operation in the activity log")
 
 
@@ -192,6 +201,49 @@ class RelatedResourceSignal(_SignalBase):
         return True  # from one subscription-wide image list, not one read per VM
 
 
+class AvailabilitySetSignal(_SignalBase):
+    """Holds when the VM's availability set is pinned by another member: one that holds hardware (running or
+    stopped, not deallocated). Its members then can only be placed on that member's cluster."""
+
+    source: Literal["availability-set"]
+    pinned_by_member: Literal[True] = True
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "placement"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        if obs.availability_set is None:
+            return SignalResult(self.id, False, "the VM is in no availability set")
+        name = obs.availability_set.get("name")
+        holding = sorted(f"{m.get('name')} ({m.get('powerState')})" for m in obs.members.values()
+                         if str(m.get("powerState")) in ("running", "starting", "stopped", "stopping"))
+        if holding:
+            return SignalResult(self.id, True, f"availability set {name} is pinned to the cluster of "
+                                f"{', '.join(holding)}")
+        return SignalResult(self.id, False, f"no other member of availability set {name} holds hardware "
+                            f"({len(obs.members)} other member{'s' if len(obs.members) != 1 else ''})")
+
+
+class DiskLimitSignal(_SignalBase):
+    """Holds when the VM's disks, added up, provide more IOPS than its size lets through uncached (``resourceSkus``
+    UncachedDiskIOPS): the VM is capped below its disks. Throughput is shown beside it, not judged: disks whose
+    MB/s add up past the cap are common and rarely busy at once."""
+
+    source: Literal["disk-limits"]
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "disks", "skus"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks import sizing
+
+        name = sizing.current_size(obs)
+        size = sizing.catalogue(obs).get(name.lower())
+        if size is None or size.iops is None:
+            return SignalResult(self.id, False, f"the uncached disk limits of {name} are not known")
+        iops, mbps = sizing.disk_performance(obs)
+        over = iops > size.iops
+        cap = f"{size.iops} IOPS" + (f" / {size.mbps:g} MB/s" if size.mbps is not None else "")
+        return SignalResult(self.id, over, f"{name} caps uncached disk traffic at {cap}; its disks provide {iops} "
+                            f"IOPS / {mbps:g} MB/s")
+
+
 def _signal_source(v: Any) -> str | None:
     if isinstance(v, dict):
         source = v.get("source")
@@ -200,14 +252,17 @@ def _signal_source(v: Any) -> str | None:
 
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
-             | RelatedResourceSignal)
-SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource")
+             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal)
+SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
+                  "availability-set", "disk-limits")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
     | Annotated[ActivityLogSignal, Tag("activity-log")]
     | Annotated[VmPropertySignal, Tag("vm-property")]
-    | Annotated[RelatedResourceSignal, Tag("related-resource")],
+    | Annotated[RelatedResourceSignal, Tag("related-resource")]
+    | Annotated[AvailabilitySetSignal, Tag("availability-set")]
+    | Annotated[DiskLimitSignal, Tag("disk-limits")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",

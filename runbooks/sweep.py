@@ -30,7 +30,16 @@ from typing import Any, TextIO
 
 from runbooks.apply import Hooks
 from runbooks.azure import AZURE_ERRORS, Azure, call_failed, resource_parts
-from runbooks.errors import ChoiceRequired, LockHeld, LockLost, NotApplicable, RunbookError, StepRefused, UsageError
+from runbooks.errors import (
+    AdviceOnly,
+    ChoiceRequired,
+    LockHeld,
+    LockLost,
+    NotApplicable,
+    RunbookError,
+    StepRefused,
+    UsageError,
+)
 from runbooks.journal import Store
 from runbooks.observe import Observation, VmRef
 from runbooks.playbook import Playbook, load_playbooks
@@ -468,6 +477,9 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
                               prefer=prefer, yes=True, store=runs, playbooks=pool)
     except ChoiceRequired as e:
         item.result, item.detail = SKIPPED, f"{e} (sweep with --prefer, or remediate it alone)"
+        return
+    except AdviceOnly as e:  # a recommendation: the sweep never applies one
+        item.result, item.detail = SKIPPED, "advice only (no writes): " + " ".join(str(e).split("\n")[1:3]).strip()
         return
     except (NotApplicable, LockHeld) as e:
         if isinstance(e, LockLost):  # this run lost its lock part-way: a failure, not someone else's run

@@ -87,29 +87,37 @@ def articles_show(c: Context, id_: str, set_: list[str] | None = None, dir_: str
         print(render_article(article, values), end="")
 
 
-@task(help={"json": "print JSON", "dir": _DIR_HELP})
-def articles_coverage(c: Context, json_: bool = False, dir_: str = "") -> None:
-    """Which corpus articles have a playbook, grouped by diagnosticScenario, with totals."""
-    from runbooks.playbook import load_playbooks, playbook_for_article
+@task(help={"json": "print only JSON: the same data, with the playbook of each claimed article",
+            "all": "also list the claimed articles, each with the playbook that claims it (default: only the "
+                   "unclaimed ones)",
+            "dir": _DIR_HELP})
+def articles_coverage(c: Context, json_: bool = False, all_: bool = False, dir_: str = "") -> None:
+    """Which articles a playbook claims, per family (class remediate, recommend or explain), and which remain."""
+    from runbooks.families import coverage
 
     with user_errors():
-        playbooks = load_playbooks()
-        groups: dict[str, dict[str, list[str]]] = {}
-        for a in _corpus(dir_):
-            g = groups.setdefault(a.diagnostic_scenario or "(none)", {"covered": [], "uncovered": []})
-            has_playbook = playbook_for_article(a.article_id, playbooks) is not None
-            g["covered" if has_playbook else "uncovered"].append(a.article_id)
-        total = sum(len(g["covered"]) + len(g["uncovered"]) for g in groups.values())
-        covered = sum(len(g["covered"]) for g in groups.values())
+        cov = coverage(_corpus(dir_))
         if json_:
-            print_json({"total": total, "covered": covered, "scenarios": groups})
+            print_json(cov.to_dict())
             return
-        for name, g in sorted(groups.items()):
-            n = len(g["covered"]) + len(g["uncovered"])
-            print(f"{name:<40} {len(g['covered']):>3}/{n:<3}")
-            for article_id in g["covered"]:
-                print(f"    {article_id}")
-        print(f"{'total':<40} {covered:>3}/{total:<3} articles have a playbook")
+        family_width = max(len(row.family) for row in cov.rows)
+        for row in cov.rows:
+            count = f"{len(row.claimed):>3}/{row.total:<3}"
+            print(f"{row.family:<{family_width}}  {row.class_ or '-':<9}  {count}  {row.description}")
+            if not all_:
+                for article_id in row.unclaimed:
+                    print(f"    {article_id}")
+                continue
+            # each article with its playbook ("-": none), aligned as far as 100 columns allow
+            playbook_width = max((len(p) for p in row.claimed.values()), default=1)
+            listed = sorted([*row.claimed, *row.unclaimed], key=lambda a: (a.lower(), a))
+            id_width = min(max((len(a) for a in listed), default=0), 100 - 4 - 2 - playbook_width)
+            for article_id in listed:
+                print(f"    {article_id:<{id_width}}  {row.claimed.get(article_id, '-')}")
+        classes = ", ".join(f"{name} {n}/{t}" for name, (n, t) in cov.by_class().items())
+        if cov.unclassified.total:
+            classes += f", unclassified {len(cov.unclassified.claimed)}/{cov.unclassified.total}"
+        print(f"{cov.claimed}/{cov.total} articles claimed by a playbook; {classes}")
 
 
 @task(help={"dir": "playbooks folder (default: env RUNBOOKS_PLAYBOOKS, else the repo's playbooks/)",

@@ -59,7 +59,7 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
         from pathlib import Path
 
         from runbooks.azure import parse_secret_ref
-        from runbooks.errors import UsageError
+        from runbooks.errors import AdviceOnly, UsageError
         from runbooks.journal import write_private
         from runbooks.observe import VmRef
         from runbooks.plan import Plan
@@ -85,10 +85,17 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
             else:
                 print(plan_text(plan))
 
-        result = remediate_vm(az, ref, run_hooks, playbook=playbook or None, scenario=scenario or None,
-                              settings=settings, admin_secret=admin_secret or None,
-                              verify_timeout=timeout, yes=yes, dry_run=dry_run, store=store,
-                              show_plan=show)
+        try:
+            result = remediate_vm(az, ref, run_hooks, playbook=playbook or None, scenario=scenario or None,
+                                  settings=settings, admin_secret=admin_secret or None,
+                                  verify_timeout=timeout, yes=yes, dry_run=dry_run, store=store,
+                                  show_plan=show)
+        except AdviceOnly as advice:  # a recommendation: shown, and nothing was asked to change
+            if json:
+                print_json({"advice": str(advice), "writes": az.counter.writes})
+            else:
+                print(advice)
+            return
         if result.outcome is None:
             if not json:
                 print(f"Dry run: nothing was changed ({az.counter.writes} writes).")

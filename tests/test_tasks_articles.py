@@ -89,25 +89,42 @@ def test_missing_dir_is_one_line_and_exit_2(tmp_path: Path) -> None:
     )
 
 
-def test_coverage_groups_by_scenario() -> None:
+def test_coverage_groups_by_family() -> None:
     r = inv("articles.coverage", "--json", "--dir", str(FIXTURES))
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
-    assert (data["total"], data["covered"]) == (3, 1)
-    assert data["scenarios"]["StartFailure"] == {
-        "covered": ["Startfailure_GeneralizedImage"],
-        "uncovered": [],
-    }
-    text = inv("articles.coverage", "--dir", str(FIXTURES)).stdout
-    assert text.splitlines()[-1].split()[:2] == ["total", "1/3"]
+    assert (data["total"], data["claimed"]) == (3, 1)
+    recreate = data["families"]["RECREATE"]
+    assert (recreate["class"], recreate["total"]) == ("remediate", 1)
+    assert (recreate["claimed"], recreate["unclaimed"]) == ({"Startfailure_GeneralizedImage": "generalized-vm"}, [])
+    assert data["families"]["INFO_PLATFORM"] == {**data["families"]["INFO_PLATFORM"], "class": "explain",
+                                                  "total": 0, "claimed": {}, "unclaimed": []}
+    # the fixture's two made-up ids are in no family
+    assert data["unclassified"]["unclaimed"] == ["Test_Quirky", "VMA_RCA_Test_Restart"]
+    assert data["classes"] == {"remediate": {"claimed": 1, "total": 1}, "recommend": {"claimed": 0, "total": 0},
+                               "explain": {"claimed": 0, "total": 0}}
+
+    lines = inv("articles.coverage", "--dir", str(FIXTURES)).stdout.splitlines()
+    assert lines[0].split()[:3] == ["RECREATE", "remediate", "1/1"]
+    assert lines[1].split()[:3] == ["ALLOC", "remediate", "0/0"]
+    assert next(line for line in lines if line.startswith("QUOTA")).split()[:3] == ["QUOTA", "recommend", "0/0"]
+    assert lines[-4].split()[:3] == ["(unclassified)", "-", "0/2"]
+    assert lines[-3:-1] == ["    Test_Quirky", "    VMA_RCA_Test_Restart"]  # the unclaimed ones, indented
+    assert lines[-1] == ("1/3 articles claimed by a playbook; remediate 1/1, recommend 0/0, explain 0/0, "
+                         "unclassified 0/2")
+    assert len(lines) == 18 + 1 + 2 + 1
+    assert max(len(line) for line in lines) <= 100
+
+    lines = inv("articles.coverage", "--all", "--dir", str(FIXTURES)).stdout.splitlines()
+    assert lines[1].split() == ["Startfailure_GeneralizedImage", "generalized-vm"]
+    assert [line.split() for line in lines[-3:-1]] == [["Test_Quirky", "-"], ["VMA_RCA_Test_Restart", "-"]]
 
 
 def test_validate_shipped_playbooks() -> None:
     r = inv("playbooks.validate", "--corpus", str(FIXTURES / ".." / "articles"))
-    # the fixture corpus lacks three of the four generalized-VM articles, both redeploy ones and the six
-    # allocation-failure ones: lint says so
+    # the fixture corpus holds one generalized-VM article and none of the other 51 the playbooks claim: lint says so
     assert r.returncode == 1
-    assert r.stdout.count("is not in the corpus") == 11
+    assert r.stdout.count("is not in the corpus") == 51
     r = inv("playbooks.validate")
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().endswith("playbooks OK")

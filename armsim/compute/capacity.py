@@ -12,7 +12,9 @@ every VM in the region count, deallocated ones too ("Quotas are calculated based
 in use both allocated and deallocated", Azure's vCPU quota docs); defaults are generous.
 
 Synchronous refusals (the write answers the error): unknown size, SkuNotAvailable, quota, a size outside the
-pinned cluster. Capacity failures end the accepted operation (AllocationFailed and friends).
+pinned cluster. Capacity failures end the accepted operation (AllocationFailed and friends); when the allocation
+was scoped to an availability set's cluster (a member pinned by another one, or resized in place), the
+AllocationFailed message is Azure's availability-set variant.
 """
 
 from __future__ import annotations
@@ -246,14 +248,14 @@ def allocate(state: ComputeState, vm: VirtualMachine, size_name: str | None = No
     s = catalog.size(size_name)
     if s is None:
         return None  # an unknown size was refused earlier; VMs seeded straight into the model are not placed
+    own = cluster_of(state, vm) if keep_cluster else None
+    pin, why = pinned(state, vm)
     for rule in list(state.allocation_failures.values()):
         if rule.location == vm.location and (rule.size is None or rule.size.lower() == s.name.lower()):
             rule.remaining -= 1
             if rule.remaining <= 0:
                 state.allocation_failures = {k: r for k, r in state.allocation_failures.items() if r is not rule}
-            return _failure(rule.code, vm)
-    own = cluster_of(state, vm) if keep_cluster else None
-    pin, why = pinned(state, vm)
+            return _failure(rule.code, vm, scoped_to_set=bool((own or pin) and avset_of(vm)))
     fixed = own or pin
     candidates = [(c, z) for c, _, z in catalog.clusters(vm.location) if catalog.hosts(c, s.name)
                   and (not vm.zones or z in vm.zones)]
@@ -272,19 +274,21 @@ def allocate(state: ComputeState, vm: VirtualMachine, size_name: str | None = No
     if why == "proximityPlacementGroup" and elsewhere:
         constraints = (["Availability Zone"] if vm.zones else []) + ["Proximity Placement Group", "VM Size"]
         return cx.overconstrained(constraints, zonal=bool(vm.zones))
+    if fixed and avset_of(vm):  # scoped to the set's cluster: Azure says so in the message
+        return cx.allocation_failed_in_availability_set()
     if vm.zones and not fixed and elsewhere:
         return cx.zonal_allocation_failed()
     return cx.allocation_failed()
 
 
-def _failure(code: str, vm: VirtualMachine) -> dict[str, Any]:
+def _failure(code: str, vm: VirtualMachine, scoped_to_set: bool = False) -> dict[str, Any]:
     if code == "ZonalAllocationFailed":
         return cx.zonal_allocation_failed()
     if code in ("OverconstrainedAllocationRequest", "OverconstrainedZonalAllocationRequest"):
         return cx.overconstrained((["Availability Zone"] if vm.zones else []) + ["VM Size"],
                                   zonal=code == "OverconstrainedZonalAllocationRequest")
     if code == "AllocationFailed":
-        return cx.allocation_failed()
+        return cx.allocation_failed_in_availability_set() if scoped_to_set else cx.allocation_failed()
     return {"code": code, "message": f"Allocation failed with {code}."}
 
 

@@ -1,8 +1,18 @@
-"""The VM size catalogue: sizes, families, regions and the hardware-cluster kinds that host them.
+"""The VM size catalogue: sizes, families, regions and the hardware-cluster kinds that host them; and the
+managed-disk performance tiers.
 
 Figures are the published ones (Azure's size-series pages): vCPUs, memory, temporary disk, data disks,
-NICs and the uncached (remote) disk limits of premium-capable sizes. Sizes without premium storage
-(``Standard_D2_v5``, ``Standard_D2_v4``, ``Standard_A2_v2``) carry no uncached-disk figures.
+NICs and the uncached (remote) disk limits of premium-capable sizes ("Max uncached disk throughput:
+IOPS/MBps"; checked against azure-docs dv5-dsv5, dasv5-dadsv5, ev5-esv5, dv4-dsv4, ev4-esv4, dv2-dsv2,
+dsv3, fsv2 and b-series pages). ``UncachedDiskBytesPerSecond`` is the MBps figure times 1 048 576, as the
+resourceSkus API reports it (e.g. 1200 MBps → 1258291200 for Standard_E64s_v3 in azure-docs' ultra-disk
+page); some newer series report a decimal figure instead (unconfirmed for the sizes here). Sizes without
+premium storage (``Standard_D2_v5``, ``Standard_D2_v4``, ``Standard_A2_v2``) carry no uncached-disk figures.
+
+Disk tiers (``DISK_TIERS``): the size-based tiers of Premium SSD (P1…P80), Standard SSD (E1…E80) and Standard
+HDD (S4…S80) with their provisioned (Premium) or "up to" (Standard) IOPS and MB/s, from azure-docs
+``includes/disk-storage-{premium-ssd,standard-ssd,standard-hdd}-sizes.md``. A disk gets the smallest tier whose
+size is at least its own (a disk larger than the largest tier gets the largest).
 """
 
 from __future__ import annotations
@@ -64,8 +74,8 @@ SIZES: dict[str, Size] = {s.name.lower(): s for s in (
     _s("Standard_D16s_v5", "standardDSv5Family", 16, 64, 0, 32, 8, True, True, _V12, False, 25600, 600, "v5"),
     _s("Standard_D2_v5", "standardDv5Family", 2, 8, 0, 4, 2, False, True, _V12, False, None, None, "v5"),
     _s("Standard_D4_v5", "standardDv5Family", 4, 16, 0, 8, 2, False, True, _V12, False, None, None, "v5"),
-    _s("Standard_D2as_v5", "standardDASv5Family", 2, 8, 0, 4, 2, True, True, _V12, False, 3750, 85, "v5"),
-    _s("Standard_D4as_v5", "standardDASv5Family", 4, 16, 0, 8, 2, True, True, _V12, False, 6400, 145, "v5"),
+    _s("Standard_D2as_v5", "standardDASv5Family", 2, 8, 0, 4, 2, True, True, _V12, False, 3750, 82, "v5"),
+    _s("Standard_D4as_v5", "standardDASv5Family", 4, 16, 0, 8, 2, True, True, _V12, False, 6400, 144, "v5"),
     _s("Standard_E2s_v5", "standardESv5Family", 2, 16, 0, 4, 2, True, True, _V12, False, 3750, 85, "v5"),
     _s("Standard_E4s_v5", "standardESv5Family", 4, 32, 0, 8, 2, True, True, _V12, False, 6400, 145, "v5"),
     _s("Standard_E8s_v5", "standardESv5Family", 8, 64, 0, 16, 4, True, True, _V12, False, 12800, 290, "v5"),
@@ -116,3 +126,55 @@ def hosts(cluster: str, size_name: str) -> bool:
 
 def hosted_sizes(cluster: str) -> list[Size]:
     return [s for s in SIZES.values() if hosts(cluster, s.name)]
+
+
+# --- managed-disk performance tiers ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiskTier:
+    name: str  # "P30", "E10", "S4"
+    size_gb: int  # the tier's size (GiB)
+    iops: int
+    mbps: int
+
+
+def _tiers(prefix: str, rows: tuple[tuple[int, int, int, int], ...]) -> tuple[DiskTier, ...]:
+    return tuple(DiskTier(f"{prefix}{n}", size, iops, mbps) for n, size, iops, mbps in rows)
+
+
+_PREMIUM = _tiers("P", ((1, 4, 120, 25), (2, 8, 120, 25), (3, 16, 120, 25), (4, 32, 120, 25), (6, 64, 240, 50),
+                        (10, 128, 500, 100), (15, 256, 1100, 125), (20, 512, 2300, 150), (30, 1024, 5000, 200),
+                        (40, 2048, 7500, 250), (50, 4096, 7500, 250), (60, 8192, 16000, 500),
+                        (70, 16384, 18000, 750), (80, 32767, 20000, 900)))
+_STANDARD_SSD = _tiers("E", ((1, 4, 500, 60), (2, 8, 500, 60), (3, 16, 500, 60), (4, 32, 500, 60), (6, 64, 500, 60),
+                             (10, 128, 500, 60), (15, 256, 500, 60), (20, 512, 500, 60), (30, 1024, 500, 60),
+                             (40, 2048, 500, 60), (50, 4096, 500, 60), (60, 8192, 2000, 400),
+                             (70, 16384, 4000, 600), (80, 32767, 6000, 750)))
+_STANDARD_HDD = _tiers("S", ((4, 32, 500, 60), (6, 64, 500, 60), (10, 128, 500, 60), (15, 256, 500, 60),
+                             (20, 512, 500, 60), (30, 1024, 500, 60), (40, 2048, 500, 60), (50, 4096, 500, 60),
+                             (60, 8192, 1300, 300), (70, 16384, 2000, 500), (80, 32767, 2000, 500)))
+DISK_TIERS: dict[str, tuple[DiskTier, ...]] = {
+    "premium_lrs": _PREMIUM, "premium_zrs": _PREMIUM,
+    "standardssd_lrs": _STANDARD_SSD, "standardssd_zrs": _STANDARD_SSD,
+    "standard_lrs": _STANDARD_HDD,
+}
+
+
+def disk_tiers(sku: str) -> tuple[DiskTier, ...] | None:
+    """The size-based tiers of a disk SKU; None for SKUs whose performance is set, not derived (PremiumV2_LRS,
+    UltraSSD_LRS) and for unknown SKUs."""
+    return DISK_TIERS.get(sku.lower())
+
+
+def baseline_tier(sku: str, size_gb: int) -> DiskTier | None:
+    """The tier a disk of this SKU and size is billed and performs as: the smallest whose size is >= size_gb."""
+    tiers = disk_tiers(sku)
+    if not tiers:
+        return None
+    return next((t for t in tiers if t.size_gb >= size_gb), tiers[-1])
+
+
+def settable_tier(sku: str) -> bool:
+    """Premium SSD alone has performance tiers a caller may set (``properties.tier``) and that ARM reports."""
+    return sku.lower() in ("premium_lrs", "premium_zrs")

@@ -56,6 +56,17 @@ def os_disk_swap_needs_deallocation(vm: str) -> OperationNotAllowed:
                                "machine is stopped (deallocated).")
 
 
+def disk_sku_change_attached(disk: str, vm_id: str) -> OperationNotAllowed:
+    """A disk's SKU (disk type) changed while its VM holds an allocation. Azure documents the rule ("Stop and
+    deallocate the VM before changing the storage type", azure-compute-docs disks-convert-types); the code is the
+    one Azure uses for the sibling refusal (resizing an attached disk: ``OperationNotAllowed`` "Cannot resize disk
+    <disk> while it is attached to running VM <vm id>. … Please stop your VM and retry the operation."); this
+    wording is armsim's own, modelled on that one."""
+    return OperationNotAllowed(f"Cannot change the SKU of disk {disk} while it is attached to running VM {vm_id}. "
+                               "Changing the disk type of an Azure Virtual Machine's disk requires the virtual "
+                               "machine to be deallocated. Please stop your VM and retry the operation.")
+
+
 def disk_owned(disk_id: str, vm_id: str) -> ConflictingUserInput:
     return ConflictingUserInput(f"Disk '{disk_id}' cannot be attached as the disk is already owned by VM '{vm_id}'.")
 
@@ -151,6 +162,18 @@ def allocation_failed() -> dict[str, str]:
     return {"code": "AllocationFailed", "message": (
         "Allocation failed. We do not have sufficient capacity for the requested VM size in this region. Read more "
         "about improving likelihood of allocation success at http://aka.ms/allocation-guidance")}
+
+
+def allocation_failed_in_availability_set() -> dict[str, str]:
+    """``AllocationFailed`` for a VM whose allocation was scoped to its availability set's cluster (a member
+    started or resized while another member holds the set's cluster). Wording as Azure returns it, quoted in
+    Azure/karpenter-provider-azure's cloud-error tests and in azure-docs' restore-point troubleshooting article;
+    the docs' allocation-failure article explains the cause ("pinned to a cluster")."""
+    return {"code": "AllocationFailed", "message": (
+        "Allocation failed. If you are trying to add a new VM to an Availability Set or update/resize an existing VM "
+        "in an Availability Set, please note that such Availability Set allocation is scoped to a single cluster, and "
+        "it is possible that the cluster is out of capacity. Please read more about improving likelihood of "
+        "allocation success at http://aka.ms/allocation-guidance.")}
 
 
 # --- capacity, sizes and quota (armsim/compute/capacity.py) ---

@@ -19,6 +19,10 @@ start of a stopped VM keep them. A host can be faulty (``HostFault``, set throug
   ``provisioning-timeout``  as above, and every create, update (PUT/PATCH), start, restart or redeploy that
                             completes on that host fails with ``OSProvisioningTimedOut``; the guest runs anyway.
 Moving the VM to another host (redeploy, or deallocate + start) is the fix.
+
+Disk performance: every managed disk reports ``diskIOPSReadWrite`` and ``diskMBpsReadWrite`` (and Premium SSD its
+``tier``), derived from its SKU and size whenever it is created, resized or changes SKU (``catalog.DISK_TIERS``);
+values the request gives win. A disk's SKU changes only while it is unattached or its VM is deallocated.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from armsim.compute import capacity
+from armsim.compute import capacity, catalog
 from armsim.compute import exceptions as cx
 from armsim.errors import (
     ArmError,
@@ -109,6 +113,49 @@ class Disk:
     is_snapshot: bool = False
     guest: str | None = None  # hidden: see module docstring
     content: str = field(default_factory=lambda: uuid.uuid4().hex)  # hidden fingerprint
+    # performance (disks only): Premium SSD's tier ("P30"), provisioned IOPS and MB/s (see set_performance)
+    tier: str | None = None
+    iops_read_write: int | None = None
+    mbps_read_write: int | None = None
+    requested_tier: str | None = None  # hidden: a Premium tier the caller set (kept while at or above the baseline)
+
+    def set_performance(self, props: dict[str, Any] | None = None) -> None:
+        """Derive ``tier``, ``diskIOPSReadWrite`` and ``diskMBpsReadWrite`` from the SKU and size, as Azure does
+        for Premium SSD, Standard SSD and Standard HDD (the smallest tier whose size is at least the disk's).
+        ``props`` are the request's properties: values given there win (a Premium ``tier`` at or above the
+        baseline is kept across later writes). SKUs whose performance is provisioned, not derived (PremiumV2_LRS,
+        UltraSSD_LRS, anything unknown), keep what they were given."""
+        if self.is_snapshot:
+            return
+        props = props or {}
+
+        def given_int(key: str) -> int | None:
+            v = props.get(key)
+            return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+        given_tier = props.get("tier") if isinstance(props.get("tier"), str) else None
+        iops, mbps = given_int("diskIOPSReadWrite"), given_int("diskMBpsReadWrite")
+        tiers = catalog.disk_tiers(self.sku)
+        baseline = catalog.baseline_tier(self.sku, self.size_gb)
+        if not tiers or baseline is None:
+            self.requested_tier = None
+            if given_tier is not None:
+                self.tier = given_tier
+            self.iops_read_write = iops if iops is not None else self.iops_read_write
+            self.mbps_read_write = mbps if mbps is not None else self.mbps_read_write
+            return
+        chosen = baseline
+        if catalog.settable_tier(self.sku):
+            if given_tier is not None:
+                self.requested_tier = given_tier
+            wanted = next((t for t in tiers if t.name.lower() == (self.requested_tier or "").lower()), None)
+            if wanted is not None and wanted.size_gb > baseline.size_gb:
+                chosen = wanted
+            self.tier = chosen.name
+        else:
+            self.requested_tier = self.tier = None
+        self.iops_read_write = iops if iops is not None else chosen.iops
+        self.mbps_read_write = mbps if mbps is not None else chosen.mbps
 
     def to_dict(self) -> dict[str, Any]:
         props: dict[str, Any] = {
@@ -120,6 +167,11 @@ class Disk:
             "provisioningState": self.provisioning_state,
             "uniqueId": self.unique_id,
         }
+        if not self.is_snapshot:
+            for key, value in (("diskIOPSReadWrite", self.iops_read_write), ("diskMBpsReadWrite", self.mbps_read_write),
+                               ("tier", self.tier)):
+                if value is not None:
+                    props[key] = value
         if self.os_type:
             props["osType"] = self.os_type
         if self.hyper_v_generation:
@@ -321,6 +373,13 @@ class VirtualMachine:
     def to_dict(self, world: World, state: ComputeState, *, expand: str = "") -> dict[str, Any]:
         props = copy.deepcopy(self.properties)
         props.update(vmId=self.vm_id, provisioningState=self.provisioning_state, timeCreated=self.time_created)
+        storage = props.get("storageProfile") or {}
+        for entry in [storage.get("osDisk") or {}, *(storage.get("dataDisks") or [])]:
+            managed = entry.get("managedDisk") if isinstance(entry, dict) else None
+            disk = state.disks.get((_ref_id(managed) or "").lower())
+            if disk is not None and isinstance(managed, dict):  # the disk's own SKU and size, as they are now
+                managed["storageAccountType"] = disk.sku
+                entry["diskSizeGB"] = disk.size_gb
         props.setdefault("securityProfile", {}).setdefault("securityType", "Standard")
         expands = {e.strip().lower() for e in expand.split(",")}
         if "userdata" in expands and self.user_data is not None:
@@ -425,6 +484,7 @@ class ComputeState(Collections):
     def new_disk(self, rg: str, name: str, location: str, **kw: Any) -> Disk:
         disk = Disk(id=self.rid(rg, "disks", name), name=name, resource_group=self.sub.rg(rg).name,
                     location=norm_location(location), time_created=now_iso(self.world), **kw)
+        disk.set_performance()
         self.disks[disk.id.lower()] = disk
         return disk
 
@@ -438,16 +498,7 @@ class ComputeState(Collections):
             raise InvalidParameter("The 'properties' value must be an object.", target="properties")
         existing = table.get(rid.lower())
         if existing is not None:
-            if "tags" in body:
-                existing.tags = dict(body.get("tags") or {})
-            new_size = props.get("diskSizeGB")
-            if isinstance(new_size, int) and new_size != existing.size_gb:
-                if new_size < existing.size_gb:
-                    raise cx.resized_down(name, existing.size_gb, new_size)
-                existing.size_gb = new_size
-            if isinstance(body.get("sku"), dict) and body["sku"].get("name"):
-                existing.sku = body["sku"]["name"]
-            return existing, False
+            return self._update_disk(existing, body, props), False
         location = body.get("location")
         if not isinstance(location, str) or not location:
             raise cx.missing_param("location")
@@ -493,12 +544,38 @@ class ComputeState(Collections):
         if isinstance(props.get("securityProfile"), dict) and props["securityProfile"].get("securityType"):
             kw["security_type"] = props["securityProfile"]["securityType"]
         kw["extra"] = {k: v for k, v in props.items() if k in ("encryption", "networkAccessPolicy",
-                       "publicNetworkAccess", "supportsHibernation", "burstingEnabled", "tier", "maxShares")}
+                       "publicNetworkAccess", "supportsHibernation", "burstingEnabled", "maxShares")}
         item = Disk(id=rid, name=name, resource_group=self.sub.rg(rg).name, location=norm_location(location),
                     time_created=now_iso(self.world), provisioning_state="Updating" if not snapshot else "Creating",
                     **kw)
+        item.set_performance(props)
         table[rid.lower()] = item
         return item, True
+
+    def _update_disk(self, disk: Disk, body: dict[str, Any], props: dict[str, Any]) -> Disk:
+        """PUT/PATCH of an existing disk (or snapshot): tags, a larger size, another SKU. Checked before anything
+        changes: no shrinking; a disk's SKU changes only while it is unattached or its VM is deallocated."""
+        asked = props.get("diskSizeGB")
+        new_size = asked if isinstance(asked, int) and not isinstance(asked, bool) else disk.size_gb
+        resize = new_size != disk.size_gb
+        if new_size < disk.size_gb:
+            raise cx.resized_down(disk.name, disk.size_gb, new_size)
+        sku = body.get("sku")
+        new_sku = sku.get("name") if isinstance(sku, dict) and isinstance(sku.get("name"), str) and sku["name"] \
+            else None
+        sku_change = new_sku is not None and new_sku.lower() != disk.sku.lower()
+        if sku_change and not disk.is_snapshot and disk.managed_by:
+            vm = self.vms.get(disk.managed_by.lower())
+            if vm is not None and vm.power_state != "deallocated":
+                raise cx.disk_sku_change_attached(disk.name, vm.id)
+        if "tags" in body:
+            disk.tags = dict(body.get("tags") or {})
+        disk.size_gb = new_size
+        if new_sku is not None:
+            disk.sku = new_sku
+        if resize or sku_change or any(k in props for k in ("tier", "diskIOPSReadWrite", "diskMBpsReadWrite")):
+            disk.set_performance(props)
+        return disk
 
     def delete_disk(self, rg: str, name: str) -> Disk | None:
         disk = self.disks.get(self.rid(rg, "disks", name).lower())

@@ -79,6 +79,29 @@ def _event(world: World, *, subscription: str, resource_id: str, action: str, st
     }
 
 
+_SECRET_KEYS = {"adminpassword", "customdata", "protectedsettings", "userdata"}
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items() if str(k).lower() not in _SECRET_KEYS}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def _request_body(req: ArmRequest) -> dict[str, Any]:
+    """A PUT or PATCH's body as the Started event's ``properties.requestbody`` (a JSON string, as the portal shows
+    it), secrets left out: what a diagnosis reads to learn the size a refused resize asked for."""
+    if req.method not in ("PUT", "PATCH") or not req.body:
+        return {}
+    try:
+        body = json.loads(req.body)
+    except ValueError:
+        return {}
+    return {"requestbody": json.dumps(_redacted(body), separators=(",", ":"))}
+
+
 def record_request(world: World, req: ArmRequest, route: Route, response: ArmResponse | None) -> None:
     """Log a write: its Started event and its synchronous outcome (or Accepted for an LRO)."""
     parts = req.path.split("/")
@@ -88,7 +111,7 @@ def record_request(world: World, req: ArmRequest, route: Route, response: ArmRes
     ctx = req.activity or {"correlationId": str(uuid.uuid4()), "caller": req.principal}
     common = {"subscription": sub.id, "resource_id": _resource_id(req.path, route.action), "action": route.action,
               "correlation_id": ctx["correlationId"], "caller": ctx["caller"]}
-    sub.activity.append(_event(world, status="Started", sub_status="", **common))
+    sub.activity.append(_event(world, status="Started", sub_status="", properties=_request_body(req), **common))
     if response is None:
         return
     reason = HTTPStatus(response.status).phrase.replace(" ", "") if response.status in HTTPStatus._value2member_map_ \

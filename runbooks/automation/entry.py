@@ -213,6 +213,7 @@ def _never_ask(question: str) -> bool:
 
 def _remediate(p: RemediateParameters, out: JobOutput) -> int:
     from runbooks.apply import Hooks
+    from runbooks.errors import AdviceOnly
     from runbooks.observe import VmRef
     from runbooks.remediate import remediate_vm
     from runbooks.render import outcome_text, plan_text
@@ -220,10 +221,14 @@ def _remediate(p: RemediateParameters, out: JobOutput) -> int:
     ref = VmRef.parse(p.vm)
     az = connect(p)
     _require_store(p, p.apply)
-    result = remediate_vm(az, ref, Hooks(confirm=_never_ask, progress=out.output), playbook=p.playbook,
-                          scenario=p.scenario, settings=p.set, admin_secret=p.admin_secret,
-                          verify_timeout=p.verify_timeout, yes=True, dry_run=not p.apply, store=p.store,
-                          show_plan=lambda plan: out.output(plan_text(plan)))
+    try:
+        result = remediate_vm(az, ref, Hooks(confirm=_never_ask, progress=out.output), playbook=p.playbook,
+                              scenario=p.scenario, settings=p.set, admin_secret=p.admin_secret,
+                              verify_timeout=p.verify_timeout, yes=True, dry_run=not p.apply, store=p.store,
+                              show_plan=lambda plan: out.output(plan_text(plan)))
+    except AdviceOnly as advice:  # a recommendation goes to the Output stream: nothing failed
+        out.output(str(advice))
+        return 0
     if result.outcome is None:
         out.output(f"Plan only (apply=false): nothing was changed ({az.counter.writes} writes).")
         return 0

@@ -307,6 +307,7 @@ def test_control_api_round_trip(env: Env) -> None:
 @pytest.mark.parametrize("scenario,rg,vm,code", [
     ("allocation-failure", "rg-alloc", "app-01", "AllocationFailed"),
     ("size-not-in-cluster", "rg-resize", "api-01", "OperationNotAllowed"),
+    ("size-not-in-cluster", "rg-resize", "api-05", "OperationNotAllowed"),
     ("quota-exceeded", "rg-quota", "batch-03", "OperationNotAllowed"),
     ("sku-not-available", "rg-sku", "db-01", "SkuNotAvailable"),
 ])

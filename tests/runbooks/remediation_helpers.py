@@ -57,7 +57,7 @@ class Rig:
         """Environment for a CLI subprocess (armsim stays in the test process)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNBOOKS_", "AZURE_", "IDENTITY_"))}
         env.update(self.arm.env(), RUNBOOKS_HOME=str(self.home), RUNBOOKS_ADMIN_PASSWORD=PASSWORD,
-                   PYTHONUNBUFFERED="1")
+                   PYTHONUNBUFFERED="1", RUNBOOKS_POLL_INTERVAL_S="0.1", RUNBOOKS_CAPACITY_RETRY_PAUSE_S="0")
         env.update(extra)
         return env
 

@@ -77,3 +77,69 @@ def test_a_member_of_an_availability_set_is_started_again_by_the_cli(rig: Rig) -
         ("POST", ["web-01", "start"])]
     assert _power(rig, "web-01") == "PowerState/running"
     assert _power(rig, "web-02") == "PowerState/deallocated"
+
+
+# --- a member of a pinned availability set (shop-avset: shop-01 running holds a cluster without room) --------
+
+
+def test_a_pinned_set_member_retries_then_restarts_the_set_in_order(rig: Rig) -> None:
+    """shop-02's start fails while shop-01 holds the set's cluster. start-again (what --yes takes) fails honestly
+    and changes nothing; restart-set, named, replaces that failed run: it deallocates shop-01, starts shop-02
+    first (on a cluster with room), then shop-01, and both end on one cluster."""
+    seeded = rig.arm.seed("allocation-failure")
+    az = rig.az()
+    diag = run_diagnosis(az, VmRef(RG, "shop-02"))
+    assert diag.matched == ["allocation-failure"] and diag.recommended is not None
+    assert diag.recommended.id == "start-again" and diag.signals["set-pinned"].holds
+    assert "shop-01 (running)" in diag.signals["set-pinned"].detail
+    with pytest.raises(ApplyFailed) as e:
+        remediate_vm(az, VmRef(RG, "shop-02"), rig.hooks(), yes=True)
+    assert e.value.code == "AllocationFailed" and "scoped to a single cluster" in str(e.value)
+    mark = rig.arm.last_request
+    dry = rig.invoke("remediate", "--vm", f"{RG}/shop-02", "--scenario", "restart-set", "--dry-run")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "deallocate 1 VM of availability set shop-avset: shop-01" in dry.stdout
+    assert "failed having changed nothing" in dry.stdout
+    assert rig.arm.writes(mark) == []
+    done = rig.invoke("remediate", "--vm", f"{RG}/shop-02", "--scenario", "restart-set", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [(w["method"], w["path"].rsplit("/", 2)[-2:]) for w in rig.arm.writes(mark)] == [
+        ("POST", ["shop-01", "deallocate"]), ("POST", ["shop-02", "start"]), ("POST", ["shop-01", "start"])]
+    assert _power(rig, "shop-01") == _power(rig, "shop-02") == "PowerState/running"
+    members = seeded["set_members"]
+    clusters = {rig.arm.vm_facts(m)["cluster"] for m in members}
+    assert len(clusters) == 1 and seeded["set_cluster"] not in clusters
+    runs = {r["status"] for r in list_runs(LocalStore(rig.home))}
+    assert runs == {"abandoned", "succeeded"}  # the failed retry is closed by the run that replaced it
+
+
+def test_a_member_that_azure_cannot_place_is_retried_then_reported_and_a_rerun_converges(rig: Rig,
+                                                                                        monkeypatch: pytest.MonkeyPatch,
+                                                                                        ) -> None:
+    """Capacity faults at each write of restart-set: a failure of shop-01's start is retried (a transient one is
+    absorbed); a lasting one fails the step naming shop-01 as still deallocated, and the same command converges
+    once capacity is back. No member is left down without the run saying so."""
+    monkeypatch.setenv("RUNBOOKS_CAPACITY_RETRY_PAUSE_S", "0")
+    rig.arm.seed("allocation-failure")
+    rig.arm.fail_allocations("eastus", 1, size="Standard_D2s_v5")  # shop-01's restart fails once
+    out = remediate_vm(rig.az(), VmRef(RG, "shop-02"), rig.hooks(), scenario="restart-set", yes=True)
+    assert out.outcome is not None
+    assert any("trying again" in line and "attempt 2 of 3" in line for line in rig.progress)
+    assert _power(rig, "shop-01") == "PowerState/running"
+
+    rig.arm.reset()
+    rig.arm.seed("allocation-failure", set_members=3)  # a fresh world: shop-01, shop-02, shop-03
+    rig.progress.clear()
+    rig.arm.fail_allocations("eastus", 5, size="Standard_D2s_v5")  # shop-01 and shop-03 cannot be placed for now
+    with pytest.raises(ApplyFailed) as e:
+        remediate_vm(rig.az(), VmRef(RG, "shop-02"), rig.hooks(), scenario="restart-set", yes=True)
+    message = str(e.value)
+    assert e.value.step == "start-set" and "after 3 attempts" in message
+    assert "shop-01 powerState = running (found deallocated)" in message
+    assert _power(rig, "shop-02") == "PowerState/running"
+    rig.arm.set_capacity("eastus", None, size="Standard_D2s_v5")
+    with rig.arm.world.lock:
+        rig.arm.world.default.compute.allocation_failures.clear()
+    again = remediate_vm(rig.az(), VmRef(RG, "shop-02"), rig.hooks(), yes=True)  # resumes the failed run
+    assert again.resumed and again.outcome is not None
+    assert {_power(rig, n) for n in ("shop-01", "shop-02", "shop-03")} == {"PowerState/running"}

@@ -48,7 +48,8 @@ def grant(rig: Rig, definition: dict[str, Any], without: str | None = None) -> N
 
 
 def _az(rig: Rig) -> Azure:
-    return Azure(Connection(rig.sub, rig.arm.endpoint, rig.arm.ca_bundle), credential=rig.arm.credential(PRINCIPAL))
+    return Azure(Connection(rig.sub, rig.arm.endpoint, rig.arm.ca_bundle, polling_interval=0.1),
+                 credential=rig.arm.credential(PRINCIPAL))
 
 
 def _hooks() -> Hooks:
@@ -122,9 +123,26 @@ def diagnose_and_dry_run(rig: Rig) -> None:
     plan_remediation(az, VmRef.parse("rg-demo/app-01"), "from-image", admin_secret="env:RUNBOOKS_ADMIN_PASSWORD")
 
 
+def resize_in_place(rig: Rig) -> None:
+    """A sizing fix: the resize target is checked against the set, the cluster's sizes, the SKUs and quota."""
+    rig.arm.seed("size-not-in-cluster")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-resize/api-01"), "resize-in-place")
+    remediate(az, plan, _hooks(), yes=True)
+
+
+def diagnose_sizing(rig: Rig) -> None:
+    """The advice of a sizing playbook reads the set, the VM's available sizes, the region's SKUs and usages."""
+    rig.arm.seed("size-not-in-cluster")
+    az = _az(rig)
+    diag = run_diagnosis(az, VmRef.parse("rg-resize/api-01"))
+    assert diag.advice is not None and diag.advice["data"]["fitting"]
+    assert diag.signals["set-pinned"].holds
+
+
 FLOWS: dict[str, list[Callable[[Rig], None]]] = {
-    "remediator": [from_os_disk, from_image, recovery, with_links, redeploy, rollback_rebuild],
-    "reader": [report_sweep, diagnose_and_dry_run],
+    "remediator": [resize_in_place, from_os_disk, from_image, recovery, with_links, redeploy, rollback_rebuild],
+    "reader": [diagnose_sizing, report_sweep, diagnose_and_dry_run],
 }
 
 
