@@ -72,13 +72,15 @@ class Reality:
         return self.views[key]
 
     def _read(self, resource_id: str) -> dict[str, Any]:
-        """The resource once no operation is running on it. A crashed or failed run can leave one in flight
-        (a create whose answer was lost); deciding from a transitional state would collide with it."""
+        """The resource once no operation is running on it (nothing creating, updating or deleting; no VM
+        starting or deallocating). A crashed or failed run can leave one in flight (a create or a start whose
+        answer was lost); deciding from a transitional state would collide with it."""
         deadline, pause = time.monotonic() + self.timeout, 0.05
         while True:
             current = get_resource(self.az, resource_id)
             state = str((current or {}).get("properties", {}).get("provisioningState", "Succeeded")).lower()
-            if current is None or state not in _IN_FLIGHT or time.monotonic() > deadline:
+            if current is None or time.monotonic() > deadline or (state not in _IN_FLIGHT
+                                                                  and not _changing_power(current)):
                 break
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
@@ -100,6 +102,15 @@ class Reality:
                 found = "not completed" if e.path == JOURNAL else _found(e, self.view(e.subject))
                 out.append(f"{e.describe()} (found {found})")
         return out
+
+
+_POWER_IN_FLIGHT = ("powerstate/starting", "powerstate/stopping", "powerstate/deallocating", "powerstate/updating")
+
+
+def _changing_power(resource: dict[str, Any]) -> bool:
+    """A VM whose power state is on its way somewhere (a start or deallocate whose answer a crash lost)."""
+    statuses = ((resource.get("properties") or {}).get("instanceView") or {}).get("statuses") or []
+    return any(str(s.get("code", "")).lower() in _POWER_IN_FLIGHT for s in statuses)
 
 
 def _found(e: Expect, view: dict[str, Any]) -> str:
@@ -130,10 +141,10 @@ def identities(obs: Observation) -> dict[str, tuple[str, str]]:
     return out
 
 
-def check_bound(az: Azure, plan: Plan, journal: RunJournal) -> None:
+def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | None = None) -> None:
     """Refuse a stale run: every resource the plan observed that still exists must be the one it observed (same
     identity), unless this run made it again (a create it journaled the intent of: a crash can lose the answer).
-    Raises StepRefused naming what changed; reads only."""
+    Raises StepRefused naming what changed; reads only (``reality``: what this step has just read is reused)."""
     from runbooks.observe import dotted
 
     made = {str(e.get("resource", "")).lower() for e in journal.events()
@@ -142,7 +153,11 @@ def check_bound(az: Azure, plan: Plan, journal: RunJournal) -> None:
     for rid, (path, want) in identities(plan.observation).items():
         if rid in made:
             continue
-        current = get_resource(az, rid)
+        if reality is not None:
+            seen = reality.view(rid)
+            current = seen if seen.get("exists") else None
+        else:
+            current = get_resource(az, rid)
         if current is None:
             continue  # gone: deleted by this run (or rebuilt later by it); nothing to mistake it for
         have = str(dotted(current, path))
@@ -276,7 +291,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
         outcome.skipped_calls += len(step.actions)
         return
     if step.destructive:
-        check_bound(az, plan, journal)
+        check_bound(az, plan, journal, reality)
         _guard_backups(az, plan, step)
         for note in step.notes:
             hooks.progress(f"    ! {note}")

@@ -330,17 +330,28 @@ def _read_locks(az: Azure, obs: Observation) -> None:
                  if _covers(str(_d(lk).get("id", "")), vm_id)]
 
 
+def activity_since(days: int = ACTIVITY_DAYS) -> str:
+    """The ``eventTimestamp ge`` bound of the activity-log reads: ``days`` ago, UTC."""
+    return (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _read_activity_log(az: Azure, obs: Observation, days: int = ACTIVITY_DAYS) -> None:
-    """The VM's failed operations of the last ``days`` (newest first, at most 20). A failure followed by a success
-    of the same operation is kept, marked ``resolved_at``: it happened, but it no longer stands (a start that
-    failed for lack of capacity and later succeeded)."""
-    since = (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{since}' and resourceUri eq '{obs.vm_id}'")
+    events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since(days)}' and resourceUri eq "
+                                                  f"'{obs.vm_id}'")
+    obs.failed_operations = failed_operations((_d(ev) for ev in events), obs.props.get("timeCreated"))
+
+
+def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> list[dict[str, Any]]:
+    """A resource's failed operations from its activity-log events (newest first, at most 20). A failure that no
+    longer stands is kept, marked ``resolved_at`` (and ``resolved_by``): the same operation succeeded later (a
+    start that failed for lack of capacity), or the VM was created again since (``created``: its timeCreated; a
+    generalized VM rebuilt under its name is another VM). ``succeeded_after``: the operations (lower-case) that
+    succeeded after it, for signals that other operations resolve. ``requested_size``: the VM size the failed
+    write's request body asked for."""
     failed: list[dict[str, Any]] = []
     succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
     sizes: dict[str, str] = {}  # correlation id → the VM size its request body asked for
-    for ev in events:
-        event = _d(ev)
+    for event in events:
         status = (event.get("status") or {}).get("value")
         if status == "Started" and (size := _asked_size(event)):
             sizes[str(event.get("correlationId"))] = size
@@ -351,13 +362,18 @@ def _read_activity_log(az: Azure, obs: Observation, days: int = ACTIVITY_DAYS) -
             stamp = _stamp(event.get("eventTimestamp"))
             if stamp > succeeded.get(name, ""):
                 succeeded[name] = stamp
+    born = _stamp(created) if created else ""
     for op in failed:
+        when = _stamp(op.get("time"))
+        op["succeeded_after"] = sorted(name for name, stamp in succeeded.items() if stamp > when)
         later = succeeded.get(str(op.get("operation") or "").lower(), "")
-        if later > _stamp(op.get("time")):
-            op["resolved_at"] = later
+        if later > when:
+            op["resolved_at"], op["resolved_by"] = later, "it succeeded later"
+        elif born > when:
+            op["resolved_at"], op["resolved_by"] = born, "the VM was created again since"
         if op.get("correlation_id") in sizes:
             op["requested_size"] = sizes[str(op["correlation_id"])]
-    obs.failed_operations = failed
+    return failed
 
 
 def _asked_size(event: dict[str, Any]) -> str | None:

@@ -93,10 +93,12 @@ def run_diagnosis(az: Azure, ref: VmRef, playbooks: Mapping[str, Playbook] | Non
 
 
 def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str | None = None,
-                    hooks: Hooks | None = None, yes: bool = False, dry_run: bool = False) -> tuple[Scenario, str]:
+                    hooks: Hooks | None = None, yes: bool = False, dry_run: bool = False,
+                    sized: bool = False) -> tuple[Scenario, str]:
     """The scenario to run and what decided it. An explicit ``scenario`` must fit. When several fit and the
     playbook says the choice matters, ``prefer`` decides, else an interactive run asks (``hooks.choose``),
-    else ChoiceRequired (a dry run shows the first and says so)."""
+    else ChoiceRequired (a dry run shows the first and says so). When only fixes that run when named fit,
+    ``sized`` (the operator gave the size of a resize) names the one of them that resizes."""
     pb, ref = diag.playbook, diag.observation.ref
     if pb is None:
         state = ", ".join(diag.observation.statuses()) or "no status"
@@ -118,6 +120,12 @@ def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str
     named_only = [f.scenario for f in diag.fits if f.fits and f.scenario.explicit]
     fitting = [f.scenario for f in diag.fits if f.fits and not f.scenario.explicit]
     if not fitting and named_only:
+        resizing = [sc for sc in named_only if any(st.run == "resize-vm" for st in sc.run_steps)]
+        if sized and len(resizing) == 1:
+            return resizing[0], "the one fix of the advice that takes the size given (--size)"
+        if sized and resizing:
+            raise ChoiceRequired(f"the size given fits {' and '.join(sc.id for sc in resizing)} of {pb.id}: pass "
+                                 "--scenario; nothing was changed")
         raise AdviceOnly(advice_text(diag, named_only))
     if not fitting:
         raise NotApplicable(f"{ref}: no scenario of {pb.id} fits: " + "; ".join(
@@ -183,7 +191,8 @@ def plan_remediation(az: Azure, ref: VmRef, scenario: str | None = None, *,
     if verify_timeout is not None and not verify_timeout > 0:
         raise UsageError(f"verify timeout must be greater than 0 seconds (got {verify_timeout:g})")
     diag = run_diagnosis(az, ref, playbooks, playbook=playbook)
-    chosen, decided_by = choose_scenario(diag, scenario, prefer=prefer, hooks=hooks, yes=yes, dry_run=dry_run)
+    chosen, decided_by = choose_scenario(diag, scenario, prefer=prefer, hooks=hooks, yes=yes, dry_run=dry_run,
+                                         sized="size" in (settings or {}).get("resize-vm", {}))
     assert diag.playbook is not None
     gather(az, diag.observation, scenario_facts(chosen, diag.playbook))
     plan = make_plan(diag.observation, diag.playbook, chosen, run_id=str(uuid.uuid4()), decided_by=decided_by,

@@ -22,7 +22,8 @@ def diagnosis_text(d: Diagnosis) -> str:
     lines = [f"VM {obs.ref} ({obs.location}, {obs.props.get('hardwareProfile', {}).get('vmSize')})",
              f"  status: {', '.join(obs.statuses()) or 'unknown'}"]
     for op in obs.failed_operations[:3]:
-        resolved = f" (then succeeded at {op['resolved_at']})" if op.get("resolved_at") else ""
+        resolved = f" (no longer stands: {op.get('resolved_by') or 'it succeeded later'}, {op['resolved_at']})" \
+            if op.get("resolved_at") else ""
         lines.append(f"  failed: {op.get('operation_display') or op.get('operation')} at {op.get('time')} → "
                      f"{op.get('error_code')}: {' '.join(str(op.get('message')).split())}{resolved}")
     for img in obs.images:

@@ -99,14 +99,16 @@ class ActivityLogSignal(_SignalBase):
 
     ``operation``: operation name (``Microsoft.Compute/virtualMachines/start/action``);
     ``error_code``: the ARM error code (``OperationNotAllowed``); ``message``: a regular expression
-    searched in the error message (case-insensitive). A failure that the same operation's later success
-    resolved (``resolved_at``) no longer stands: a remediated VM does not read as broken.
+    searched in the error message (case-insensitive). A failure that no longer stands does not count, so a
+    remediated VM does not read as broken: the same operation succeeded later, the VM was created again since
+    (``resolved_at``), or one of ``resolved_by`` (operation names, e.g. the redeploy action) succeeded later.
     """
 
     source: Literal["activity-log"]
     operation: str | None = None
     error_code: str | None = None
     message: str | None = None
+    resolved_by: tuple[str, ...] = Field((), description="operations whose later success resolves the failure")
     needs: ClassVar[frozenset[str]] = frozenset({"vm", "activity-log"})
 
     @field_validator("message")
@@ -134,16 +136,23 @@ class ActivityLogSignal(_SignalBase):
                 continue
             if self.message and not re.search(self.message, str(op.get("message") or ""), re.IGNORECASE):
                 continue
-            if op.get("resolved_at"):
-                resolved = resolved or op
+            later = set(op.get("succeeded_after") or ())
+            fixed_by = [r for r in self.resolved_by if r.lower() in later]
+            if op.get("resolved_at") or fixed_by:
+                resolved = resolved or (op if op.get("resolved_at") else {
+                    **op, "resolved_by": f"{fixed_by[0]} succeeded later", "resolved_at": "since"})
                 continue
             return SignalResult(self.id, True, f"{op.get('operation_display') or op.get('operation')} at "
                                 f"{op.get('time')} failed with {op.get('error_code')}: {op.get('message')}")
         if resolved is not None:
             return SignalResult(self.id, False, f"{resolved.get('operation_display') or resolved.get('operation')} "
-                                f"failed with {resolved.get('error_code')} at {resolved.get('time')}, then succeeded "
-                                f"at {resolved.get('resolved_at')}")
+                                f"failed with {resolved.get('error_code')} at {resolved.get('time')}, and "
+                                f"{resolved.get('resolved_by') or 'it succeeded later'} "
+                                f"({resolved.get('resolved_at')})")
         return SignalResult(self.id, False, "no matching failed operation in the activity log")
+
+    def listable(self, with_model: bool) -> bool:
+        return True  # from one subscription-wide read of the activity log, not one read per VM
 
 
 class VmPropertySignal(_SignalBase):

@@ -330,6 +330,13 @@ def advise(obs: Observation, kind: str) -> dict[str, Any]:
         why = refusals(obs, size, needs) if size else [f"{requested} is not a size of {obs.location}"]
         lines.append(f"{requested}, which was asked for: " + ("; ".join(why) if why else "fits now"))
         data["requested_refusals"] = why
+        zones = tuple(str(z) for z in (obs.vm or {}).get("zones") or ())
+        if size is not None and zones:
+            open_zones = [z for z in size.zones if size.restriction(obs.location, (z,)) is None]
+            data["requested_zones"] = open_zones
+            if open_zones and not set(zones) <= set(open_zones):
+                lines.append(f"{requested} is offered here in zone {', '.join(open_zones)}; a VM moves to another "
+                             "zone only by being created again there")
     if kind == "quota":
         rows = {str(u.get("name") or "").lower(): u for u in obs.usages}
         basis = known.get((requested or current_size(obs)).lower())

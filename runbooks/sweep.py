@@ -2,9 +2,10 @@
 
 Finding is cheap: the subscription's VM list with ``statusOnly=true`` carries each VM's instance-view
 statuses, so the sweep reads one page per 1 000 VMs instead of one instance-view GET per VM. A VM is a
-candidate when one of a playbook's ``detect`` signals holds on what the list shows (the playbook signal
-logic of ``runbooks.detect``; signals that need per-VM reads, such as the activity log, are not used to
-find VMs). The recommended scenario comes from the same list plus one subscription-wide image list.
+candidate when one of a playbook's ``detect`` signals holds on what the list shows, or on the VM's failed
+operations from one subscription-wide read of the activity log (the playbook signal logic of
+``runbooks.detect``; signals that need other per-VM reads are not used to find VMs, nor are playbooks detected
+only when named). The recommended scenario comes from the same list plus one subscription-wide image list.
 
 * report mode (default): read-only. ``diagnose=True`` adds the full per-VM diagnosis, for candidates only.
 * remediate mode: each candidate is planned and remediated as ``invoke remediate --yes`` would (an
@@ -41,7 +42,7 @@ from runbooks.errors import (
     UsageError,
 )
 from runbooks.journal import Store
-from runbooks.observe import Observation, VmRef
+from runbooks.observe import Observation, VmRef, activity_since, failed_operations
 from runbooks.playbook import Playbook, load_playbooks
 from runbooks.remediate import open_store, pending_run, remediate_vm, run_diagnosis
 from runbooks.signals import AnySignal, SignalResult
@@ -112,6 +113,7 @@ class SweepReport:
     in_scope: int = 0  # of those, in the resource group (all when none is given)
     pages: int = 0  # pages of the VM list
     image_pages: int = 0  # pages of the image list (for the recommended scenario)
+    activity_pages: int = 0  # pages of the subscription's activity log (failed operations, for detection)
     items: list[SweepItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     stopped: str | None = None  # why remediations stopped starting early
@@ -137,6 +139,7 @@ class SweepReport:
         return {
             "subscription": self.subscription, "resource_group": self.resource_group, "mode": self.mode,
             "listed": self.listed, "in_scope": self.in_scope, "pages": self.pages, "image_pages": self.image_pages,
+            "activity_pages": self.activity_pages,
             "candidates": len(self.items),
             "summary": {r: self.count(r) for r in (FOUND, REMEDIATED, FAILED, SKIPPED)},
             "stopped": self.stopped, "ok": self.ok, "notes": self.notes,
@@ -194,8 +197,30 @@ def _visible(signal: AnySignal, with_model: bool) -> bool:
 
 
 def _per_vm_list(signal: AnySignal) -> bool:
-    """A signal the VM list shows for each VM (not one that needs a subscription-wide list, like images)."""
+    """A signal the sweep can evaluate for each listed VM: from the list itself, or from the subscription's
+    activity log read once before it (not one that needs the image list, read for the candidates only)."""
     return signal.listable(True) and "images" not in signal.needs
+
+
+def _needs_activity(pool: dict[str, Playbook]) -> bool:
+    return any("activity-log" in pb.signal(s).needs for pb in pool.values() if pb.auto_detect for s in pb.detect)
+
+
+def _events_by_vm(az: Azure, report: SweepReport) -> dict[str, list[dict[str, Any]]]:
+    """The subscription's activity log of the last days, read once: each VM's events (lower id)."""
+    events: dict[str, list[dict[str, Any]]] = {}
+    try:
+        pager = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since()}'")
+        for page in pager.by_page():
+            report.activity_pages += 1
+            for ev in page:
+                event: dict[str, Any] = dict(ev.serialize(keep_readonly=True))
+                rid = str(event.get("resourceId") or "").lower()
+                if "/providers/microsoft.compute/virtualmachines/" in rid:
+                    events.setdefault(rid, []).append(event)
+    except AZURE_ERRORS as e:
+        raise call_failed(e, f"read the activity log of subscription {report.subscription}") from e
+    return events
 
 
 def _listed_observation(sub: str, vm: dict[str, Any]) -> Observation:
@@ -228,6 +253,8 @@ def detected_playbook(obs: Observation, playbooks: dict[str, Playbook]) -> Playb
     """The first playbook one of whose list-visible detect signals holds (as ``detect.diagnose`` orders them)."""
     with_model = _has_model(obs)
     for pb in playbooks.values():
+        if not pb.auto_detect:
+            continue
         for signal_id in pb.detect:
             signal = pb.signal(signal_id)
             if not _per_vm_list(signal) or not _visible(signal, with_model):
@@ -296,7 +323,11 @@ def sweep(az: Azure, *, resource_group: str | None = None, remediate: bool = Fal
     reads0, writes0 = az.counter.reads, az.counter.writes
     throttled0, paced0 = az.pacer.throttled, az.pacer.waited_s
 
-    unfindable = [pb.id for pb in pool.values() if not any(_per_vm_list(pb.signal(s)) for s in pb.detect)]
+    named_only = [pb.id for pb in pool.values() if not pb.auto_detect]
+    if named_only:
+        report.notes.append("not swept (detected only when named: diagnose --playbook ID): " + ", ".join(named_only))
+    unfindable = [pb.id for pb in pool.values()
+                  if pb.auto_detect and not any(_per_vm_list(pb.signal(s)) for s in pb.detect)]
     if unfindable:
         report.notes.append("not swept (their detect signals need per-VM reads): " + ", ".join(unfindable))
 
@@ -329,6 +360,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     # detect signals need, only the candidates' models are converted.
     statuses_suffice = not any(pb.signal(s).listable(True) and not pb.signal(s).listable(False)
                                for pb in pool.values() for s in pb.detect)
+    activity = _events_by_vm(az, report) if _needs_activity(pool) else None
     try:
         for page in az.compute.virtual_machines.list_all(status_only="true").by_page():
             report.pages += 1
@@ -338,11 +370,16 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
                 if scope is not None and obs.ref.resource_group.lower() != scope:
                     continue
                 report.in_scope += 1
+                if activity is not None and obs.vm_id.lower() in activity:
+                    created = (vm.get("properties") or {}).get("timeCreated")
+                    obs.failed_operations = failed_operations(activity[obs.vm_id.lower()], created)
                 pb = detected_playbook(obs, pool)
                 if pb is None:
                     continue
                 if statuses_suffice:
+                    ops = obs.failed_operations
                     obs = _listed_observation(report.subscription, vm.as_dict())
+                    obs.failed_operations = ops
                 found[obs.vm_id.lower()] = (obs, pb)
                 report.items.append(SweepItem(obs.vm_id, obs.ref.resource_group, obs.ref.name, obs.statuses(),
                                               pb.id))

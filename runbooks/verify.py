@@ -64,23 +64,37 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation
     """Poll the VM until the plan's conditions hold; return that observation. ``plan``: a ``runbooks.plan.Plan``."""
     conds = conditions(plan.verify)
     facts = set().union(*(c.needs for c in conds)) | {"vm"}
+    # While it waits (an agent that boots), only what the waiting conditions read is polled; everything is read
+    # on the first poll (a condition that need not wait fails early) and again once the waiting ones hold.
+    waiting = set().union(*(c.needs for c in conds if c.wait)) | {"vm"}
     timeout = float(plan.verify_timeout_s)
     start = time.monotonic()
     last_note = ""
     ref = plan.observation.ref
+    full, unsettled_failure = True, False
     while True:
-        now = observe(az, ref, facts, missing_ok=True, user_data=False)
+        now = observe(az, ref, facts if full else waiting, missing_ok=True, user_data=False)
         if now.vm is None:
             wrong = [f"VM {ref} does not exist"]
             break
-        failing = [(c, p) for c in conds for p in c.problems(plan.observation, now)]
+        judged = conds if full else [c for c in conds if c.needs <= waiting]
+        failing = [(c, p) for c in judged for p in c.problems(plan.observation, now)]
         if not failing:
-            return now
+            if full:
+                return now
+            full = True  # the waiting conditions hold: read everything once more and judge it all
+            continue
         wrong = [p for _, p in failing]
         elapsed = time.monotonic() - start
         settled = str(now.props.get("provisioningState", "")).lower() in _SETTLED
         if (settled and any(not c.wait for c, _ in failing)) or elapsed > timeout:
             break
+        if full:
+            unsettled_failure = any(not c.wait for c, _ in failing)
+        elif settled and unsettled_failure:
+            full = True  # it has settled since a condition that need not wait failed: judge that one again
+            continue
+        full = False
         note = "; ".join(wrong)
         if note != last_note:
             progress(f"    waiting (up to {timeout:g}s): {note}")

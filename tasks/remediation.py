@@ -38,6 +38,8 @@ def diagnose(c: Context, vm: str, json: bool = False, playbook: str = "", articl
             "playbook": "the playbook id (default: the one whose detection holds; see invoke playbooks.list)",
             "scenario": "the scenario id (default: the one that fits; asked when several fit and the choice matters)",
             "set": "a step parameter STEP.PARAM=VALUE (repeatable), e.g. --set snapshot-disks.incremental=true",
+            "size": "the VM size a resize step takes (as --set resize-vm.size=SIZE), e.g. Standard_D4s_v5; checked "
+            "before the first write",
             "dry_run": "print the full plan (or the run it would resume) and stop: zero writes",
             "yes": "do not ask (for automation)",
             "plan_out": "also save the plan to this file (apply it later with: invoke apply --plan FILE)",
@@ -48,9 +50,9 @@ def diagnose(c: Context, vm: str, json: bool = False, playbook: str = "", articl
             "verify_timeout": "seconds verification may wait, e.g. for the VM agent (default: the playbook's)",
             **CONNECTION_HELP, **STORE_HELP})
 def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_: list[str] | None = None,
-              dry_run: bool = False, yes: bool = False, plan_out: str = "", json: bool = False, admin_secret: str = "",
-              verify_timeout: str = "", endpoint: str = "", ca_bundle: str = "", subscription: str = "",
-              store: str = "") -> None:
+              size: str = "", dry_run: bool = False, yes: bool = False, plan_out: str = "", json: bool = False,
+              admin_secret: str = "", verify_timeout: str = "", endpoint: str = "", ca_bundle: str = "",
+              subscription: str = "", store: str = "") -> None:
     """Fix a VM with the playbook that fits: plan, show every step, ask before destructive ones, apply, verify.
 
     Re-running it after an interruption resumes the unfinished run from its journal.
@@ -69,7 +71,7 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
 
         ref = VmRef.parse(vm)
         timeout = parse_number("verify-timeout", verify_timeout, float) if verify_timeout else None
-        settings = parse_settings(set_ or [])
+        settings = parse_settings([*(set_ or []), *([f"resize-vm.size={size}"] if size else [])])
         if admin_secret:
             parse_secret_ref(admin_secret)  # bad syntax is a usage error whichever scenario runs
         if plan_out and not Path(plan_out).expanduser().resolve().parent.is_dir():

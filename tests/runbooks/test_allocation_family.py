@@ -143,3 +143,33 @@ def test_a_member_that_azure_cannot_place_is_retried_then_reported_and_a_rerun_c
     again = remediate_vm(rig.az(), VmRef(RG, "shop-02"), rig.hooks(), yes=True)  # resumes the failed run
     assert again.resumed and again.outcome is not None
     assert {_power(rig, n) for n in ("shop-01", "shop-02", "shop-03")} == {"PowerState/running"}
+
+
+def test_restart_set_in_confirm_mode_asks_once_for_the_set_and_runs_as_an_automation_job(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Confirm mode: the plan is approved once, then the one destructive step (every member it stops, named) is
+    asked once, not once per VM. The same fix as a Remediate-VM job converges on a fresh world."""
+    from runbooks.automation.entry import remediate_main
+
+    rig.arm.seed("allocation-failure", set_members=4)
+    asked: list[str] = []
+    hooks = rig.hooks()
+    answer = hooks.confirm
+    hooks.confirm = lambda q: asked.append(q) or answer(q)
+    out = remediate_vm(rig.az(), VmRef(RG, "shop-02"), hooks, scenario="restart-set")
+    assert out.outcome is not None
+    assert len(asked) == 2 and asked[0].startswith("Apply this plan") and "deallocate 3 VMs" in asked[1], asked
+    assert {_power(rig, f"shop-0{i}") for i in range(1, 5)} == {"PowerState/running"}
+
+    rig.arm.reset()
+    rig.arm.seed("allocation-failure")
+    for key, value in rig.arm.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("RUNBOOKS_POLL_INTERVAL_S", "0.1")
+    capsys.readouterr()
+    code = remediate_main(['{"vm": "rg-alloc/shop-02", "scenario": "restart-set", "apply": true, '
+                           '"allow_local_store": true}'])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0, lines
+    assert any(line.startswith("Remediated rg-alloc/shop-02") for line in lines), lines
+    assert _power(rig, "shop-01") == _power(rig, "shop-02") == "PowerState/running"

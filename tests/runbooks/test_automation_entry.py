@@ -145,3 +145,25 @@ def test_an_unattended_job_does_not_guess_between_fitting_scenarios(sandbox_env:
     assert len(errors) == 1 and "from-image and from-os-disk all fit" in errors[0]
     assert "Pass --scenario from-image or from-os-disk; nothing was changed" in errors[0]
     assert rig.arm.writes(since) == []
+
+
+def test_a_sizing_job_advises_on_the_output_stream_and_applies_only_the_named_fix(
+        sandbox_env: Rig, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remediate-VM on size-not-in-cluster's api-01 (a set member): an unnamed job prints the advice and exits 0
+    with zero writes, nothing on the Error stream; naming resize-in-place applies it."""
+    monkeypatch.setenv("RUNBOOKS_POLL_INTERVAL_S", "0.1")
+    rig = sandbox_env
+    rig.arm.seed("size-not-in-cluster")
+    since = rig.arm.last_request
+    code, lines = _run(['{"vm": "rg-resize/api-01", "apply": true, "allow_local_store": true}'], capsys)
+    assert code == 0, lines
+    assert any("It advises; nothing was changed" in line for line in lines)
+    assert any("--scenario resize-in-place" in line for line in lines)
+    assert not any(line.startswith("ERROR:") for line in lines)
+    assert rig.arm.writes(since) == []
+    code, lines = _run(['{"vm": "rg-resize/api-01", "scenario": "resize-in-place", "apply": true, '
+                        '"allow_local_store": true}'], capsys)
+    assert code == 0, lines
+    assert any(line.startswith("Remediated rg-resize/api-01") for line in lines)
+    vm = rig.arm.compute_client(retry_total=0).virtual_machines.get("rg-resize", "api-01")
+    assert vm.hardware_profile.vm_size == "Standard_D4s_v5"

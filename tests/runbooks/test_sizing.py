@@ -146,3 +146,16 @@ def test_requested_size_comes_from_the_request_body_or_the_message_and_not_from_
     assert sizing.requested_size(obs) is None  # a start of its own size: nothing else was asked for
     obs.failed_operations = [{"error_code": "AllocationFailed", "message": "no capacity"}]
     assert sizing.requested_size(obs) is None
+
+
+def test_advice_names_the_zones_where_the_size_asked_for_is_allowed() -> None:
+    restricted = _sku("Standard_E4s_v5", "standardESv5Family", 4, 32, restrictions=[
+        {"type": "Zone", "values": [LOC], "reason": "NotAvailableForSubscription", "zones": ["1"]}])
+    obs = _obs(skus=[*SKUS[:3], restricted], failed_operations=[
+        {"error_code": "SkuNotAvailable", "message": "not available", "requested_size": "Standard_E4s_v5"}])
+    assert obs.vm is not None
+    obs.vm["zones"] = ["1"]
+    advice = sizing.advise(obs, "sizes")
+    assert advice["data"]["requested_zones"] == ["2", "3"]
+    assert any("zone 1 of eastus" in r for r in advice["data"]["requested_refusals"])
+    assert any("offered here in zone 2, 3" in line for line in advice["lines"])

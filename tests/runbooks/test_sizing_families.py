@@ -214,3 +214,17 @@ def test_iops_cap_is_explained_from_the_sizes_limits_and_the_fix_runs_only_when_
     again = run_diagnosis(rig.az(), VmRef("rg-iops", "io-01"), playbook="iops-limit")
     assert again.matched == [] and not again.signals["disks-over-limit"].holds  # no longer capped below its disks
     assert _vm(rig, "rg-iops", "io-03")[0] == "Standard_D16s_v5"
+
+
+def test_size_alone_names_the_resize_fix_and_is_checked_before_any_write(rig: Rig) -> None:
+    """``--size`` on an advice-only VM picks the one fix that resizes (sku-not-available's), checked like any
+    named size: a restricted one is refused with zero writes, an allowed one is applied."""
+    rig.arm.seed("sku-not-available")
+    mark = rig.arm.last_request
+    refused = rig.invoke("remediate", "--vm", "rg-sku/db-01", "--size", "Standard_E4s_v5", "--yes")
+    assert refused.returncode == 2 and "NotAvailableForSubscription" in refused.stderr, refused.stderr
+    assert rig.arm.writes(mark) == []
+    done = rig.invoke("remediate", "--vm", "rg-sku/db-01", "--size", "Standard_D8s_v5", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the one fix of the advice that takes the size given" in done.stdout
+    assert _vm(rig, "rg-sku", "db-01") == ("Standard_D8s_v5", "deallocated")

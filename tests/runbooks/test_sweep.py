@@ -58,9 +58,9 @@ def test_report_finds_exactly_the_generalized_vms_of_10000_with_one_read_per_pag
     # fleet VMs have a managed OS disk and no captured image: the list alone recommends from-os-disk
     assert {i.scenario for i in report.items} == {"from-os-disk"}
     assert report.listed == report.in_scope == 10_000
-    assert report.pages == math.ceil(10_000 / PAGE) and report.image_pages == 1
+    assert report.pages == math.ceil(10_000 / PAGE) and report.image_pages == 1 and report.activity_pages == 1
     # the cost: the list's pages and the one image list, nothing per VM; no write; no 429
-    assert len(log) == report.pages + report.image_pages == report.reads
+    assert len(log) == report.pages + report.image_pages + report.activity_pages == report.reads
     assert all(r["method"] == "GET" and "statusOnly" in r["query"] for r in log if r["path"].endswith("Machines"))
     assert rig.arm.writes(mark) == [] and report.writes == 0
     assert throttled(log) == 0 and report.throttled == 0
@@ -121,7 +121,7 @@ def test_diagnose_costs_pages_plus_the_candidates_reads_and_pacing_avoids_every_
         probe = rig.az()
         run_diagnosis(probe, VmRef(item.resource_group, item.name))
         per_vm.append(probe.counter.reads)
-    assert len(log) == report.reads == report.pages + report.image_pages + sum(per_vm)
+    assert len(log) == report.reads == report.pages + report.image_pages + report.activity_pages + sum(per_vm)
     assert rig.arm.writes(mark) == []
 
 

@@ -1,0 +1,37 @@
+"""The sweep finds the capacity and sizing families from one subscription-wide read of the activity log (their
+evidence is a refused or failed write, not a status the VM list shows), and remediates only what runs unattended:
+a recommendation is reported as advice, never applied."""
+
+from __future__ import annotations
+
+import pytest
+from remediation_helpers import Rig
+
+from runbooks.sweep import FAILED, REMEDIATED, SKIPPED, sweep
+
+TARGETS = {"allocation-failure": {"app-01", "web-01", "shop-02"}, "size-not-in-cluster": {"api-01", "api-05"},
+           "quota-exceeded": {"batch-02"}, "sku-not-available": {"db-01"}}
+
+
+@pytest.mark.parametrize("seed", sorted(TARGETS))
+def test_the_sweep_finds_every_target_from_the_activity_log_and_no_distractor(rig: Rig, seed: str) -> None:
+    rig.arm.seed(seed)  # one world per family: their quotas and capacity limits are region-wide
+    mark = rig.arm.last_request
+    report = sweep(rig.az())
+    assert {i.name: i.playbook for i in report.items} == {name: seed for name in TARGETS[seed]}
+    assert report.activity_pages >= 1  # one subscription-wide read, not one per VM
+    per_vm = [r for r in rig.arm.requests(mark) if "resourceUri" in str(r.get("query") or r.get("path"))]
+    assert per_vm == []
+    assert rig.arm.writes(mark) == []
+
+
+def test_remediate_mode_fixes_what_runs_unattended_and_only_advises_the_rest(rig: Rig) -> None:
+    for seed in ("allocation-failure", "size-not-in-cluster"):
+        rig.arm.seed(seed)
+    report = sweep(rig.az(), remediate=True, max_vms=10, max_errors=10, max_concurrency=2)
+    results = {i.name: (i.result, i.detail) for i in report.items}
+    assert results["web-01"][0] == REMEDIATED  # a one-off failure: started again
+    assert results["api-05"][0] == REMEDIATED  # standalone: deallocated, resized to the size asked for, started
+    assert results["app-01"][0] == FAILED and "AllocationFailed" in results["app-01"][1]  # still no capacity
+    assert results["shop-02"][0] == FAILED  # pinned: only restart-set would help, and it runs only when named
+    assert results["api-01"][0] == SKIPPED and results["api-01"][1].startswith("advice only (no writes)")
