@@ -1,8 +1,10 @@
 """``invoke demo``: the whole story on armsim, with the real SDK over real HTTPS.
 
-Starts armsim in-process and seeds a scenario per playbook: a VM generalized after a proper capture, one
-generalized by mistake, and one stuck on a faulty host. For each: diagnose, dry-run (zero writes, from
-armsim's own log), remediate with --yes through the same path the CLI uses, verify. Credentials go through
+Starts armsim in-process and, for each playbook, seeds its scenario in a fresh world: a VM generalized after a
+proper capture, one generalized by mistake, one stuck on a faulty host, one left deallocated by an allocation
+failure, and the sizing families (a size its cluster does not offer, a restricted size, a vCPU quota, disks
+capped by the size). For each: diagnose, dry-run (zero writes, from armsim's own log), remediate with --yes
+through the same path the CLI uses (the sizing fixes named, as their advice says), verify. Credentials go through
 DefaultAzureCredential and armsim's managed-identity endpoint, exactly as in an Azure Automation job.
 """
 
@@ -19,14 +21,22 @@ from invoke import Context
 
 from tasks._common import task, user_errors
 
-# (armsim scenario, VM, scenario the operator picks or None for the recommended one, why)
+# (armsim scenario, VM, scenario the operator picks or None for the recommended one, why, playbook named or None)
 CASES = [
     ("generalized-after-capture", "rg-demo/app-01", "from-image",
-     "The operator knows this guest was sysprepped before the capture, so picks --scenario from-image."),
+     "The operator knows this guest was sysprepped before the capture, so picks --scenario from-image.", None),
     ("generalized-without-sysprep", "rg-demo/api-01", "from-os-disk",
-     "The operator knows this guest was never sysprepped, so picks --scenario from-os-disk."),
-    ("redeploy-vm", "rg-redeploy/web-01", None, ""),
-    ("allocation-failure", "rg-alloc/web-01", None, ""),
+     "The operator knows this guest was never sysprepped, so picks --scenario from-os-disk.", None),
+    ("redeploy-vm", "rg-redeploy/web-01", None, "", None),
+    ("allocation-failure", "rg-alloc/web-01", None, "", None),
+    ("size-not-in-cluster", "rg-resize/api-05", None, "", None),
+    ("sku-not-available", "rg-sku/db-01", "resize-to-fitting-size",
+     "The advice names the restriction and the sizes that fit; the operator applies its fix by name.", None),
+    ("quota-exceeded", "rg-quota/batch-02", "resize-within-quota",
+     "Rather than wait for a quota increase, the operator takes the advice's size of a family with room.", None),
+    ("iops-limit", "rg-iops/io-01", "resize-in-place",
+     "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
+     "iops-limit"),
 ]
 
 
@@ -62,32 +72,36 @@ def run_demo(latency_scale: float = 0.02) -> None:
             ArmSim(latency_scale=latency_scale) as arm:
         _title(f"armsim is up at {arm.endpoint} (latency scale {latency_scale:g}: Azure's durations x "
                f"{latency_scale:g})")
-        for seed, _, _, _ in cases:
-            arm.seed(seed)
-        print("Seeded: " + ", ".join(vm for _, vm, _, _ in cases) + " (and healthy or look-alike VMs beside them).")
-        env = {**arm.env(), "RUNBOOKS_HOME": home, "RUNBOOKS_ADMIN_PASSWORD": secrets.token_urlsafe(18) + "!a1"}
+        print("Each case is seeded in a fresh world: " + ", ".join(vm for _, vm, _, _, _ in cases)
+              + " (and healthy or look-alike VMs beside them).")
+        # polls without a hint wait as long as they would on Azure, at armsim's pace
+        env = {**arm.env(), "RUNBOOKS_HOME": home, "RUNBOOKS_ADMIN_PASSWORD": secrets.token_urlsafe(18) + "!a1",
+               "RUNBOOKS_POLL_INTERVAL_S": f"{max(0.05, 5.0 * latency_scale):g}"}
         env.pop("RUNBOOKS_ARM_ENDPOINT")
         with _env(env):
             from azure.identity import DefaultAzureCredential
 
             credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
             conn = Connection.from_env(endpoint=arm.endpoint, ca_bundle=arm.ca_bundle)
-            for _, vm, chosen, why in cases:
+            for seed, vm, chosen, why, playbook in cases:
+                arm.reset()
+                arm.seed(seed)
                 az = Azure(conn, credential)
                 ref = VmRef.parse(vm)
                 hooks = Hooks(confirm=lambda q: True, progress=print)
                 _title(f"{vm} — diagnose (read-only)")
-                print(diagnosis_text(run_diagnosis(az, ref)))
+                print(diagnosis_text(run_diagnosis(az, ref, playbook=playbook)))
                 if why:
                     print(f"\n{why}")
                 _title(f"{vm} — remediate --dry-run")
                 mark = arm.last_request
-                remediate_vm(az, ref, hooks, scenario=chosen, dry_run=True, show_plan=lambda p: print(plan_text(p)))
+                remediate_vm(az, ref, hooks, playbook=playbook, scenario=chosen, dry_run=True,
+                             show_plan=lambda p: print(plan_text(p)))
                 print(f"armsim's request log: {len(arm.writes(mark))} writes during the dry run.")
                 _title(f"{vm} — remediate --yes")
                 started, since = time.monotonic(), time.time()
                 reads0, writes0 = az.counter.reads, az.counter.writes
-                result = remediate_vm(az, ref, hooks, scenario=chosen, yes=True)
+                result = remediate_vm(az, ref, hooks, playbook=playbook, scenario=chosen, yes=True)
                 took = time.monotonic() - started
                 assert result.outcome is not None
                 print(outcome_text(result.outcome))
@@ -95,7 +109,7 @@ def run_demo(latency_scale: float = 0.02) -> None:
                 print(f"Time to recovery {took:.2f}s; critical-path lower bound {bound:.2f}s "
                       f"(ratio {took / bound:.3f}); ARM reads {az.counter.reads - reads0}, "
                       f"writes {az.counter.writes - writes0}.")
-        _title("done: every VM is running again and passes its playbook's verification")
+        _title("done: every VM is fixed and passes its playbook's verification")
 
 
 @task(help={"latency_scale": "how fast armsim's clock runs for the demo (1.0 = Azure's real durations)"})
