@@ -31,6 +31,7 @@ from typing import Any, TextIO
 
 from runbooks.apply import Hooks
 from runbooks.azure import AZURE_ERRORS, Azure, call_failed, resource_parts
+from runbooks.detect import detected
 from runbooks.errors import (
     AdviceOnly,
     ChoiceRequired,
@@ -42,7 +43,7 @@ from runbooks.errors import (
     UsageError,
 )
 from runbooks.journal import Store
-from runbooks.observe import Observation, VmRef, activity_since, failed_operations
+from runbooks.observe import Observation, VmRef, activity_since, failed_operations, gather, observe
 from runbooks.playbook import Playbook, load_playbooks
 from runbooks.remediate import open_store, pending_run, remediate_vm, run_diagnosis
 from runbooks.signals import AnySignal, SignalResult
@@ -297,16 +298,22 @@ def sweep(az: Azure, *, resource_group: str | None = None, remediate: bool = Fal
           max_concurrency: int = 4, max_errors: int = 1, max_vms: int = 10, admin_secret: str | None = None,
           verify_timeout: float | None = None, prefer: str | None = None, store: Store | str | None = None,
           playbooks: dict[str, Playbook] | None = None, progress: Callable[[str], None] | None = None,
-          on_event: OnEvent | None = None) -> SweepReport:
+          on_event: OnEvent | None = None, playbook: str | None = None) -> SweepReport:
     """Find the VMs a playbook covers; in remediate mode, remediate them (see the module docstring).
 
     ``store``: where remediations keep their journals and locks (as for ``remediate``; None: the environment's).
     ``prefer``: the scenario for VMs that several scenarios fit when their playbook says the choice matters;
-    without it such VMs are skipped.
+    without it such VMs are skipped. ``playbook``: sweep for this playbook alone; one detected only when named
+    (``auto_detect: false``) is then looked for by reading each VM in scope (its detect facts; the region's
+    SKUs once per region).
     """
     sub = az.conn.subscription_id
     check_options(sub, resource_group, max_concurrency, max_errors, max_vms)
     pool = playbooks if playbooks is not None else load_playbooks()
+    if playbook is not None:
+        if playbook not in pool:
+            raise UsageError(f"unknown playbook '{playbook}': use {', '.join(sorted(pool))} (invoke playbooks.list)")
+        pool = {playbook: pool[playbook]}
     prefer = check_prefer(prefer, pool)
     if verify_timeout is not None and not verify_timeout > 0:
         raise UsageError(f"verify timeout must be greater than 0 seconds (got {verify_timeout:g})")
@@ -324,7 +331,9 @@ def sweep(az: Azure, *, resource_group: str | None = None, remediate: bool = Fal
     throttled0, paced0 = az.pacer.throttled, az.pacer.waited_s
 
     named_only = [pb.id for pb in pool.values() if not pb.auto_detect]
-    if named_only:
+    if named_only and playbook is not None:
+        report.notes.append(f"{playbook} is detected only when named: each VM in scope was read for it")
+    elif named_only:
         report.notes.append("not swept (detected only when named: diagnose --playbook ID): " + ", ".join(named_only))
     unfindable = [pb.id for pb in pool.values()
                   if pb.auto_detect and not any(_per_vm_list(pb.signal(s)) for s in pb.detect)]
@@ -361,6 +370,8 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     statuses_suffice = not any(pb.signal(s).listable(True) and not pb.signal(s).listable(False)
                                for pb in pool.values() for s in pb.detect)
     activity = _events_by_vm(az, report) if _needs_activity(pool) else None
+    named = next(iter(pool.values())) if len(pool) == 1 and not next(iter(pool.values())).auto_detect else None
+    region_skus: dict[str, list[dict[str, Any]]] = {}
     try:
         for page in az.compute.virtual_machines.list_all(status_only="true").by_page():
             report.pages += 1
@@ -373,7 +384,8 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
                 if activity is not None and obs.vm_id.lower() in activity:
                     created = (vm.get("properties") or {}).get("timeCreated")
                     obs.failed_operations = failed_operations(activity[obs.vm_id.lower()], created)
-                pb = detected_playbook(obs, pool)
+                pb = named if named is not None and _read_and_detect(az, obs.ref, named, region_skus) else \
+                    detected_playbook(obs, pool) if named is None else None
                 if pb is None:
                     continue
                 if statuses_suffice:
@@ -393,6 +405,19 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     emit(SweepEvent("found", f"{len(report.items)} candidate(s) among {report.in_scope} VM(s)",
                     listed=report.listed, candidates=len(report.items)))
     return found
+
+
+def _read_and_detect(az: Azure, ref: VmRef, pb: Playbook, region_skus: dict[str, list[dict[str, Any]]]) -> bool:
+    """Read what ``pb``'s detection needs about one VM (the region's SKUs once per region) and evaluate it."""
+    facts = {f for s in pb.detect for f in pb.signal(s).needs}
+    seen = observe(az, ref, facts - {"skus"}, missing_ok=True)
+    if seen.vm is None:
+        return False
+    if "skus" in facts:
+        if seen.location not in region_skus:
+            region_skus[seen.location] = gather(az, seen, {"skus"}).skus
+        seen.skus, seen.gathered = region_skus[seen.location], seen.gathered | {"skus"}
+    return detected(seen, pb)
 
 
 def _recommend_all(az: Azure, report: SweepReport, found: dict[str, tuple[Observation, Playbook]]) -> None:
@@ -492,7 +517,8 @@ def _run_all(az: Azure, report: SweepReport, emit: OnEvent, max_concurrency: int
 
 def _diagnose_one(az: Azure, item: SweepItem, pool: dict[str, Playbook]) -> None:
     try:
-        diag = run_diagnosis(az, VmRef(item.resource_group, item.name), pool)
+        named = item.playbook if item.playbook in pool and not pool[item.playbook].auto_detect else None
+        diag = run_diagnosis(az, VmRef(item.resource_group, item.name), pool, playbook=named)
     except RunbookError as e:
         item.detail = f"diagnosis failed: {e}"
         return
@@ -510,8 +536,9 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
     """Remediate one candidate as ``invoke remediate --yes`` does; the outcome goes into ``item``."""
     ref = VmRef(item.resource_group, item.name)
     try:
+        named = item.playbook if item.playbook in pool and not pool[item.playbook].auto_detect else None
         result = remediate_vm(az, ref, hooks, admin_secret=admin_secret, verify_timeout=verify_timeout,
-                              prefer=prefer, yes=True, store=runs, playbooks=pool)
+                              prefer=prefer, yes=True, store=runs, playbooks=pool, playbook=named)
     except ChoiceRequired as e:
         item.result, item.detail = SKIPPED, f"{e} (sweep with --prefer, or remediate it alone)"
         return

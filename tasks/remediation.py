@@ -138,6 +138,8 @@ def resume(c: Context, vm: str, yes: bool = False, endpoint: str = "", ca_bundle
 
 
 @task(help={"resource_group": "only VMs of this resource group (the VM list is still read subscription-wide)",
+            "playbook": "sweep for this playbook alone; one detected only when named (iops-limit) reads each VM in "
+            "scope for it",
             "remediate": "remediate every VM found, as remediate --yes does (default: report only, read-only)",
             "diagnose": "report mode: also run the full diagnosis of each VM found (about 8 reads per VM)",
             "max_concurrency": "VMs worked on at a time, 1-10 (default 4)",
@@ -149,7 +151,7 @@ def resume(c: Context, vm: str, yes: bool = False, endpoint: str = "", ca_bundle
             "prefer": "the scenario for VMs that several fit when their playbook says the choice matters (e.g. "
             "from-os-disk); without it such VMs are skipped",
             "json": "print the report as JSON", **CONNECTION_HELP, **STORE_HELP})
-def sweep(c: Context, resource_group: str = "", remediate: bool = False, diagnose: bool = False,
+def sweep(c: Context, resource_group: str = "", playbook: str = "", remediate: bool = False, diagnose: bool = False,
           max_concurrency: str = "4", max_errors: str = "1", max_vms: str = "10", admin_secret: str = "",
           verify_timeout: str = "", prefer: str = "", json: bool = False, endpoint: str = "", ca_bundle: str = "",
           subscription: str = "", store: str = "") -> None:
@@ -168,7 +170,8 @@ def sweep(c: Context, resource_group: str = "", remediate: bool = False, diagnos
         check_options(None, resource_group or None, **counts)  # the subscription id: once it is resolved
         az = azure(endpoint, ca_bundle, subscription)
         with console_progress() as show:
-            report = run_sweep(az, resource_group=resource_group or None, remediate=remediate, diagnose=diagnose,
+            report = run_sweep(az, resource_group=resource_group or None, playbook=playbook or None,
+                               remediate=remediate, diagnose=diagnose,
                                admin_secret=admin_secret or None, verify_timeout=timeout,
                                prefer=check_prefer(prefer), store=store or None,
                                on_event=show, **counts)

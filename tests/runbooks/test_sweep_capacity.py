@@ -35,3 +35,19 @@ def test_remediate_mode_fixes_what_runs_unattended_and_only_advises_the_rest(rig
     assert results["app-01"][0] == FAILED and "AllocationFailed" in results["app-01"][1]  # still no capacity
     assert results["shop-02"][0] == FAILED  # pinned: only restart-set would help, and it runs only when named
     assert results["api-01"][0] == SKIPPED and results["api-01"][1].startswith("advice only (no writes)")
+
+
+def test_a_playbook_detected_only_when_named_is_swept_when_named(rig: Rig) -> None:
+    """iops-limit is not looked for by a plain sweep (it would read every VM's disks and the region's SKUs); named,
+    the sweep reads each VM in scope for it, the SKUs once, and finds io-01 alone, as advice."""
+    rig.arm.seed("iops-limit")
+    plain = sweep(rig.az())
+    assert plain.items == [] and any("iops-limit" in n and "only when named" in n for n in plain.notes)
+    mark = rig.arm.last_request
+    named = sweep(rig.az(), playbook="iops-limit")
+    assert [(i.name, i.playbook) for i in named.items] == [("io-01", "iops-limit")]
+    assert sum(1 for r in rig.arm.requests(mark) if r["path"].endswith("/providers/Microsoft.Compute/skus")) == 1
+    done = sweep(rig.az(), playbook="iops-limit", remediate=True)
+    [item] = done.items
+    assert item.result == SKIPPED and item.detail.startswith("advice only (no writes)")
+    assert rig.arm.writes(mark) == []
