@@ -225,6 +225,7 @@ def _wait(az: Azure, step: PlannedStep, action: Action, poller: Any, journal: Ru
             failure = e
         if failure.code not in TRANSIENT_CAPACITY or attempt >= action.attempts:
             break
+        _record_failure(journal, step, call, failure)  # this attempt ended; the journal says so before the next
         pause = _retry_pause_s() * attempt
         attempt += 1
         hooks.progress(f"    ! {call.summary}: {failure.code}; trying again in {pause:g} s (attempt {attempt} of "
