@@ -120,7 +120,8 @@ def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str
     named_only = [f.scenario for f in diag.fits if f.fits and f.scenario.explicit]
     fitting = [f.scenario for f in diag.fits if f.fits and not f.scenario.explicit]
     if not fitting and named_only:
-        resizing = [sc for sc in named_only if any(st.run == "resize-vm" for st in sc.run_steps)]
+        resizing = [sc for sc in named_only if any(st.run == "resize-vm" for st in sc.run_steps)
+                    and not any(st.run == "deallocate-set" for st in sc.run_steps)]  # stopping a set needs its name
         if sized and len(resizing) == 1:
             return resizing[0], "the one fix of the advice that takes the size given (--size)"
         if sized and resizing:
@@ -302,7 +303,8 @@ def changed_nothing(journal: RunJournal) -> bool:
     if not any(e.get("event") == "run-failed" for e in events):
         return False
     started = [(e.get("op"), e.get("resource")) for e in events if e.get("event") == "call-intent"]
-    failed = [(e.get("op"), e.get("resource")) for e in events if e.get("event") == "call-failed"]
+    # only ARM's refusals (an error code) count: a lost answer may have taken effect
+    failed = [(e.get("op"), e.get("resource")) for e in events if e.get("event") == "call-failed" and e.get("code")]
     return not any(e.get("event") == "call-done" for e in events) and sorted(map(str, started)) == sorted(
         map(str, failed))
 
