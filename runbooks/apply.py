@@ -234,8 +234,7 @@ def _wait(az: Azure, step: PlannedStep, action: Action, poller: Any, journal: Ru
         try:
             poller = _start(az, step, call, journal)
         except ApplyFailed as e:
-            failure = e
-            break
+            return e  # refused on the restart: _start journaled it
     if action.attempts > 1 and failure.code in TRANSIENT_CAPACITY:
         failure = ApplyFailed(f"{failure} (after {attempt} attempts)", code=failure.code, step=failure.step)
     _record_failure(journal, step, call, failure)

@@ -263,11 +263,6 @@ def _quota(state: Observation, size: Size) -> str | None:
     return None
 
 
-def quota_rows(state: Observation) -> list[dict[str, Any]]:
-    """The usage rows that matter: the region's total, and the families of the VM's size and of every size in use."""
-    return [u for u in state.usages if int(u.get("current") or 0) > 0 or str(u.get("name")) == "cores"]
-
-
 def rank(state: Observation, needs: Needs) -> Advice:
     """Every size of the region, split into those that fit (closest first: fewest vCPUs, then memory, the VM's own
     family first, then name) and those that do not, with why."""
