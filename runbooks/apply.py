@@ -24,7 +24,16 @@ from typing import Any
 
 from runbooks.azure import Azure, Call, finish, get_resource, resource_parts, start_call
 from runbooks.changes import JOURNAL, TRANSIENT_CAPACITY, Action, Expect, NoChange, StepContext
-from runbooks.errors import Aborted, ApplyFailed, LockLost, RunbookError, StepRefused, UsageError
+from runbooks.errors import (
+    Aborted,
+    ApplyFailed,
+    JournalError,
+    LockHeld,
+    LockLost,
+    RunbookError,
+    StepRefused,
+    UsageError,
+)
 from runbooks.journal import RunJournal
 from runbooks.observe import Observation, observe, vm_view
 from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
@@ -61,8 +70,9 @@ class Reality:
     """Azure as a goal reads it: each resource read once (settled: no operation in flight), the journal's
     completed calls for ``journal`` goals."""
 
-    def __init__(self, az: Azure, finished: set[tuple[str, str]], timeout: float = 1800.0) -> None:
-        self.az, self.finished, self.timeout = az, finished, timeout
+    def __init__(self, az: Azure, finished: set[tuple[str, str]], timeout: float = 1800.0,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.az, self.finished, self.timeout, self.progress = az, finished, timeout, progress
         self.views: dict[str, dict[str, Any]] = {}
 
     def view(self, resource_id: str) -> dict[str, Any]:
@@ -75,13 +85,20 @@ class Reality:
         """The resource once no operation is running on it (nothing creating, updating or deleting; no VM
         starting or deallocating). A crashed or failed run can leave one in flight (a create or a start whose
         answer was lost); deciding from a transitional state would collide with it."""
-        deadline, pause = time.monotonic() + self.timeout, 0.05
+        deadline, pause, said = time.monotonic() + self.timeout, 0.05, False
         while True:
             current = get_resource(self.az, resource_id)
             state = str((current or {}).get("properties", {}).get("provisioningState", "Succeeded")).lower()
-            if current is None or time.monotonic() > deadline or (state not in _IN_FLIGHT
-                                                                  and not _changing_power(current)):
+            if current is None or (state not in _IN_FLIGHT and not _changing_power(current)):
                 break
+            if time.monotonic() > deadline:
+                raise ApplyFailed(f"{resource_parts(resource_id).name} is still {_in_flight(current, state)} after "
+                                  f"{self.timeout:g} s: an operation on it has not finished. Re-run the same command "
+                                  "once it has; finished work is kept.")
+            if not said and self.progress is not None:
+                self.progress(f"    … {resource_parts(resource_id).name} is {_in_flight(current, state)} (an "
+                              f"operation is still running on it): waiting up to {self.timeout:g} s")
+                said = True
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
         parts = resource_parts(resource_id)
@@ -104,7 +121,14 @@ class Reality:
         return out
 
 
-_POWER_IN_FLIGHT = ("powerstate/starting", "powerstate/stopping", "powerstate/deallocating", "powerstate/updating")
+_POWER_IN_FLIGHT = ("powerstate/starting", "powerstate/stopping", "powerstate/deallocating")
+
+
+def _in_flight(resource: dict[str, Any], state: str) -> str:
+    statuses = ((resource.get("properties") or {}).get("instanceView") or {}).get("statuses") or []
+    power = [str(s.get("code", "")).split("/", 1)[-1] for s in statuses
+             if str(s.get("code", "")).lower() in _POWER_IN_FLIGHT]
+    return power[0] if power else state
 
 
 def _changing_power(resource: dict[str, Any]) -> bool:
@@ -212,32 +236,39 @@ def _start(az: Azure, step: PlannedStep, call: Call, journal: RunJournal | None)
         raise
 
 
-def _wait(az: Azure, step: PlannedStep, action: Action, poller: Any, journal: RunJournal | None,
+def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: RunJournal | None,
           hooks: Hooks) -> ApplyFailed | None:
-    """Wait for a started action; on a transient capacity failure, start it again while it has attempts left.
-    Returns the failure that ends it (recorded in the journal), or None once it succeeded."""
+    """Wait for a started action (``started``: its poller, or the ``ApplyFailed`` ARM answered the start with);
+    on a transient capacity failure, start it again while it has attempts left. Returns the failure that ends it
+    (recorded in the journal once), or None once it succeeded."""
     call, attempt = action.call, 1
     while True:
-        try:
-            finish(poller, call, hooks.progress)
-            return None
-        except ApplyFailed as e:
-            failure = e
+        journaled = isinstance(started, ApplyFailed)  # refused when started: _start journaled it
+        if journaled:
+            failure = started
+        else:
+            try:
+                finish(started, call, hooks.progress)
+                return None
+            except ApplyFailed as e:
+                failure = e
         if failure.code not in TRANSIENT_CAPACITY or attempt >= action.attempts:
             break
-        _record_failure(journal, step, call, failure)  # this attempt ended; the journal says so before the next
+        if not journaled:
+            _record_failure(journal, step, call, failure)  # this attempt ended; the journal says so before the next
         pause = _retry_pause_s() * attempt
         attempt += 1
         hooks.progress(f"    ! {call.summary}: {failure.code}; trying again in {pause:g} s (attempt {attempt} of "
                        f"{action.attempts})")
         time.sleep(pause)
         try:
-            poller = _start(az, step, call, journal)
+            started = _start(az, step, call, journal)
         except ApplyFailed as e:
-            return e  # refused on the restart: _start journaled it
+            started = e
     if action.attempts > 1 and failure.code in TRANSIENT_CAPACITY:
         failure = ApplyFailed(f"{failure} (after {attempt} attempts)", code=failure.code, step=failure.step)
-    _record_failure(journal, step, call, failure)
+    if not journaled:
+        _record_failure(journal, step, call, failure)
     return failure
 
 
@@ -256,6 +287,9 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
         try:
             started.append((action, _start(az, step, call, journal)))
         except ApplyFailed as e:
+            if step.keep_going or (action.attempts > 1 and e.code in TRANSIENT_CAPACITY):
+                started.append((action, e))  # retried or reported with the wave: the others still start
+                continue
             raise ApplyFailed(f"step {step.name}: {e}. Re-run the same command to retry; finished work is kept.",
                               code=e.code, step=step.name) from e
     errors: list[ApplyFailed] = []
@@ -284,7 +318,7 @@ def _record_failure(journal: RunJournal | None, step: PlannedStep, call: Call, e
 
 def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                   outcome: Outcome, *, yes: bool) -> None:
-    reality = Reality(az, journal.finished_calls())
+    reality = Reality(az, journal.finished_calls(), progress=hooks.progress)
     if step.goal and not reality.unmet(step.goal):
         hooks.progress("    = its goal already holds: " + "; ".join(e.describe() for e in step.goal))
         outcome.skipped_steps.append(step.name)
@@ -308,7 +342,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
                 raise ApplyFailed(f"{e}{_still_unmet(az, step, reality)}", code=e.code, step=e.step) from e
             failures.append(e)
         reality.views.clear()  # a later wave's goals are read after this wave's effects
-    after = Reality(az, reality.finished)
+    after = Reality(az, reality.finished, progress=hooks.progress)
     unmet = after.unmet(step.goal)
     if failures:
         first = failures[0]
@@ -327,16 +361,49 @@ def _still_unmet(az: Azure, step: PlannedStep, reality: Reality) -> str:
     if len(step.actions) < 2:
         return ""
     try:
-        unmet = Reality(az, reality.finished).unmet(step.goal)
+        unmet = Reality(az, reality.finished, timeout=60).unmet(step.goal)
     except RunbookError:
         return ""
     return f" Not as planned yet: {'; '.join(unmet)}." if unmet else ""
 
 
+_STOPS = ("virtual_machines.begin_deallocate", "virtual_machines.begin_power_off")
+
+
+def left_down(az: Azure, plan: Plan, journal: RunJournal) -> list[str]:
+    """``name (power state)`` of each VM this run set out to stop that was running before the run and is not
+    running now: after a failure, nothing the run took down is left down without the operator being told."""
+    stopped = {str(e.get("resource", "")).lower(): str(e.get("resource", "")) for e in journal.events()
+               if e.get("event") == "call-intent" and e.get("op") in _STOPS}
+    out = []
+    for rid in sorted(stopped.values(), key=lambda r: resource_parts(r).name.lower()):
+        if plan.observation.view(rid).get("powerState") != "running":
+            continue
+        try:
+            found = get_resource(az, rid)
+        except RunbookError:
+            out.append(f"{resource_parts(rid).name} (could not be read)")
+            continue
+        if found is None:
+            continue
+        now = vm_view(found, found.get("properties", {}).pop("instanceView", None) or {})
+        if now.get("powerState") != "running":
+            out.append(f"{resource_parts(rid).name} ({now.get('powerState') or 'unknown'})")
+    return out
+
+
+def _with_left_down(az: Azure, plan: Plan, journal: RunJournal, e: RunbookError) -> None:
+    down = left_down(az, plan, journal)
+    if down:
+        e.args = (f"{e} Left down by this run: {', '.join(down)}. Re-run the same command to go on, or "
+                  f"`invoke runs.rollback {plan.run_id}` to start {'it' if len(down) == 1 else 'them'} again.",
+                  *e.args[1:])
+
+
 def _check_noop(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                 outcome: Outcome, *, yes: bool) -> None:
     """A step planned as nothing to do: confirm that its goal holds, else plan it again against Azure."""
-    reality = Reality(az, journal.finished_calls())
+    reality = Reality(az, journal.finished_calls(), progress=hooks.progress)
     unmet = reality.unmet(step.goal)
     if not unmet:
         hooks.progress(f"    = {step.summary}")
@@ -395,6 +462,8 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
         journal.finish("stopped")
         raise
     except RunbookError as e:
+        if not isinstance(e, (LockHeld, JournalError)):
+            _with_left_down(az, plan, journal, e)
         journal.append({"event": "run-failed", "error": str(e), "type": type(e).__name__})
         journal.finish("failed")
         raise

@@ -348,31 +348,38 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     generalized VM rebuilt under its name is another VM). ``succeeded_after``: the operations (lower-case) that
     succeeded after it, for signals that other operations resolve. ``requested_size``: the VM size the failed
     write's request body asked for."""
-    failed: list[dict[str, Any]] = []
-    succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
+    events = list(events)
     sizes: dict[str, str] = {}  # correlation id → the VM size its request body asked for
     for event in events:
-        status = (event.get("status") or {}).get("value")
-        if status == "Started" and (size := _asked_size(event)):
+        if (event.get("status") or {}).get("value") == "Started" and (size := _asked_size(event)):
             sizes[str(event.get("correlationId"))] = size
+    failed: list[dict[str, Any]] = []
+    succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
+    sized: dict[tuple[str, str], str] = {}  # (operation, size asked for) → time of its latest success
+    for event in events:
+        status = (event.get("status") or {}).get("value")
         if status == "Failed" and len(failed) < 20:
             failed.append(_failed_op(event))
         elif status == "Succeeded":
             name = str((event.get("operationName") or {}).get("value") or "").lower()
             stamp = _stamp(event.get("eventTimestamp"))
-            if stamp > succeeded.get(name, ""):
-                succeeded[name] = stamp
+            succeeded[name] = max(stamp, succeeded.get(name, ""))
+            if (asked := sizes.get(str(event.get("correlationId")))) is not None:
+                sized[(name, asked.lower())] = max(stamp, sized.get((name, asked.lower()), ""))
     born = _stamp(created) if created else ""
     for op in failed:
         when = _stamp(op.get("time"))
-        op["succeeded_after"] = sorted(name for name, stamp in succeeded.items() if stamp > when)
-        later = succeeded.get(str(op.get("operation") or "").lower(), "")
+        name = str(op.get("operation") or "").lower()
+        op["succeeded_after"] = sorted(n for n, stamp in succeeded.items() if stamp > when)
+        if op.get("correlation_id") in sizes:
+            op["requested_size"] = sizes[str(op["correlation_id"])]
+        # a refused resize stands until a write asking for the same size succeeded (a tag update is no fix)
+        later = sized.get((name, op["requested_size"].lower()), "") if op.get("requested_size") \
+            else succeeded.get(name, "")
         if later > when:
             op["resolved_at"], op["resolved_by"] = later, "it succeeded later"
         elif born > when:
             op["resolved_at"], op["resolved_by"] = born, "the VM was created again since"
-        if op.get("correlation_id") in sizes:
-            op["requested_size"] = sizes[str(op["correlation_id"])]
     return failed
 
 
@@ -388,11 +395,15 @@ def _asked_size(event: dict[str, Any]) -> str | None:
     return str(size) if isinstance(size, str) and size else None
 
 
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
+
+
 def _stamp(value: Any) -> str:
     """An event time as a sortable UTC ISO string (the SDK gives datetimes, a saved observation strings)."""
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    text = str(value or "")
+    # Python 3.10 reads a fraction of 3 or 6 digits only; Azure writes up to 7
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], str(value or ""))
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).strftime(
             "%Y-%m-%dT%H:%M:%S.%fZ")

@@ -7,6 +7,7 @@ the one the environment names (the local directory unless ``RUNBOOKS_STORE_*`` s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import uuid
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 from runbooks.apply import Hooks, Outcome, execute
-from runbooks.azure import Azure, check_secrets
+from runbooks.azure import Azure, check_secrets, resource_parts
 from runbooks.detect import (
     Diagnosis,
     detected,
@@ -472,9 +473,25 @@ def _approve(plan: Plan, hooks: Hooks) -> None:
         raise Aborted(f"the plan for {plan.ref} was not approved: nothing was changed and no run was recorded")
 
 
+def _other_vms(plan: Plan) -> list[str]:
+    """The VMs other than the run's own that its calls write (the members of its availability set)."""
+    out = {c.resource_id.lower(): c.resource_id for c in _calls_of(plan)
+           if resource_parts(c.resource_id).type == "virtualmachines" and resource_parts(c.resource_id).child is None
+           and c.resource_id.lower() != plan.vm_id.lower()}
+    return [out[k] for k in sorted(out)]
+
+
 def _run(az: Azure, plan: Plan, hooks: Hooks, *, yes: bool, store: Store, supersedes: str | None = None,
          reason: str = "") -> Outcome:
-    with store.lock(plan.vm_id, plan.run_id) as lock:
+    with store.lock(plan.vm_id, plan.run_id) as lock, contextlib.ExitStack() as others:
+        # Every other VM the run writes is locked too (a set's members): no run on a member meanwhile, and none
+        # unfinished on one, which this run would act over.
+        for vm_id in _other_vms(plan):
+            others.enter_context(store.lock(vm_id, plan.run_id))
+            unfinished = store.active_run(vm_id)
+            if unfinished is not None and unfinished.run_id != plan.run_id:
+                raise JournalError(f"run {unfinished.run_id} for {resource_parts(vm_id).name}, which this run would "
+                                   f"also change, is unfinished: resume or abandon it first")
         # Under the lock: a run that started since this one was planned must be resumed, not run over.
         pending = store.active_run(plan.vm_id)
         superseded = pending if pending is not None and pending.run_id == supersedes else None

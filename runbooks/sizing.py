@@ -27,6 +27,7 @@ _ALLOCATED = ("running", "starting", "stopped", "stopping")
 # Azure names the size it refused after "requested size" ("… because the requested size Standard_F4s_v2 is not
 # available in the current hardware cluster. The available sizes are: …"); other sizes in a message are options.
 _SIZE_IN_TEXT = re.compile(r"requested (?:VM )?size '?((?:Standard|Basic)_[A-Za-z0-9_]+)", re.IGNORECASE)
+SPOT_QUOTA = "lowPriorityCores"
 _SIZE_CODES = ("SkuNotAvailable", "OperationNotAllowed", "QuotaExceeded", "AllocationFailed",
                "ZonalAllocationFailed", "OverconstrainedAllocationRequest", "OverconstrainedZonalAllocationRequest",
                "InvalidParameter")
@@ -49,6 +50,7 @@ class Size:
     mbps: float | None
     zones: tuple[str, ...]
     restrictions: tuple[dict[str, Any], ...]
+    trusted_launch: bool = True  # False where the SKU says TrustedLaunchDisabled
 
     @classmethod
     def from_sku(cls, sku: dict[str, Any]) -> Size:
@@ -68,7 +70,8 @@ class Size:
                    frozenset(g.strip().upper() for g in str(caps.get("HyperVGenerations", "V1")).split(",") if g),
                    int(num("UncachedDiskIOPS")) if "UncachedDiskIOPS" in caps else None,
                    bps / 1_000_000 if bps >= 0 else None, tuple(sku.get("zones") or ()),
-                   tuple(sku.get("restrictions") or ()))
+                   tuple(sku.get("restrictions") or ()),
+                   str(caps.get("TrustedLaunchDisabled", "False")).lower() != "true")
 
     def restriction(self, location: str, zones: tuple[str, ...]) -> str | None:
         """Why the subscription may not use this size here (None: it may)."""
@@ -99,6 +102,7 @@ class Needs:
     iops: int = 0
     mbps: float = 0.0
     basis: str = ""
+    trusted_launch: bool = False
 
     def describe(self) -> str:
         parts = [f"≥ {self.vcpus} vCPUs and {self.memory_gb:g} GB ({self.basis})" if self.basis else
@@ -109,10 +113,14 @@ class Needs:
             parts.append("accelerated networking")
         if self.generation:
             parts.append(f"Hyper-V {self.generation}")
+        if self.trusted_launch:
+            parts.append("Trusted Launch")
         parts.append(f"{self.nics} NIC{'s' if self.nics != 1 else ''}, {self.data_disks} data disk"
                      f"{'s' if self.data_disks != 1 else ''}")
         if self.iops:
             parts.append(f"≥ {self.iops} uncached IOPS (its disks' total)")
+        if self.mbps:
+            parts.append(f"≥ {self.mbps:g} MB/s uncached")
         return ", ".join(parts)
 
 
@@ -149,8 +157,10 @@ def requested_size(obs: Observation) -> str | None:
     for op in obs.failed_operations:
         if op.get("resolved_at") or str(op.get("error_code") or "") not in _SIZE_CODES:
             continue
-        named = [op["requested_size"]] if op.get("requested_size") else []
-        for name in named + _SIZE_IN_TEXT.findall(str(op.get("message") or "")):
+        asked = str(op.get("requested_size") or "")
+        if asked and asked.lower() != own:  # the request body: named even when the region does not offer it
+            return str(known[asked.lower()].name) if asked.lower() in known else asked
+        for name in _SIZE_IN_TEXT.findall(str(op.get("message") or "")):
             if name.lower() != own and (not known or name.lower() in known):
                 return str(known[name.lower()].name if known else name)
     return None
@@ -176,8 +186,17 @@ def disk_performance(obs: Observation) -> tuple[int, float]:
     return iops, mbps
 
 
+def _security_type(obs: Observation) -> str:
+    return str(dotted(obs.props, "securityProfile.securityType") or "").lower()
+
+
+def is_spot(obs: Observation) -> bool:
+    """Spot (or the older Low) priority: its vCPUs count against the region's low-priority quota only."""
+    return str(obs.props.get("priority") or "").lower() in ("spot", "low")
+
+
 def _generation(obs: Observation) -> str | None:
-    if str(dotted(obs.props, "securityProfile.securityType") or "").lower() in ("trustedlaunch", "confidentialvm"):
+    if _security_type(obs) in ("trustedlaunch", "confidentialvm"):
         return "V2"
     os_id = str(dotted(obs.props, "storageProfile.osDisk.managedDisk.id") or "").lower()
     gen = dotted(obs.disks.get(os_id) or {}, "properties.hyperVGeneration") or obs.instance_view.get(
@@ -189,15 +208,18 @@ def needs_of(obs: Observation, *, at_least: str | None = None, for_io: bool = Fa
     """What a size must offer this VM: its own size's vCPUs and memory (or ``at_least``'s: the size that was asked
     for), the features it uses, and with ``for_io`` its disks' IOPS (the limit the IOPS RCAs are about)."""
     known = catalogue(obs)
+    if at_least and at_least.lower() not in known:
+        at_least = None  # a size the region does not offer: the floor is the VM's own size
     basis_name = at_least or current_size(obs)
     basis = known.get(basis_name.lower())
     nics = obs.props.get("networkProfile", {}).get("networkInterfaces") or []
     accelerated = any(bool(dotted(n, "properties.enableAcceleratedNetworking")) for n in obs.nics.values())
-    iops = disk_performance(obs)[0] if for_io else 0
+    iops, mbps = disk_performance(obs) if for_io else (0, 0.0)
     return Needs(vcpus=basis.vcpus if basis else 0, memory_gb=basis.memory_gb if basis else 0.0,
                  data_disks=len(obs.props.get("storageProfile", {}).get("dataDisks") or []), nics=max(1, len(nics)),
                  premium=any(s.lower().startswith("premium") for s in _disk_skus(obs)), accelerated=accelerated,
-                 generation=_generation(obs), iops=iops,
+                 generation=_generation(obs), iops=iops, mbps=mbps,
+                 trusted_launch=_security_type(obs) == "trustedlaunch",
                  basis=(f"as {basis_name}, which was asked for" if at_least else f"as its size {basis_name}")
                  if basis else "")
 
@@ -230,6 +252,8 @@ def refusals(state: Observation, size: Size, needs: Needs) -> list[str]:
         out.append(f"{size.name} does not support accelerated networking, which a NIC of the VM uses")
     if needs.generation and needs.generation not in size.generations:
         out.append(f"{size.name} does not run Hyper-V {needs.generation} VMs")
+    if needs.trusted_launch and not size.trusted_launch:
+        out.append(f"{size.name} does not support Trusted Launch, the VM's security type")
     if size.nics < needs.nics:
         out.append(f"{size.name} takes {size.nics} NICs; the VM has {needs.nics}")
     if size.data_disks < needs.data_disks:
@@ -250,8 +274,7 @@ def _quota(state: Observation, size: Size) -> str | None:
     old = catalogue(state).get(current_size(state).lower())
     old_vcpus = old.vcpus if old else 0
     same_family = old is not None and old.family.lower() == size.family.lower()
-    for name, added in ((size.family, size.vcpus - (old_vcpus if same_family else 0)),
-                        ("cores", size.vcpus - old_vcpus)):
+    for name, added in _consumes(state, size, old_vcpus if same_family else 0, old_vcpus):
         row = rows.get(name.lower())
         if row is None or added <= 0:
             continue
@@ -261,6 +284,14 @@ def _quota(state: Observation, size: Size) -> str | None:
             return (f"{size.name} needs {added} more vCPUs of {label}: {current} of {limit} are used in "
                     f"{state.location}")
     return None
+
+
+def _consumes(state: Observation, size: Size, family_back: int, total_back: int) -> list[tuple[str, int]]:
+    """(quota name, vCPUs added) a resize to ``size`` takes: the family and the regional total, or for a Spot VM
+    the regional low-priority quota alone."""
+    if is_spot(state):
+        return [(SPOT_QUOTA, size.vcpus - total_back)]
+    return [(size.family, size.vcpus - family_back), ("cores", size.vcpus - total_back)]
 
 
 def rank(state: Observation, needs: Needs) -> Advice:
@@ -335,7 +366,7 @@ def advise(obs: Observation, kind: str) -> dict[str, Any]:
     if kind == "quota":
         rows = {str(u.get("name") or "").lower(): u for u in obs.usages}
         basis = known.get((requested or current_size(obs)).lower())
-        shown = [n for n in ((basis.family if basis else None), "cores") if n]
+        shown = [SPOT_QUOTA] if is_spot(obs) else [n for n in ((basis.family if basis else None), "cores") if n]
         for name in shown:
             row = rows.get(name.lower())
             if row:
@@ -344,12 +375,12 @@ def advise(obs: Observation, kind: str) -> dict[str, Any]:
         if basis is not None:
             own = known.get(current_size(obs).lower())
             same = own is not None and own.family.lower() == basis.family.lower()
-            added = basis.vcpus - (own.vcpus if own and same else 0)
-            row = rows.get(basis.family.lower())
+            quota, added = _consumes(obs, basis, own.vcpus if own and same else 0, own.vcpus if own else 0)[0]
+            row = rows.get(quota.lower())
             if row is not None and int(row.get("current") or 0) + added > int(row.get("limit") or 0):
                 want = int(row.get("current") or 0) + added
-                data["quota_request"] = {"location": obs.location, "name": basis.family, "limit": want}
-                lines.append(f"to keep {basis.name}: ask for the {row.get('label') or basis.family} quota in "
+                data["quota_request"] = {"location": obs.location, "name": quota, "limit": want}
+                lines.append(f"to keep {basis.name}: ask for the {row.get('label') or quota} quota in "
                              f"{obs.location} to be raised to at least {want} (Azure portal: Quotas, or a support "
                              "request); nothing here changes quota")
     advice = rank(obs, needs)

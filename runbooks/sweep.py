@@ -211,7 +211,8 @@ def _events_by_vm(az: Azure, report: SweepReport) -> dict[str, list[dict[str, An
     """The subscription's activity log of the last days, read once: each VM's events (lower id)."""
     events: dict[str, list[dict[str, Any]]] = {}
     try:
-        pager = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since()}'")
+        pager = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since()}' and "
+                                                   "resourceProvider eq 'Microsoft.Compute'")
         for page in pager.by_page():
             report.activity_pages += 1
             for ev in page:

@@ -13,6 +13,8 @@ tasks; ``invoke --help TASK`` for one task's options. The collections:
 from __future__ import annotations
 
 import signal
+import sys
+from pathlib import Path
 
 from invoke import Collection
 
@@ -23,9 +25,16 @@ from tasks.emulator import armsim
 from tasks.remediation import apply, diagnose, remediate, resume, sweep
 from tasks.runs import runs
 
-# `… | head` closes our stdout early: end quietly, as Unix tools do, instead of with a BrokenPipeError traceback
-if hasattr(signal, "SIGPIPE"):
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+def quiet_broken_pipe() -> None:
+    """`… | head` closes our stdout early: end quietly, as Unix tools do, instead of with a BrokenPipeError
+    traceback. Only for the command-line process: a program importing the tasks keeps its own handling."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+
+if Path(sys.argv[0]).name in ("invoke", "inv"):  # the invoke binary imports this collection, then runs it
+    quiet_broken_pipe()
 
 ns = Collection(diagnose, remediate, apply, resume, sweep, demo)
 for sub in (armsim, articles, playbooks, runs, automation):

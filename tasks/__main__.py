@@ -7,10 +7,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from invoke import Program
 
-from tasks import ns
+from tasks import ns, quiet_broken_pipe
 
 
 def main() -> None:
+    quiet_broken_pipe()
     try:
         release = version("azure-rca-runbooks")
     except PackageNotFoundError:  # run from a checkout that was not installed

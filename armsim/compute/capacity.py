@@ -310,15 +310,29 @@ def available_sizes(state: ComputeState, vm: VirtualMachine | None = None, avset
 # --- quota ---------------------------------------------------------------------------------------------
 
 
+SPOT_QUOTA = "lowPriorityCores"  # Spot (and the older Low) priority VMs count here only, not in their family
+
+
+def is_spot(props: dict[str, Any]) -> bool:
+    return str(props.get("priority") or "").lower() in ("spot", "low")
+
+
+def _quota_names(s: catalog.Size, spot: bool) -> tuple[tuple[str, str], ...]:
+    """(quota name, its name in a QuotaExceeded message) that a VM of size ``s`` consumes."""
+    if spot:
+        return ((SPOT_QUOTA, "LowPriorityCores"),)
+    return ((s.family, f"{s.family} Cores"), ("cores", "Total Regional Cores"))
+
+
 def usage(state: ComputeState, location: str) -> dict[str, int]:
-    """vCPUs in use per quota name ("cores" and each family), deallocated VMs included."""
+    """vCPUs in use per quota name ("cores", each family, lowPriorityCores), deallocated VMs included."""
     out: dict[str, int] = {}
     for vm in state.vms.values():
         s = catalog.size(_vm_size(vm))
         if vm.location != location or s is None:
             continue
-        out["cores"] = out.get("cores", 0) + s.vcpus
-        out[s.family] = out.get(s.family, 0) + s.vcpus
+        for name, _ in _quota_names(s, is_spot(vm.properties)):
+            out[name] = out.get(name, 0) + s.vcpus
         out["virtualMachines"] = out.get("virtualMachines", 0) + 1
     return out
 
@@ -334,19 +348,20 @@ def limit_of(state: ComputeState, location: str, name: str) -> QuotaLimit:
 def usages(state: ComputeState, location: str) -> list[dict[str, Any]]:
     used = usage(state, location)
     rows = [("cores", "Total Regional vCPUs"), ("virtualMachines", "Virtual Machines"),
-            *sorted(catalog.FAMILY_NAMES.items())]
+            (SPOT_QUOTA, "Total Regional Low-priority vCPUs"), *sorted(catalog.FAMILY_NAMES.items())]
     return [{"name": {"value": name, "localizedValue": label}, "currentValue": used.get(name, 0),
              "limit": limit_of(state, location, name).limit, "unit": "Count"} for name, label in rows]
 
 
-def check_quota(state: ComputeState, location: str, size_name: str, added: int, *, starting: bool = False) -> None:
-    """Refuse ``added`` more vCPUs of the size's family (and in total). A start adds nothing (deallocated VMs
-    count already) but is refused while usage is over a limit lowered below it."""
+def check_quota(state: ComputeState, location: str, size_name: str, added: int, *, starting: bool = False,
+                spot: bool = False) -> None:
+    """Refuse ``added`` more vCPUs of the size's family (and in total; a Spot VM: of lowPriorityCores). A start
+    adds nothing (deallocated VMs count already) but is refused while usage is over a limit lowered below it."""
     s = catalog.size(size_name)
     if s is None:
         return
     used = usage(state, location)
-    for name, quota in ((s.family, f"{s.family} Cores"), ("cores", "Total Regional Cores")):
+    for name, quota in _quota_names(s, spot):
         q = limit_of(state, location, name)
         current = used.get(name, 0)
         if (starting and current > q.limit) or (not starting and added > 0 and current + added > q.limit):
@@ -386,7 +401,7 @@ def check_create(state: ComputeState, rid: str, body: dict[str, Any]) -> None:
             if cluster and not catalog.hosts(cluster, s.name):
                 raise cx.VmSizeNotInAvailabilitySet(rid.rsplit("/", 1)[1], ref.rsplit("/", 1)[1], s.name,
                                                     _cluster_sizes(cluster))
-    check_quota(state, location, s.name, s.vcpus)
+    check_quota(state, location, s.name, s.vcpus, spot=is_spot(props))
 
 
 def check_resize(state: ComputeState, vm: VirtualMachine, body: dict[str, Any]) -> str | None:
@@ -401,7 +416,9 @@ def check_resize(state: ComputeState, vm: VirtualMachine, body: dict[str, Any]) 
     if cluster and vm.host is not None and not catalog.hosts(cluster, s.name):
         raise cx.VmSizeNotInCluster("resize", vm.name, s.name, _cluster_sizes(cluster))
     before = catalog.size(old)
-    check_quota(state, vm.location, s.name, s.vcpus - (before.vcpus if before and before.family == s.family else 0))
+    spot = is_spot(vm.properties)
+    kept = before.vcpus if before and (spot or before.family == s.family) else 0  # the old size's vCPUs given back
+    check_quota(state, vm.location, s.name, s.vcpus - kept, spot=spot)
     return s.name
 
 
@@ -414,7 +431,7 @@ def check_start(state: ComputeState, vm: VirtualMachine, operation: str) -> dict
     if restriction(state, s.name, vm.location, vm.zones):
         raise cx.SkuNotAvailable(vm.id, vm.location, vm.zones, state.sub.id)
     if vm.host is None:
-        check_quota(state, vm.location, s.name, 0, starting=True)
+        check_quota(state, vm.location, s.name, 0, starting=True, spot=is_spot(vm.properties))
     cluster, _ = pinned(state, vm)
     if cluster and not catalog.hosts(cluster, s.name):
         raise cx.VmSizeNotInCluster(operation, vm.name, s.name, _cluster_sizes(cluster))
@@ -487,11 +504,12 @@ def restrict_sku(state: ComputeState, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def set_quota(state: ComputeState, body: dict[str, Any]) -> dict[str, Any]:
-    """``{"location", "name": "cores" | "<family>", "limit", "legacy"?}``."""
+    """``{"location", "name": "cores" | "lowPriorityCores" | "<family>", "limit", "legacy"?}``."""
     location = _location(body.get("location"))
     name = body.get("name")
-    if name not in ("cores", "virtualMachines", *catalog.FAMILY_NAMES):
-        raise BadRequest(f"Unknown quota name {name!r}; use cores or a family such as standardDSv5Family.")
+    if name not in ("cores", "virtualMachines", SPOT_QUOTA, *catalog.FAMILY_NAMES):
+        raise BadRequest(f"Unknown quota name {name!r}; use cores, {SPOT_QUOTA} or a family such as "
+                         "standardDSv5Family.")
     limit = body.get("limit")
     if not isinstance(limit, int) or limit < 0:
         raise BadRequest("'limit' must be a non-negative integer.")

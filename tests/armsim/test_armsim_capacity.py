@@ -251,6 +251,28 @@ def test_fail_next_allocation_with_a_chosen_code(arm: ArmSim, env: Env) -> None:
 # --- quota -------------------------------------------------------------------------------------------------
 
 
+def test_spot_vms_count_against_the_low_priority_quota_not_their_family(arm: ArmSim, env: Env) -> None:
+    env.rg("rg")
+    body = env.vm_body("rg", "spot1")
+    body["properties"]["hardwareProfile"]["vmSize"] = "Standard_D4s_v5"
+    body["properties"] |= {"priority": "Spot", "evictionPolicy": "Deallocate", "billingProfile": {"maxPrice": -1}}
+    env.compute.virtual_machines.begin_create_or_update("rg", "spot1", body).result()
+    usage = {u.name.value: u for u in env.compute.usage.list("eastus")}
+    assert usage["lowPriorityCores"].current_value == 4
+    assert usage["lowPriorityCores"].name.localized_value == "Total Regional Low-priority vCPUs"
+    assert usage["standardDSv5Family"].current_value == 0 and usage["cores"].current_value == 0
+    arm.set_quota("eastus", "standardDSv5Family", 0)  # the family's quota does not apply to Spot VMs
+    arm.set_quota("eastus", "lowPriorityCores", 6)
+    with pytest.raises(ResourceExistsError) as e:
+        _resize(env, "rg", "spot1", "Standard_D8s_v5")
+    assert e.value.error.code == "OperationNotAllowed"
+    assert e.value.error.message.startswith(
+        "Operation could not be completed as it results in exceeding approved LowPriorityCores quota. Additional "
+        "details - Deployment Model: Resource Manager, Location: eastus, Current Limit: 6, Current Usage: 4, "
+        "Additional Required: 4, (Minimum) New Limit Required: 8.")
+    _resize(env, "rg", "spot1", "Standard_D2s_v5").result()  # smaller: gives vCPUs back
+
+
 def test_usage_counts_every_vm_and_quota_refuses_create_resize_and_start(arm: ArmSim, env: Env) -> None:
     env.rg("rg")
     _vm(env, "rg", "vm1", "Standard_D4s_v5").result()

@@ -5,6 +5,7 @@ converges once it has, and distractors that are never touched."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from remediation_helpers import Rig
@@ -12,6 +13,7 @@ from remediation_helpers import Rig
 from runbooks.errors import ApplyFailed
 from runbooks.journal import LocalStore
 from runbooks.observe import VmRef
+from runbooks.playbook import load_playbook
 from runbooks.remediate import remediate_vm, run_diagnosis
 from runbooks.runs import list_runs
 
@@ -173,3 +175,35 @@ def test_restart_set_in_confirm_mode_asks_once_for_the_set_and_runs_as_an_automa
     assert code == 0, lines
     assert any(line.startswith("Remediated rg-alloc/shop-02") for line in lines), lines
     assert _power(rig, "shop-01") == _power(rig, "shop-02") == "PowerState/running"
+
+
+def test_a_set_run_locks_every_member_it_writes(rig: Rig, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """restart-set on shop-02 stops and starts shop-01 and shop-03: while another run holds shop-01's lock, or
+    an unfinished run of shop-01 waits to be resumed, the set run is refused before its first write."""
+    from runbooks.errors import JournalError, LockHeld
+
+    monkeypatch.setenv("RUNBOOKS_CAPACITY_RETRY_PAUSE_S", "0")
+    rig.arm.seed("allocation-failure", set_members=3)
+    store = LocalStore(rig.home)
+    shop01 = f"/subscriptions/{rig.sub}/resourceGroups/{RG}/providers/Microsoft.Compute/virtualMachines/shop-01"
+    mark = rig.arm.last_request
+    with store.lock(shop01, "someone-else"), pytest.raises(LockHeld) as held:
+        remediate_vm(rig.az(), VmRef(RG, "shop-02"), rig.hooks(), scenario="restart-set", yes=True,
+                     store=store)
+    assert "someone-else" in str(held.value) and "shop-01" in str(held.value)
+    assert rig.arm.writes(mark) == []
+    # an unfinished run of shop-01: a resize of its own (test_engine's playbook) whose deallocate was refused
+    from test_engine import RESIZE
+
+    path = tmp_path / "resize-test.yaml"
+    path.write_text(RESIZE)
+    rig.arm.add_fault(method="POST", path=r"/shop-01/deallocate$", action="error", status=409, times=1,
+                      error={"code": "OperationNotAllowed", "message": "Injected refusal of the deallocate."})
+    with pytest.raises(ApplyFailed):
+        remediate_vm(rig.az(), VmRef(RG, "shop-01"), rig.hooks(), yes=True, store=store,
+                     playbooks={"resize-test": load_playbook(path)})
+    mark = rig.arm.last_request
+    with pytest.raises(JournalError) as unfinished:
+        remediate_vm(rig.az(), VmRef(RG, "shop-02"), rig.hooks(), scenario="restart-set", yes=True, store=store)
+    assert "shop-01, which this run would also change, is unfinished" in str(unfinished.value)
+    assert rig.arm.writes(mark) == []

@@ -202,3 +202,23 @@ def test_snapshot_names_are_unique_per_disk_and_within_azures_limit() -> None:
     again = snapshot_name(f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/{prefix}-a",
                           prefix + "-a", "0badc0de")
     assert again == a  # deterministic: a resumed run finds the snapshot it made
+
+
+def test_a_resource_stuck_in_flight_is_waited_for_saying_so_then_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edge armsim does not produce (a start that never settles): the goal read says once what it waits for,
+    and after its timeout refuses with one line instead of deciding from a transitional state."""
+    from runbooks import apply
+    from runbooks.errors import ApplyFailed
+
+    vm_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+    stuck = {"id": vm_id, "properties": {"provisioningState": "Succeeded", "instanceView": {
+        "statuses": [{"code": "ProvisioningState/succeeded"}, {"code": "PowerState/starting"}]}}}
+    reads: list[str] = []
+    monkeypatch.setattr(apply, "get_resource", lambda az, rid: reads.append(rid) or stuck)
+    said: list[str] = []
+    reality = apply.Reality(None, set(), timeout=0.3, progress=said.append)  # type: ignore[arg-type]
+    with pytest.raises(ApplyFailed) as e:
+        reality.view(vm_id)
+    assert "vm1 is still starting after 0.3 s" in str(e.value) and "\n" not in str(e.value)
+    assert len(said) == 1 and "vm1 is starting" in said[0], said
+    assert len(reads) > 1  # it did wait and read again

@@ -17,6 +17,7 @@ FIXES = [
     ("sku-not-available", "rg-sku", "db-01", None, "resize-to-fitting-size", None),
     ("quota-exceeded", "rg-quota", "batch-02", None, "resize-within-quota", "Standard_E8s_v5"),
     ("iops-limit", "rg-iops", "io-01", "iops-limit", "resize-in-place", None),
+    ("iops-limit", "rg-iops", "io-01", "iops-limit", "deallocate-resize-start", None),
 ]
 
 
@@ -24,7 +25,8 @@ def _size(rig: Rig, rg: str, name: str) -> str:
     return str(rig.arm.compute_client(retry_total=0).virtual_machines.get(rg, name).hardware_profile.vm_size)
 
 
-@pytest.mark.parametrize(("seed", "rg", "vm", "playbook", "scenario", "size"), FIXES, ids=[f[0] for f in FIXES])
+@pytest.mark.parametrize(("seed", "rg", "vm", "playbook", "scenario", "size"), FIXES,
+                         ids=[f"{f[0]}-{f[4]}" for f in FIXES])
 def test_a_sizing_fix_through_dry_run_confirm_mode_and_an_automation_job(
         rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], seed: str, rg: str, vm: str,
         playbook: str | None, scenario: str, size: str | None) -> None:
@@ -51,6 +53,9 @@ def test_a_sizing_fix_through_dry_run_confirm_mode_and_an_automation_job(
     result = remediate_vm(rig.az(), VmRef(rg, vm), hooks, playbook=playbook, scenario=scenario)
     assert result.outcome is not None
     assert asked and asked[0].startswith("Apply this plan")  # approved once, before the first write
+    destructive = [i for i, step in enumerate(result.plan.steps) if step.destructive]
+    assert [q.split(":", 1)[0] for q in asked[1:]] == [f"Step {i + 1} is destructive" for i in destructive]
+    assert bool(destructive) == (scenario == "deallocate-resize-start")  # the deallocate is asked about, alone
     new = _size(rig, rg, vm)
     assert new != old and (size is None or new == size)
     back, outcome = rollback_run(rig.az(), result.plan.run_id, rig.hooks(), yes=True)

@@ -104,6 +104,25 @@ def test_resize_set_names_the_member_the_new_cluster_cannot_take_and_the_way_for
     assert rig.arm.vm_facts(ids["api-01"])["cluster"] == rig.arm.vm_facts(ids["api-02"])["cluster"]
 
 
+def test_resize_set_whose_resize_is_refused_names_every_member_it_left_down_and_rollback_restarts_them(
+        rig: Rig) -> None:
+    """The resize is refused after the whole set was deallocated: the error names both VMs the run took down
+    (not just the step's own goal) and the rollback command, which starts them again at their old sizes."""
+    rig.arm.seed("size-not-in-cluster")
+    rig.arm.add_fault(method="PATCH", path=r"/virtualMachines/api-01$", action="error", status=409, times=5,
+                      error={"code": "OperationNotAllowed", "message": "Injected refusal of the resize."})
+    first = rig.invoke("remediate", "--vm", "rg-resize/api-01", "--scenario", "resize-set", "--yes")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "Left down by this run: api-01 (deallocated), api-02 (deallocated)" in first.stderr, first.stderr
+    run_id = first.stderr.split("invoke runs.rollback ", 1)[1].split("`", 1)[0]
+    assert _vm(rig, "rg-resize", "api-02") == ("Standard_D2s_v5", "deallocated")
+    rig.arm.world.faults.clear()
+    back = rig.invoke("runs.rollback", run_id, "--yes")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert _vm(rig, "rg-resize", "api-01") == ("Standard_D2s_v5", "running")
+    assert _vm(rig, "rg-resize", "api-02") == ("Standard_D2s_v5", "running")
+
+
 def test_resize_in_place_takes_the_closest_cluster_size_and_leaves_the_set_running(rig: Rig) -> None:
     rig.arm.seed("size-not-in-cluster")
     mark = rig.arm.last_request
