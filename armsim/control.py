@@ -22,6 +22,7 @@ the emulated world. Everything here is also reachable in-process through ``ArmSi
     POST   /_armsim/automation/fire {"jobSchedule": id}  start a job schedule's job now (armsim.automation)
     GET    /_armsim/automation/wait?job=<id>&timeout=S    block until an Automation job ends
     GET|PUT /_armsim/keyvault[/{vault}[/secrets/{name}]]  Key Vault vaults and secrets (armsim.keyvault.control)
+    POST   /_armsim/health/events {"vm", "articleId", …}  an availability event of a VM (armsim.resourcehealth)
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
             from armsim.keyvault import control as keyvault_control
 
             return ok(keyvault_control.handle(world, m, parts[1:], _body(req), req.base_url))
+        if head == "health" and m == "POST" and parts[1:] == ["events"]:
+            return ok(health_event(app, _body(req)), status=201)
         if head == "state" and m == "GET":
             return ok(world.to_state())
     raise NotFound(f"Unknown control endpoint {m} {req.path}.")
@@ -225,6 +228,20 @@ def host_fault(app: App, body: Any) -> dict[str, Any]:
             app.world.finish(op)
         result["operation"] = op.id if op is not None else None
     return result
+
+
+def health_event(app: App, body: Any) -> dict[str, Any]:
+    """Record an availability event of a VM (``armsim.resourcehealth.models.HealthState.add``)."""
+    from armsim.compute.models import norm_id
+
+    if not isinstance(body, dict) or not isinstance(body.get("vm"), str):
+        raise BadRequest('Body must be {"vm": "<vm resource id>", "articleId": "…", …}.')
+    sub, vm = _vm_sub(app, norm_id(body["vm"]))
+    if vm is None:
+        raise NotFound(f"No VM '{body['vm']}'.")
+    event = sub.health.add({**body, "vm": vm.id})
+    app.world.dirty = True
+    return {"id": event.id, "vm": vm.id, **event.properties()}
 
 
 def vm_facts(app: App, vm_id: str) -> dict[str, Any]:

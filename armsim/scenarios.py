@@ -19,6 +19,9 @@ holds real evidence, such as the failed start); the fleet generator writes model
     sku-not-available            rg-sku: Standard_E4s_v5 restricted; db-01 resize and db-02 create refused
     iops-limit                   rg-iops: io-01 (D2s_v5) has two P30 disks, more IOPS than its size's cap; distractors
                                  io-02 (one P10) and io-03 (D16s_v5, same disks)
+    platform-event,              rg-events: VMs with Resource Health availability events, each with the article
+    customer-initiated-event,    that explains it (host disk failure, storage I/O timeout still going on, redeploy
+    guest-os-crash               at the owner's request, Windows and Ubuntu guest crashes); targets per playbook
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
 """
 
@@ -483,6 +486,48 @@ def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_frac
             "generalized_ids": generalized[:50]}
 
 
+# The availability-event worlds (Resource Health), one per explaining playbook; all seed rg-events:
+#   ev-01 running, a host disk failure rebooted it 2 h ago (12 min)     platform-event
+#   ev-02 running, a storage (XStore) I/O timeout rebooted it 30 min ago and Resource Health still reports it
+#         unavailable (an event with no end)                            platform-event
+#   ev-03 healthy, no event                                             distractor of all
+#   ev-04 running, redeployed at its owner's request yesterday         customer-initiated-event
+#   ev-05 Windows guest crashed (stop error) 3 h ago, boot diagnostics on   guest-os-crash
+#   ev-06 Linux guest (Ubuntu) kernel panic 5 h ago, boot diagnostics off   guest-os-crash
+_EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "ev-01": ("VMA_RCA_Hardware_NodeReboot_Disk_Failure", {"minutes_ago": 120, "duration_minutes": 12}),
+    "ev-02": ("VMA_RCA_IO_Timeout_NodeReboot_XStore_IO_Failures_e17_noend", {"minutes_ago": 30, "duration_minutes": None}),
+    "ev-04": ("VMA_RCA_CustomerInitiated_NodeReboot_Redeploy", {"minutes_ago": 1440, "duration_minutes": 6,
+                                                                "context": "Customer Initiated",
+                                                                "reasonType": "Customer Initiated"}),
+    "ev-05": ("VMA_RCA_Software_NodeCrash_GuestOS_Windows", {"minutes_ago": 180, "duration_minutes": 4}),
+    "ev-06": ("VMA_RCA_Software_NodeCrash_GuestOS_UBUNTU", {"minutes_ago": 300, "duration_minutes": 5}),
+}
+_EVENT_TARGETS = {"platform-event": ["ev-01", "ev-02"], "customer-initiated-event": ["ev-04"],
+                  "guest-os-crash": ["ev-05", "ev-06"]}
+
+
+def availability_events(app: App, playbook: str) -> dict[str, Any]:
+    """rg-events: VMs with Resource Health availability events (table above); targets are the playbook's."""
+    from armsim.control import health_event
+
+    b = Builder(app)
+    b.rg("rg-events")
+    subnet = b.network("rg-events")
+    vms = {}
+    for name in ("ev-01", "ev-02", "ev-03", "ev-04", "ev-05", "ev-06"):
+        linux = name == "ev-06"
+        diagnostics = {"diagnosticsProfile": {"bootDiagnostics": {"enabled": not linux}}}
+        vms[name] = b.vm("rg-events", name, subnet=subnet, os_type="Linux" if linux else "Windows", public_ip=False,
+                         extensions=False, properties=diagnostics)
+    for name, (article, fields) in _EVENTS.items():
+        health_event(app, {"vm": vms[name], "articleId": article, "summary": "armsim availability event",
+                           **fields})
+    targets = [vms[n] for n in _EVENT_TARGETS[playbook]]
+    return {"vms": list(vms.values()), "targets": targets,
+            "distractors": [v for v in vms.values() if v not in targets]}
+
+
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "healthy": healthy,
     "generalized-after-capture": generalized_after_capture,
@@ -495,6 +540,9 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "quota-exceeded": quota_exceeded,
     "sku-not-available": sku_not_available,
     "iops-limit": iops_limit,
+    "platform-event": lambda app: availability_events(app, "platform-event"),
+    "customer-initiated-event": lambda app: availability_events(app, "customer-initiated-event"),
+    "guest-os-crash": lambda app: availability_events(app, "guest-os-crash"),
     "fleet": fleet,
 }
 

@@ -237,6 +237,16 @@ class ArmSim:
             self.world.advance()
             return vm_facts(self.app, vm_id)
 
+    def health_event(self, vm_id: str, article_id: str, **fields: Any) -> dict[str, Any]:
+        """Record an availability event of a VM (a platform reboot, a guest crash…) with the id of the RCA article
+        that explains it; see ``POST /_armsim/health/events`` for ``fields`` (``minutes_ago``,
+        ``duration_minutes`` (None: still going on), ``title``, ``summary``, ``context``…)."""
+        from armsim.control import health_event
+
+        with self.world.lock:
+            self.world.advance()
+            return health_event(self.app, {"vm": vm_id, "articleId": article_id, **fields})
+
     # --- capacity, sizes and quota (armsim.compute.capacity) -------------------------------------------
     def _capacity(self, head: str, body: dict[str, Any]) -> dict[str, Any]:
         from armsim.control import capacity_control
@@ -314,6 +324,12 @@ class ArmSim:
         job_id = (f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}/providers/"
                   f"Microsoft.Automation/automationAccounts/{account}/jobs/{job}")
         return wait_for_job(self.world, job_id, timeout)
+
+    def health_client(self, credential: Any = None, **kwargs: Any) -> Any:
+        from azure.mgmt.resourcehealth import ResourceHealthMgmtClient
+
+        return ResourceHealthMgmtClient(credential or self.credential(), self.subscription_id,
+                                        **{**self.client_kwargs(), **kwargs})
 
     def monitor_client(self, credential: Any = None, **kwargs: Any) -> Any:
         from azure.mgmt.monitor import MonitorManagementClient

@@ -95,6 +95,7 @@ class Subscription:
         from armsim.compute.models import ComputeState
         from armsim.keyvault.models import KeyVaultState
         from armsim.network.models import NetworkState
+        from armsim.resourcehealth.models import HealthState
 
         self.world = world
         self.id = subscription_id
@@ -106,6 +107,7 @@ class Subscription:
         self.locks = LockState(self)
         self.automation = AutomationState(self)
         self.keyvault = KeyVaultState(self)
+        self.health = HealthState(self)
         self.activity: list[dict[str, Any]] = []
 
     def rg(self, name: str) -> ResourceGroup:
@@ -129,7 +131,7 @@ class Subscription:
             "resource_groups": {k: dataclasses.asdict(v) for k, v in self.resource_groups.items()},
             "compute": self.compute.to_state(), "network": self.network.to_state(),
             "locks": self.locks.to_state(), "automation": self.automation.to_state(), "activity": self.activity,
-            "keyvault": self.keyvault.to_state(),
+            "keyvault": self.keyvault.to_state(), "health": self.health.to_state(),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -139,6 +141,7 @@ class Subscription:
         self.locks.load_state(data.get("locks", {}))
         self.automation.load_state(data.get("automation", {}))
         self.keyvault.load_state(data.get("keyvault", {}))
+        self.health.load_state(data.get("health", {}))
         self.activity = list(data.get("activity", []))
 
 

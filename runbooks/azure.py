@@ -176,6 +176,7 @@ class Azure:
         sub = conn.subscription_id
         self.credential, self.client_kwargs = credential, kwargs
         self._automation: Any = None
+        self._health: Any = None
         self._secret_clients: dict[str, Any] = {}
         self.compute = ComputeManagementClient(credential, sub, **kwargs)
         self.network = NetworkManagementClient(credential, sub, **kwargs)
@@ -189,6 +190,14 @@ class Azure:
 
             self._automation = AutomationClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
         return self._automation
+
+    def health(self) -> Any:
+        """A Resource Health client on the same connection, credential and counters (made on first use)."""
+        if self._health is None:
+            from azure.mgmt.resourcehealth import ResourceHealthMgmtClient
+
+            self._health = ResourceHealthMgmtClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
+        return self._health
 
     def client(self, name: str) -> Any:
         return {"compute": self.compute, "network": self.network}[name]

@@ -41,9 +41,11 @@ def scenario_facts(sc: Scenario, pb: Playbook) -> set[str]:
 
 
 def matching(obs: Observation, playbooks: Mapping[str, Playbook]) -> list[Playbook]:
-    """The playbooks detected unasked (``auto_detect``) one of whose ``detect`` signals holds, in the pool's
-    order."""
-    return [pb for pb in playbooks.values() if pb.auto_detect and detected(obs, pb)]
+    """The playbooks detected unasked (``auto_detect``) one of whose ``detect`` signals holds: those that fix
+    first, then those that only explain (a VM with a failure to fix and an old reboot is about the failure), each
+    in the pool's order."""
+    found = [pb for pb in playbooks.values() if pb.auto_detect and detected(obs, pb)]
+    return sorted(found, key=lambda pb: pb.explains)
 
 
 def detected(obs: Observation, pb: Playbook) -> bool:
@@ -92,6 +94,27 @@ class Diagnosis:
         if len(self.fitting) < 2 or self.playbook is None or not self.playbook.ambiguity:
             return None
         return f"{' and '.join(self.fitting)} all fit {self.observation.ref}: {self.playbook.ambiguity.strip()}"
+
+    def post_checks(self) -> list[tuple[str, bool, str]]:
+        """Each post-check of the playbook: (what it expects, whether that is so now, what was seen)."""
+        out = []
+        for ck in self.playbook.post_checks if self.playbook else ():
+            result = self.signals.get(str(ck.signal))
+            if result is not None:
+                out.append((ck.describe(), result.holds == ck.holds, result.detail))
+        return out
+
+    def articles(self) -> list[str]:
+        """The playbook's articles the evidence picks: those Resource Health names for the VM's events, then
+        those whose ``article_signals`` signal holds; every article of the playbook when nothing picks one."""
+        if self.playbook is None:
+            return []
+        claimed = {a.lower(): a for a in self.playbook.articles}
+        named = [claimed[str(h.get("articleId")).lower()] for h in self.observation.health
+                 if str(h.get("articleId") or "").lower() in claimed]
+        named += [a for a, ref in self.playbook.article_signals.items()
+                  if (r := self.signals.get(ref)) is not None and r.holds]
+        return list(dict.fromkeys(named)) or list(self.playbook.articles)
 
     def fit(self, scenario_id: str) -> ScenarioFit:
         return next(f for f in self.fits if f.scenario.id == scenario_id)

@@ -130,6 +130,7 @@ class Observation:
     sizes: list[dict[str, Any]] = field(default_factory=list)  # what the VM may be resized to where it is now
     skus: list[dict[str, Any]] = field(default_factory=list)  # the region's VM sizes (compact resourceSkus)
     usages: list[dict[str, Any]] = field(default_factory=list)  # vCPU quota in the VM's region
+    health: list[dict[str, Any]] = field(default_factory=list)  # Resource Health: current status, then past events
     observed_at: str = ""
     gathered: set[str] = field(default_factory=set)
     resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # lower id → JSON (None: gone)
@@ -237,6 +238,7 @@ class Observation:
                             dotted(v, "properties.hardwareProfile.vmSize")] for k, v in self.members.items()},
             "sizes": sorted(str(x.get("name", "")).lower() for x in self.sizes),
             "skus": self.skus, "usages": self.usages,
+            "health": [h.get("availabilityState") for h in self.health[:1]],  # the current state, not its clock
         }
         return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -246,7 +248,7 @@ class Observation:
                 "nics": self.nics, "public_ips": self.public_ips, "images": self.images, "locks": self.locks,
                 "failed_operations": self.failed_operations, "availability_set": self.availability_set,
                 "members": self.members, "sizes": self.sizes, "skus": self.skus, "usages": self.usages,
-                "observed_at": self.observed_at,
+                "health": self.health, "observed_at": self.observed_at,
                 "gathered": sorted(self.gathered), "resources": self.resources}
 
     @classmethod
@@ -258,7 +260,8 @@ class Observation:
                    images=d.get("images", []), locks=d.get("locks", []),
                    failed_operations=d.get("failed_operations", []), availability_set=d.get("availability_set"),
                    members=dict(d.get("members", {})), sizes=list(d.get("sizes", [])), skus=list(d.get("skus", [])),
-                   usages=list(d.get("usages", [])), observed_at=d.get("observed_at", ""),
+                   usages=list(d.get("usages", [])), health=list(d.get("health", [])),
+                   observed_at=d.get("observed_at", ""),
                    gathered=set(d.get("gathered", ALL_FACTS)), resources=dict(d.get("resources", {})))
 
 
@@ -468,6 +471,19 @@ def _read_usages(az: Azure, obs: Observation) -> None:
                   for d in (_d(u) for u in az.compute.usage.list(obs.location))]
 
 
+_HEALTH_FIELDS = ("availabilityState", "title", "summary", "reasonType", "context", "category", "articleId",
+                  "occuredTime", "resolutionETA", "detailedStatus")
+
+
+def _read_health(az: Azure, obs: Observation) -> None:
+    """Resource Health of the VM: its current availability status, then its past events (newest first), each
+    with the id of the RCA article that explains it when the platform gives one."""
+    statuses = az.health().availability_statuses.list(obs.vm_id.lstrip("/"))
+    obs.health = [{"name": d.get("name"), **{k: v for k, v in (d.get("properties") or {}).items()
+                                             if k in _HEALTH_FIELDS and v not in (None, "")}}
+                  for d in (_d(s) for s in statuses)]
+
+
 FactReader = Callable[["Azure", Observation], None]
 # Every fact but "vm" (always read first). Order matters only for readability of the request log.
 FACTS: dict[str, FactReader] = {
@@ -482,6 +498,7 @@ FACTS: dict[str, FactReader] = {
     "sizes": _read_sizes,
     "skus": _read_skus,
     "usages": _read_usages,
+    "resource-health": _read_health,
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
 

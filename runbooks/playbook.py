@@ -207,7 +207,16 @@ class Playbook(Model):
     articles: tuple[str, ...] = Field(..., min_length=1)
     detect: tuple[str, ...] = Field(..., min_length=1, description="applies when any of these holds")
     signals: tuple[Signal, ...] = Field(..., min_length=1)
-    scenarios: tuple[Scenario, ...] = Field(..., min_length=1)
+    scenarios: tuple[Scenario, ...] = Field((), description="ways to fix it, preferred first; none for a family "
+                                            "that is only explained")
+    explanation: str = Field("", description="what happened and what the operator must check or change (outside "
+                             "ARM), in our own words: a playbook with one explains the VM when no fix of its runs "
+                             "unasked (remediate prints it with the post-checks and writes nothing)")
+    post_checks: tuple[Check, ...] = Field((), description="signals read after the fact, shown with the explanation "
+                                           "(the VM is running, its agent Ready, Resource Health Available)")
+    article_signals: dict[str, str] = Field(default_factory=dict, description="articleId → the signal whose holding "
+                                            "picks that article among the playbook's (a diagnosis renders the "
+                                            "articles the evidence picks, not every one)")
     auto_detect: bool = Field(True, description="false: considered only when named (--playbook), because its "
                               "detection reads what every diagnosis would otherwise pay for (the region's SKUs)")
     recommend: Literal["sizes", "quota", "disk-limits"] | None = Field(
@@ -222,6 +231,11 @@ class Playbook(Model):
     def path(self) -> Path | None:
         """The YAML file this playbook was loaded from, if any."""
         return self._path
+
+    @property
+    def explains(self) -> bool:
+        """Only explains: every fix it has runs only when named (or it has none)."""
+        return bool(self.explanation) and all(sc.explicit for sc in self.scenarios)
 
     def signal(self, signal_id: str) -> AnySignal:
         """The declared signal with this id (KeyError if none; ids are validated at load time)."""
@@ -351,6 +365,18 @@ def _semantic_checks(pb: Playbook, chk: _Checker) -> None:
         for i, step in enumerate(sc.steps):
             if isinstance(step, RunStep):
                 _check_run_step(step, (*base, "steps", i), chk)
+    if not pb.scenarios and not pb.explanation:
+        chk.add(("scenarios",), "a playbook without scenarios must have an explanation")
+    for i, ck in enumerate(pb.post_checks):
+        if ck.signal is None:
+            chk.add(("post_checks", i, "check"), "post-checks are signals (what ARM shows now), not checks")
+        else:
+            check_ref(("post_checks", i, "signal"), ck.signal)
+    claimed = {a.lower() for a in pb.articles}
+    for article_id, ref in pb.article_signals.items():
+        if article_id.lower() not in claimed:
+            chk.add(("article_signals", article_id), f"articleId {article_id!r} is not in this playbook's articles")
+        check_ref(("article_signals", article_id), ref)
     for si, sc in enumerate(pb.scenarios):
         if sc.fallback is not None and (sc.fallback not in scen_ids or sc.fallback == sc.id):
             chk.add(("scenarios", si, "fallback"), f"unknown scenario {sc.fallback!r}")

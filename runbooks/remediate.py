@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import textwrap
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str
         return chosen, "asked for (--scenario)"
     named_only = [f.scenario for f in diag.fits if f.fits and f.scenario.explicit]
     fitting = [f.scenario for f in diag.fits if f.fits and not f.scenario.explicit]
-    if not fitting and named_only:
+    if not fitting and (named_only or pb.explanation):
         resizing = [sc for sc in named_only if any(st.run == "resize-vm" for st in sc.run_steps)
                     and not any(st.run == "deallocate-set" for st in sc.run_steps)]  # stopping a set needs its name
         if sized and len(resizing) == 1:
@@ -155,7 +156,9 @@ def advice_text(diag: Diagnosis, named_only: list[Scenario]) -> str:
     """What a playbook that only advises says for this VM, and the command that applies its fix."""
     assert diag.playbook is not None
     ref, pb = diag.observation.ref, diag.playbook
-    lines = [f"{ref}: {pb.title} (playbook {pb.id}). It advises; nothing was changed."]
+    kind = "It advises" if pb.recommend or not pb.explanation else "It explains"
+    lines = [f"{ref}: {pb.title}", f"  Playbook {pb.id}. {kind}; nothing was changed."]
+    lines += [f"  {line}" for line in explanation_lines(diag)]
     advice = diag.advice
     lines += [f"  {line}" for line in (advice or {}).get("lines", [])]
     top, requested = (advice or {}).get("top"), ((advice or {}).get("data") or {}).get("requested")
@@ -165,6 +168,20 @@ def advice_text(diag: Diagnosis, named_only: list[Scenario]) -> str:
         to = f", to {size}" if size else ""
         lines.append(f"  to apply {sc.id} ({sc.title}{to}): invoke remediate --vm {ref} --scenario {sc.id}")
     return "\n".join(lines)
+
+
+def explanation_lines(diag: Diagnosis) -> list[str]:
+    """What an explaining playbook says of the VM: the evidence, what it means, the articles that tell the whole
+    story, and the post-checks (what ARM shows now)."""
+    pb = diag.playbook
+    if pb is None or not pb.explanation:
+        return []
+    lines = [diag.signals[d].detail for d in pb.detect if d in diag.signals and diag.signals[d].holds]
+    lines.append(" ".join(pb.explanation.split()))
+    lines.append(f"article{'s' if len(diag.articles()) > 1 else ''}: {', '.join(diag.articles())}")
+    lines += [f"post-check {what}: {'yes' if ok else 'NO'} ({seen})" for what, ok, seen in diag.post_checks()]
+    return [part for line in lines for part in textwrap.wrap(line, 92, subsequent_indent="  ",
+                                                             break_on_hyphens=False)]
 
 
 def _settings_for(scenario: Scenario, pb: Playbook, settings: Settings | None,

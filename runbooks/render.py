@@ -39,8 +39,15 @@ def diagnosis_text(d: Diagnosis) -> str:
         lines.append("No playbook applies: nothing here that this toolkit remediates.")
         return "\n".join(lines)
     lines.append(f"Playbook {d.playbook.id}: {d.playbook.title}")
-    lines += textwrap.wrap(", ".join(d.playbook.articles), 100, initial_indent="  articles: ",
-                           subsequent_indent="      ", break_on_hyphens=False)
+    picked = d.articles()
+    label = "  articles: " if len(picked) == len(d.playbook.articles) else "  article for this evidence: "
+    lines += textwrap.wrap(", ".join(picked), 100, initial_indent=label, subsequent_indent="      ",
+                           break_on_hyphens=False)
+    if d.playbook.explanation:
+        from runbooks.remediate import explanation_lines
+
+        lines.append("  what it means:")
+        lines += [f"      {line}" for line in explanation_lines(d) if not line.startswith("article")]
     rec = d.recommended
     for fit in d.fits:
         mark = "recommended" if rec is not None and fit.scenario.id == rec.id else (
@@ -125,6 +132,10 @@ def diagnosis_json(d: Diagnosis) -> dict[str, Any]:
         "locks": [{"name": lk.get("name"), "level": lk.get("properties", {}).get("level")} for lk in obs.locks],
         "playbook": d.playbook.id if d.playbook else None,
         "articles": list(d.playbook.articles) if d.playbook else [],
+        "articles_for_evidence": d.articles(),
+        "explanation": " ".join(d.playbook.explanation.split()) if d.playbook else "",
+        "post_checks": [{"expects": w, "holds": ok, "seen": seen} for w, ok, seen in d.post_checks()],
+        "health": obs.health,
         "signals": {k: {"holds": v.holds, "detail": v.detail} for k, v in d.signals.items()},
         "scenarios": [{"id": f.scenario.id, "fits": f.fits, "reasons": f.reasons,
                        "meaning": f.scenario.description.strip()} for f in d.fits],
@@ -150,7 +161,8 @@ def placeholder_values(d: Diagnosis) -> dict[str, str]:
 
 
 def matched_articles(d: Diagnosis, corpus_dir: str) -> list[dict[str, str]]:
-    """The playbook's articles found in a local corpus, rendered with their placeholders filled."""
+    """The articles the evidence picks (``Diagnosis.articles``) found in a local corpus, rendered with their
+    placeholders filled."""
     from runbooks.articles import load_corpus, render_article
 
     if d.playbook is None:
@@ -158,4 +170,4 @@ def matched_articles(d: Diagnosis, corpus_dir: str) -> list[dict[str, str]]:
     corpus = {a.article_id.lower(): a for a in load_corpus(corpus_dir)}
     values = placeholder_values(d)
     return [{"articleId": a.article_id, "rendered": render_article(a, values)}
-            for a in (corpus.get(i.lower()) for i in d.playbook.articles) if a is not None]
+            for a in (corpus.get(i.lower()) for i in d.articles()) if a is not None]

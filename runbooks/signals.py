@@ -253,6 +253,50 @@ class DiskLimitSignal(_SignalBase):
                             f"IOPS / {mbps:g} MB/s")
 
 
+class ResourceHealthSignal(_SignalBase):
+    """Holds when a Resource Health status of the VM matches every given field: ``state`` (the *current*
+    availability state: Available, Unavailable, Degraded, Unknown), ``article`` (globs on the ``articleId`` the
+    platform gives an availability event, current or past: which RCA article explains it) and ``context``
+    (``Platform Initiated`` or ``Customer Initiated``)."""
+
+    source: Literal["resource-health"]
+    state: Literal["Available", "Unavailable", "Degraded", "Unknown"] | None = None
+    article: tuple[str, ...] = Field((), description="globs on articleId, e.g. VMA_RCA_Hardware_*")
+    context: str | None = None
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "resource-health"})
+
+    @model_validator(mode="after")
+    def _something_to_match(self) -> ResourceHealthSignal:
+        if self.state is None and not self.article:
+            raise ValueError("give state or article (or both)")
+        return self
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        statuses = obs.health[:1] if self.state is not None else obs.health
+        for status in statuses:
+            if self.state is not None and str(status.get("availabilityState")) != self.state:
+                continue
+            article = str(status.get("articleId") or "")
+            if self.article and not any(fnmatch.fnmatch(article.lower(), g.lower()) for g in self.article):
+                continue
+            if self.context and str(status.get("context") or "").lower() != self.context.lower():
+                continue
+            return SignalResult(self.id, True, health_line(status))
+        if not obs.health:
+            return SignalResult(self.id, False, "Resource Health reports nothing for the VM")
+        return SignalResult(self.id, False, f"Resource Health now: {health_line(obs.health[0])}" + (
+            f"; no event with article {', '.join(self.article)}" if self.article else ""))
+
+
+def health_line(status: dict[str, Any]) -> str:
+    """One Resource Health status as a line: state, when, why, and the article that explains it."""
+    until = f" until {status['resolutionETA']}" if status.get("resolutionETA") and status.get("name") != "current" \
+        else (" (still going on)" if status.get("name") == "current" and status.get("articleId") else "")
+    why = "; ".join(str(status[k]) for k in ("context", "summary") if status.get(k))
+    article = f" [article {status['articleId']}]" if status.get("articleId") else ""
+    return f"{status.get('availabilityState')} since {status.get('occuredTime')}{until}: {why}{article}"
+
+
 def _signal_source(v: Any) -> str | None:
     if isinstance(v, dict):
         source = v.get("source")
@@ -261,9 +305,9 @@ def _signal_source(v: Any) -> str | None:
 
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
-             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal)
+             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | ResourceHealthSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
-                  "availability-set", "disk-limits")
+                  "availability-set", "disk-limits", "resource-health")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -271,7 +315,8 @@ Signal = Annotated[
     | Annotated[VmPropertySignal, Tag("vm-property")]
     | Annotated[RelatedResourceSignal, Tag("related-resource")]
     | Annotated[AvailabilitySetSignal, Tag("availability-set")]
-    | Annotated[DiskLimitSignal, Tag("disk-limits")],
+    | Annotated[DiskLimitSignal, Tag("disk-limits")]
+    | Annotated[ResourceHealthSignal, Tag("resource-health")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",

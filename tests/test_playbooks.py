@@ -97,7 +97,8 @@ def test_generalized_vm_serves_exactly_the_four_articles() -> None:
     for article_id in GENERALIZED_ARTICLES:
         assert playbook_for_article(article_id) == pb
     assert playbook_for_article("startfailure_generalizedimage") == pb
-    assert playbook_for_article("VMA_RCA_Hardware_NodeReboot_Disk_Failure") is None
+    assert playbook_for_article("VMA_RCA_Hardware_NodeReboot_Disk_Failure").id == "platform-event"  # type: ignore[union-attr]
+    assert playbook_for_article("Startfailure_NoSuchArticle") is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""Microsoft.ResourceHealth: the availability statuses of virtual machines (current and history)."""

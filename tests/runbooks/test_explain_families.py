@@ -1,0 +1,59 @@
+"""The families there is nothing to repair for: availability events the platform, the owner or the guest OS
+caused. Detected from Resource Health (whose statuses name the RCA article), explained with post-checks, zero
+writes; a VM with another failure is about that failure."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from remediation_helpers import Rig
+
+from runbooks.errors import AdviceOnly
+from runbooks.observe import VmRef
+from runbooks.remediate import remediate_vm, run_diagnosis
+
+CASES = [("platform-event", "ev-01", "VMA_RCA_Hardware_NodeReboot_Disk_Failure", True),
+         ("platform-event", "ev-02", "VMA_RCA_IO_Timeout_NodeReboot_XStore_IO_Failures_e17_noend", False),
+         ("customer-initiated-event", "ev-04", "VMA_RCA_CustomerInitiated_NodeReboot_Redeploy", True),
+         ("guest-os-crash", "ev-05", "VMA_RCA_Software_NodeCrash_GuestOS_Windows", True),
+         ("guest-os-crash", "ev-06", "VMA_RCA_Software_NodeCrash_GuestOS_UBUNTU", False)]
+
+
+@pytest.mark.parametrize(("playbook", "vm", "article", "all_checks_pass"), CASES, ids=[c[1] for c in CASES])
+def test_an_availability_event_is_explained_with_its_article_and_post_checks_and_nothing_is_written(
+        rig: Rig, playbook: str, vm: str, article: str, all_checks_pass: bool) -> None:
+    seeded = rig.arm.seed(playbook)
+    mark = rig.arm.last_request
+    diag = run_diagnosis(rig.az(), VmRef("rg-events", vm))
+    assert diag.playbook is not None and diag.matched == [playbook], diag.matched  # no other family claims it
+    assert diag.articles() == [article]  # the one article Resource Health names, not the playbook's many
+    checks = {what: ok for what, ok, _ in diag.post_checks()}
+    assert checks["running"] and checks["agent-ready"]
+    assert all(checks.values()) is all_checks_pass, checks  # ev-02: still unavailable; ev-06: no boot diagnostics
+    with pytest.raises(AdviceOnly) as explained:
+        remediate_vm(rig.az(), VmRef("rg-events", vm), rig.hooks(), yes=True)
+    text = str(explained.value)
+    assert f"Playbook {playbook}. It explains; nothing was changed." in text and article in text
+    assert "post-check running: yes" in text and max(len(line) for line in text.splitlines()) <= 100
+    assert rig.arm.writes(mark) == []
+    for distractor in seeded["distractors"]:
+        other = run_diagnosis(rig.az(), VmRef.parse(distractor))
+        assert other.playbook is None or other.playbook.id != playbook, (distractor, other.playbook)
+
+
+def test_diagnose_cli_renders_only_the_article_resource_health_names(rig: Rig) -> None:
+    rig.arm.seed("guest-os-crash")
+    done = rig.invoke("diagnose", "--vm", "rg-events/ev-06", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["playbook"] == "guest-os-crash"
+    assert out["articles_for_evidence"] == ["VMA_RCA_Software_NodeCrash_GuestOS_UBUNTU"]
+    assert {c["expects"]: c["holds"] for c in out["post_checks"]}["boot-diagnostics-on"] is False
+    assert out["health"][0]["availabilityState"] == "Available"
+
+
+def test_a_healthy_vm_with_no_event_matches_no_explaining_playbook(rig: Rig) -> None:
+    rig.arm.seed("platform-event")
+    diag = run_diagnosis(rig.az(), VmRef("rg-events", "ev-03"))
+    assert diag.playbook is None and diag.matched == []
