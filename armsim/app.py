@@ -8,7 +8,9 @@
     world.advance()            → finish operations whose time has come
     throttling                 → 429 TooManyRequests + retry hint
     RBAC (--rbac)              → 403 AuthorizationFailed naming the missing action (not on LRO polls)
+    disabled subscription      → 409 ReadOnlyDisabledSubscription on a write
     management locks           → 409 ScopeLocked
+    policy assignments (deny)  → 403 RequestDisallowedByPolicy
     fault rules                → injected error / delay / dropped connection / async failure
     body shape (armsim.schema) → 400 InvalidRequestContent for a value of the wrong JSON type
     handler                    → provider responses.py → models.py
@@ -27,10 +29,17 @@ from armsim import faults, identity, schema, throttling
 from armsim.authorization import rbac
 from armsim.authorization.models import check_locks
 from armsim.control import handle_control
-from armsim.errors import ArmError, AuthenticationFailed, InternalServerError, MissingApiVersionParameter
+from armsim.errors import (
+    ArmError,
+    AuthenticationFailed,
+    InternalServerError,
+    MissingApiVersionParameter,
+    ReadOnlyDisabledSubscription,
+)
 from armsim.http import ArmRequest, ArmResponse
 from armsim.insights.models import record_request
 from armsim.keyvault import pipeline as keyvault
+from armsim.policy.models import check_policy
 from armsim.routing import Route, Router
 from armsim.state import World
 
@@ -50,12 +59,13 @@ def build_router() -> Router:
     from armsim.compute import urls as compute_urls
     from armsim.insights import urls as insights_urls
     from armsim.network import urls as network_urls
+    from armsim.policy import urls as policy_urls
     from armsim.resourcehealth import urls as resourcehealth_urls
     from armsim.resources import urls as resources_urls
 
     router = Router()
     for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls,
-                   resourcehealth_urls):
+                   resourcehealth_urls, policy_urls):
         module.register(router)
     return router
 
@@ -92,8 +102,16 @@ class App:
                 # resource group could otherwise never finish the operations it is allowed to start.
                 if self.world.config.rbac and not route.lro_poll:
                     rbac.authorize(self.world, req, route)
+                if route.kind != "read" and not route.lro_poll and req.path.lower().startswith("/subscriptions/"):
+                    sub = self.world.subscriptions.get(req.path.split("/")[2].lower())
+                    if sub is not None and sub.state == "Disabled":
+                        raise ReadOnlyDisabledSubscription(sub.id)
                 if route.kind != "read":
                     check_locks(self.world, req, route)
+                    if not route.lro_poll and req.path.lower().startswith("/subscriptions/"):
+                        sub_id = req.path.split("/")[2].lower()
+                        if sub_id in self.world.subscriptions:
+                            check_policy(self.world.subscriptions[sub_id], req)
                 rule = faults.match(self.world, req)
                 if rule is not None:
                     outcome = faults.apply(rule, req)

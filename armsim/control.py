@@ -22,6 +22,7 @@ the emulated world. Everything here is also reachable in-process through ``ArmSi
     POST   /_armsim/automation/fire {"jobSchedule": id}  start a job schedule's job now (armsim.automation)
     GET    /_armsim/automation/wait?job=<id>&timeout=S    block until an Automation job ends
     GET|PUT /_armsim/keyvault[/{vault}[/secrets/{name}]]  Key Vault vaults and secrets (armsim.keyvault.control)
+    POST   /_armsim/subscription/state {"state": "Enabled" | "Disabled"}  a disabled subscription is read-only
     POST   /_armsim/health/events {"vm", "articleId", …}  an availability event of a VM (armsim.resourcehealth)
 """
 
@@ -147,6 +148,14 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
             from armsim.keyvault import control as keyvault_control
 
             return ok(keyvault_control.handle(world, m, parts[1:], _body(req), req.base_url))
+        if head == "subscription" and m == "POST" and parts[1:] == ["state"]:
+            body = _body(req)
+            if not isinstance(body, dict) or body.get("state") not in ("Enabled", "Disabled"):
+                raise BadRequest('Body must be {"state": "Enabled" | "Disabled"} (and "subscription"?).')
+            target = world.sub(body["subscription"]) if isinstance(body.get("subscription"), str) else world.default
+            target.state = body["state"]
+            world.dirty = True
+            return ok({"subscription": target.id, "state": target.state})
         if head == "health" and m == "POST" and parts[1:] == ["events"]:
             return ok(health_event(app, _body(req)), status=201)
         if head == "state" and m == "GET":

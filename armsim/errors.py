@@ -214,3 +214,14 @@ class TooManyRequests(ArmError):
 
 class InternalServerError(ArmError):
     status, code = 500, "InternalServerError"
+
+
+class ReadOnlyDisabledSubscription(ArmError):
+    """A write to a disabled subscription (its billing lapsed, a spending limit, a cancelled trial): read-only. The
+    message's opening is quoted in public issues; the status is armsim's choice (409, a conflict with its state)."""
+
+    status, code = 409, "ReadOnlyDisabledSubscription"
+
+    def __init__(self, subscription_id: str) -> None:
+        super().__init__(f"The subscription '{subscription_id}' is disabled and therefore marked as read only. You "
+                         "cannot perform any write actions on this subscription until it is re-enabled.")

@@ -22,6 +22,10 @@ holds real evidence, such as the failed start); the fleet generator writes model
     platform-event,              rg-events: VMs with Resource Health availability events, each with the article
     customer-initiated-event,    that explains it (host disk failure, storage I/O timeout still going on, redeploy
     guest-os-crash               at the owner's request, Windows and Ubuntu guest crashes); targets per playbook
+    image-preparation            rg-img: img-02 created from an image captured without deprovisioning timed out
+    policy-denied                rg-policy: pol-01's resize refused by a deny assignment (allowed VM sizes)
+    subscription-billing         rg-billing: the subscription disabled, bill-01's start refused (read-only)
+    out-of-scope-failure         rg-ade: ade-01's disk encryption refused for want of memory (extension error)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
 """
 
@@ -496,7 +500,8 @@ def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_frac
 #   ev-06 Linux guest (Ubuntu) kernel panic 5 h ago, boot diagnostics off   guest-os-crash
 _EVENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "ev-01": ("VMA_RCA_Hardware_NodeReboot_Disk_Failure", {"minutes_ago": 120, "duration_minutes": 12}),
-    "ev-02": ("VMA_RCA_IO_Timeout_NodeReboot_XStore_IO_Failures_e17_noend", {"minutes_ago": 30, "duration_minutes": None}),
+    "ev-02": ("VMA_RCA_IO_Timeout_NodeReboot_XStore_IO_Failures_e17_noend",
+              {"minutes_ago": 30, "duration_minutes": None}),
     "ev-04": ("VMA_RCA_CustomerInitiated_NodeReboot_Redeploy", {"minutes_ago": 1440, "duration_minutes": 6,
                                                                 "context": "Customer Initiated",
                                                                 "reasonType": "Customer Initiated"}),
@@ -528,6 +533,87 @@ def availability_events(app: App, playbook: str) -> dict[str, Any]:
             "distractors": [v for v in vms.values() if v not in targets]}
 
 
+def image_preparation(app: App) -> dict[str, Any]:
+    """rg-img: img-01 (Linux) was captured without deprovisioning (guest still specialized) and its VM generalized;
+    img-02, created from that image, failed OSProvisioningTimedOut ("… make sure the image has been properly prepared
+    (generalized)"). Distractors: img-01 itself (a generalized VM: another playbook's), img-03 healthy."""
+    b = Builder(app)
+    b.rg("rg-img")
+    subnet = b.network("rg-img")
+    src = b.vm("rg-img", "img-01", subnet=subnet, os_type="Linux", public_ip=False, extensions=False)
+    b.generalize(src, sysprep=False, capture="img-01-image", failed_start=False)
+    image = src.split("/providers/")[0] + "/providers/Microsoft.Compute/images/img-01-image"
+    bad = b.vm("rg-img", "img-02", subnet=subnet, os_type="Linux", public_ip=False, extensions=False, check=False,
+               properties={"storageProfile": {"imageReference": {"id": image}, "osDisk": {
+                   "createOption": "FromImage", "name": "img-02_OsDisk", "managedDisk": {
+                       "storageAccountType": "Premium_LRS"}}}})
+    ok = b.vm("rg-img", "img-03", subnet=subnet, public_ip=False, extensions=False)
+    return {"vms": [src, bad, ok], "targets": [bad], "distractors": [src, ok], "image": image}
+
+
+def policy_denied(app: App) -> dict[str, Any]:
+    """rg-policy under assignment 'allowed-vm-sizes' (deny any VM size but Standard_D2s_v5 and Standard_D4s_v5):
+    pol-01's resize to Standard_E8s_v5 was refused RequestDisallowedByPolicy. Distractors: pol-02 resized to
+    Standard_D4s_v5 (allowed), pol-03 healthy."""
+    b = Builder(app)
+    rg = b.rg("rg-policy")
+    subnet = b.network("rg-policy")
+    vms = [b.vm("rg-policy", f"pol-0{i}", subnet=subnet, public_ip=False, extensions=False) for i in (1, 2, 3)]
+    definition = f"/subscriptions/{b.sub.id}/providers/Microsoft.Authorization/policyDefinitions/allowed-vm-sizes"
+    b.sub.policy.put_definition("allowed-vm-sizes", {"properties": {
+        "displayName": "Allowed virtual machine size SKUs", "parameters": {"listOfAllowedSKUs": {"type": "Array"}},
+        "policyRule": {"if": {"allOf": [
+            {"field": "type", "equals": "Microsoft.Compute/virtualMachines"},
+            {"not": {"field": "Microsoft.Compute/virtualMachines/sku.name",
+                     "in": "[parameters('listOfAllowedSKUs')]"}}]}, "then": {"effect": "deny"}}}})
+    b.sub.policy.put_assignment(rg, "allowed-vm-sizes", {"properties": {
+        "displayName": "Only D2s/D4s v5 in rg-policy", "policyDefinitionId": definition,
+        "parameters": {"listOfAllowedSKUs": {"value": ["Standard_D2s_v5", "Standard_D4s_v5"]}}}})
+    call(app, "PATCH", vms[0], {"properties": {"hardwareProfile": {"vmSize": "Standard_E8s_v5"}}})  # refused
+    _ok(call(app, "PATCH", vms[1], {"properties": {"hardwareProfile": {"vmSize": "Standard_D4s_v5"}}}), "resize")
+    return {"vms": vms, "targets": vms[:1], "distractors": vms[1:]}
+
+
+def subscription_billing(app: App) -> dict[str, Any]:
+    """rg-billing: bill-01 deallocated; then the subscription was disabled (billing), and bill-01's start was
+    refused ReadOnlyDisabledSubscription. Distractor: bill-02, running (reads still work; it has no failure)."""
+    b = Builder(app)
+    b.rg("rg-billing")
+    subnet = b.network("rg-billing")
+    vms = [b.vm("rg-billing", f"bill-0{i}", subnet=subnet, public_ip=False, extensions=False) for i in (1, 2)]
+    _ok(call(app, "POST", f"{vms[0]}/deallocate"), "deallocate")
+    app.world.settle()
+    b.sub.state = "Disabled"
+    call(app, "POST", f"{vms[0]}/start")  # refused: the evidence
+    return {"vms": vms, "targets": vms[:1], "distractors": vms[1:]}
+
+
+def out_of_scope_failure(app: App) -> dict[str, Any]:
+    """rg-ade: ade-01 (Linux, 2 vCPUs / 8 GB… but the guest is judged too small) failed to enable Azure Disk
+    Encryption for want of memory (the extension's VMExtensionProvisioningError). Distractor: ade-02 healthy."""
+    b = Builder(app)
+    b.rg("rg-ade")
+    subnet = b.network("rg-ade")
+    vms = [b.vm("rg-ade", f"ade-0{i}", subnet=subnet, os_type="Linux", public_ip=False, extensions=False)
+           for i in (1, 2)]
+    rule = faults.validate({"method": "PUT", "path": "/ade-01/extensions/AzureDiskEncryptionForLinux$",
+                            "action": "error", "status": 400, "times": 1, "error": {
+                                "code": "VMExtensionProvisioningError",
+                                "message": "VM has reported a failure when processing extension "
+                                           "'AzureDiskEncryptionForLinux'. Error message: \"Not enough memory for "
+                                           "enabling encryption on the OS volume\"."}})
+    app.world.faults.append(rule)
+    try:
+        call(app, "PUT", f"{vms[0]}/extensions/AzureDiskEncryptionForLinux", {"location": b.location, "properties": {
+            "publisher": "Microsoft.Azure.Security", "type": "AzureDiskEncryptionForLinux",
+            "typeHandlerVersion": "1.1", "settings": {"EncryptionOperation": "EnableEncryption",
+                                                      "VolumeType": "All"}}})
+    finally:
+        if rule in app.world.faults:
+            app.world.faults.remove(rule)
+    return {"vms": vms, "targets": vms[:1], "distractors": vms[1:]}
+
+
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "healthy": healthy,
     "generalized-after-capture": generalized_after_capture,
@@ -543,6 +629,10 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "platform-event": lambda app: availability_events(app, "platform-event"),
     "customer-initiated-event": lambda app: availability_events(app, "customer-initiated-event"),
     "guest-os-crash": lambda app: availability_events(app, "guest-os-crash"),
+    "image-preparation": image_preparation,
+    "policy-denied": policy_denied,
+    "subscription-billing": subscription_billing,
+    "out-of-scope-failure": out_of_scope_failure,
     "fleet": fleet,
 }
 

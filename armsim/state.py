@@ -95,12 +95,14 @@ class Subscription:
         from armsim.compute.models import ComputeState
         from armsim.keyvault.models import KeyVaultState
         from armsim.network.models import NetworkState
+        from armsim.policy.models import PolicyState
         from armsim.resourcehealth.models import HealthState
 
         self.world = world
         self.id = subscription_id
         self.tenant_id = tenant_id
         self.display_name = display_name
+        self.state = "Enabled"  # Disabled: read-only (ReadOnlyDisabledSubscription on every write)
         self.resource_groups: dict[str, ResourceGroup] = {}
         self.compute = ComputeState(self)
         self.network = NetworkState(self)
@@ -108,6 +110,7 @@ class Subscription:
         self.automation = AutomationState(self)
         self.keyvault = KeyVaultState(self)
         self.health = HealthState(self)
+        self.policy = PolicyState(self)
         self.activity: list[dict[str, Any]] = []
 
     def rg(self, name: str) -> ResourceGroup:
@@ -127,21 +130,24 @@ class Subscription:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "id": self.id, "tenant_id": self.tenant_id, "display_name": self.display_name,
+            "id": self.id, "tenant_id": self.tenant_id, "display_name": self.display_name, "state": self.state,
             "resource_groups": {k: dataclasses.asdict(v) for k, v in self.resource_groups.items()},
             "compute": self.compute.to_state(), "network": self.network.to_state(),
             "locks": self.locks.to_state(), "automation": self.automation.to_state(), "activity": self.activity,
             "keyvault": self.keyvault.to_state(), "health": self.health.to_state(),
+            "policy": self.policy.to_state(),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
         self.resource_groups = {k: ResourceGroup(**v) for k, v in data.get("resource_groups", {}).items()}
+        self.state = str(data.get("state") or "Enabled")
         self.compute.load_state(data.get("compute", {}))
         self.network.load_state(data.get("network", {}))
         self.locks.load_state(data.get("locks", {}))
         self.automation.load_state(data.get("automation", {}))
         self.keyvault.load_state(data.get("keyvault", {}))
         self.health.load_state(data.get("health", {}))
+        self.policy.load_state(data.get("policy", {}))
         self.activity = list(data.get("activity", []))
 
 

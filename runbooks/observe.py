@@ -339,9 +339,14 @@ def activity_since(days: int = ACTIVITY_DAYS) -> str:
 
 
 def _read_activity_log(az: Azure, obs: Observation, days: int = ACTIVITY_DAYS) -> None:
-    events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since(days)}' and resourceUri eq "
-                                                  f"'{obs.vm_id}'")
-    obs.failed_operations = failed_operations((_d(ev) for ev in events), obs.props.get("timeCreated"))
+    """The VM's events and its child resources' (an extension that failed to install is about the VM), from one
+    read of its resource group's log."""
+    events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since(days)}' and "
+                                                  f"resourceGroupName eq '{obs.ref.resource_group}'")
+    vm_id = obs.vm_id.lower()
+    own = (d for d in (_d(ev) for ev in events)
+           if (rid := str(d.get("resourceId") or "").lower()) == vm_id or rid.startswith(vm_id + "/"))
+    obs.failed_operations = failed_operations(own, obs.props.get("timeCreated"))
 
 
 def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> list[dict[str, Any]]:

@@ -84,14 +84,23 @@ def run_diagnosis(az: Azure, ref: VmRef, playbooks: Mapping[str, Playbook] | Non
     wanted = _playbook(pool, playbook) if playbook else None
     obs = observe(az, ref, detection_facts(pool.values()))
     found = matching(obs, pool)
-    pb = wanted or (found[0] if found else None)
-    if pb is None:
-        return Diagnosis(obs, None, {}, [], [])
-    gather(az, obs, playbook_facts(pb))
     matched = [p.id for p in found]
-    if wanted is not None and not wanted.auto_detect and detected(obs, wanted):
-        matched.insert(0, wanted.id)  # detected only when named: its detect facts are read now
-    return evaluate_playbook(obs, pb, matched)
+    if wanted is not None:
+        gather(az, obs, playbook_facts(wanted))
+        if not wanted.auto_detect and detected(obs, wanted):
+            matched.insert(0, wanted.id)  # detected only when named: its detect facts are read now
+        return evaluate_playbook(obs, wanted, matched)
+    if not found:
+        return Diagnosis(obs, None, {}, [], [])
+    first: Diagnosis | None = None
+    for pb in found:  # the first that has an answer for the VM: a fix that fits, or an explanation
+        gather(az, obs, playbook_facts(pb))
+        diag = evaluate_playbook(obs, pb, matched)
+        if pb.explanation or any(f.fits for f in diag.fits):
+            return diag
+        first = first or diag
+    assert first is not None
+    return first
 
 
 def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str | None = None,

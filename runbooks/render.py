@@ -10,6 +10,7 @@ from typing import Any
 from runbooks.apply import Outcome
 from runbooks.detect import Diagnosis
 from runbooks.plan import Plan
+from runbooks.playbook import Playbook, RunStep
 
 
 def _short(value: Any, width: int = 70) -> str:
@@ -171,3 +172,32 @@ def matched_articles(d: Diagnosis, corpus_dir: str) -> list[dict[str, str]]:
     values = placeholder_values(d)
     return [{"articleId": a.article_id, "rendered": render_article(a, values)}
             for a in (corpus.get(i.lower()) for i in d.articles()) if a is not None]
+
+
+def runbook_text(pb: Playbook, article_id: str | None = None) -> str:
+    """What the toolkit does for a playbook (for an article it serves): its family and class, how it detects the
+    failure, its explanation, and each scenario with its steps."""
+    from runbooks.families import family, family_of
+
+    fams = sorted({f"{f} ({family(f).class_})" for a in pb.articles if (f := family_of(a)) is not None})
+    lines = [f"Article {article_id}: playbook {pb.id}" if article_id else f"Playbook {pb.id}",
+             f"  {pb.title}", f"  family: {', '.join(fams) or 'none'}"]
+    lines += textwrap.wrap(" ".join(pb.description.split()), 96, initial_indent="  ", subsequent_indent="  ")
+    lines.append("  detected when any holds:")
+    lines += [f"    - {pb.signal(d).description}" for d in pb.detect]
+    if pb.explanation:
+        lines.append("  what it means:")
+        lines += textwrap.wrap(" ".join(pb.explanation.split()), 94, initial_indent="    ", subsequent_indent="    ")
+    for sc in pb.scenarios:
+        named = " (runs only when named: --scenario)" if sc.explicit else ""
+        lines.append(f"  scenario {sc.id}{named}: {sc.title}")
+        for i, st in enumerate(sc.steps, 1):
+            if isinstance(st, RunStep):
+                mark = " [destructive: asks first]" if st.is_destructive else ""
+                lines.append(f"    {i}. {st.run}{mark}: {st.spec.summary}")
+            else:
+                lines += textwrap.wrap(f"{i}. (you) {' '.join(st.manual.split())}", 94, initial_indent="    ",
+                                       subsequent_indent="       ")
+    if not pb.scenarios:
+        lines.append("  no scenario: nothing in ARM to change; diagnose a VM to see the event and the post-checks")
+    return "\n".join(lines)

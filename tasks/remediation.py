@@ -10,27 +10,86 @@ from tasks._common import CONNECTION_HELP, STORE_HELP, azure, hooks, print_json,
 VM_HELP = "RESOURCE_GROUP/NAME or a full VM resource id"
 
 
-@task(help={"vm": VM_HELP, "json": "print the diagnosis as JSON",
+@task(help={"vm": VM_HELP + " (optional with --article, --error or --code)", "json": "print the diagnosis as JSON",
             "playbook": "diagnose against this playbook (default: the one whose detection holds)",
-            "articles": "a local SelfHelp corpus: also render the matched article with its placeholders filled",
-            **CONNECTION_HELP})
-def diagnose(c: Context, vm: str, json: bool = False, playbook: str = "", articles: str = "", endpoint: str = "",
-             ca_bundle: str = "", subscription: str = "") -> None:
-    """Read-only: what is wrong with the VM, the evidence, the playbook that fits and the recommended scenario."""
-    with user_errors():
-        from runbooks.observe import VmRef
-        from runbooks.remediate import run_diagnosis
-        from runbooks.render import diagnosis_json, diagnosis_text, matched_articles
+            "articles": "a local SelfHelp corpus: also render the article the evidence picks, placeholders filled",
+            "article": "an RCA articleId (as the portal names it): show the runbook that serves it and render it",
+            "error": "an error ARM returned, pasted (JSON, '(Code) message' or plain text): pick the playbook",
+            "code": "an ARM error code (e.g. ScopeLocked): pick the playbook", **CONNECTION_HELP})
+def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", articles: str = "", article: str = "",
+             error: str = "", code: str = "", endpoint: str = "", ca_bundle: str = "", subscription: str = "") -> None:
+    """Read-only: what is wrong with the VM, the evidence, the playbook that fits and the recommended scenario.
 
-        ref = VmRef.parse(vm)
-        diag = run_diagnosis(azure(endpoint, ca_bundle, subscription), ref, playbook=playbook or None)
-        rendered = matched_articles(diag, articles) if articles else []
-        if json:
-            print_json({**diagnosis_json(diag), "articles": rendered})
+    From what an operator has in hand: --article ID shows the runbook of an RCA article; --error TEXT or --code
+    CODE picks the playbook from an ARM error, and with --vm checks whether the VM's own evidence agrees.
+    """
+    with user_errors():
+        from runbooks.errors import UsageError
+        from runbooks.lookup import parse_error, playbooks_for_error, runbook_for_article
+        from runbooks.observe import VmRef
+        from runbooks.playbook import load_playbooks
+        from runbooks.remediate import run_diagnosis
+        from runbooks.render import diagnosis_json, diagnosis_text, matched_articles, runbook_text
+
+        if not vm and not (article or error or code):
+            raise UsageError("give --vm RG/NAME, or --article ID, or --error TEXT / --code CODE")
+        if article and (error or code):
+            raise UsageError("give --article or --error/--code, not both")
+        ref = VmRef.parse(vm) if vm else None
+        pool = load_playbooks()
+        out: dict[str, object] = {}
+        lines: list[str] = []
+        if article:
+            pb = runbook_for_article(article, pool)
+            playbook = playbook or pb.id
+            out.update({"article": article, "runbook": pb.id})
+            lines.append(runbook_text(pb, article))
+        elif error or code:
+            found_code, message = parse_error(error, code or None)
+            matches = playbooks_for_error(found_code, message, pool)
+            out.update({"error": {"code": found_code, "message": message},
+                        "matches": [{"playbook": m.playbook.id, "signals": [s.id for s in m.signals],
+                                     "articles": m.articles} for m in matches]})
+            if not matches:
+                lines.append(f"No playbook knows the error {found_code or '(no code)'}: {message[:200]}")
+            for m in matches:
+                lines.append(f"Error {found_code or '(no code)'} → playbook {m.playbook.id}: {m.playbook.title}")
+                lines += [f"  - {s.description}" for s in m.signals]
+                lines.append(f"  articles: {', '.join(m.articles)}")
+            if matches:
+                playbook = playbook or matches[0].playbook.id
+        if ref is None:
+            if article and articles:
+                lines += _render_article(article, articles)
+                out["rendered"] = lines[-1]
+            _say(json, out, lines)
             return
-        print(diagnosis_text(diag))
+        diag = run_diagnosis(azure(endpoint, ca_bundle, subscription), ref, pool, playbook=playbook or None)
+        rendered = matched_articles(diag, articles) if articles else []
+        if (article or error or code) and diag.playbook is not None:
+            agrees = diag.playbook.id in diag.matched
+            out["vm_agrees"] = agrees
+            lines.append(f"{ref}: its own evidence {'agrees' if agrees else 'does not show this failure'} "
+                         f"(playbook {diag.playbook.id})")
+        if json:
+            print_json({**out, **diagnosis_json(diag), "articles": rendered})
+            return
+        print("\n".join([*lines, diagnosis_text(diag)]))
         for text in rendered:
             print("\n" + text["rendered"])
+
+
+def _render_article(article_id: str, corpus: str) -> list[str]:
+    from runbooks.articles import find_article, load_corpus, render_article
+
+    return [render_article(find_article(load_corpus(corpus), article_id), {})]
+
+
+def _say(as_json: bool, data: dict[str, object], lines: list[str]) -> None:
+    if as_json:
+        print_json(data)
+    else:
+        print("\n".join(lines))
 
 
 @task(iterable=["set_"],

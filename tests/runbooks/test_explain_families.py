@@ -57,3 +57,69 @@ def test_a_healthy_vm_with_no_event_matches_no_explaining_playbook(rig: Rig) -> 
     rig.arm.seed("platform-event")
     diag = run_diagnosis(rig.az(), VmRef("rg-events", "ev-03"))
     assert diag.playbook is None and diag.matched == []
+
+
+FAILURES = [("image-preparation", "rg-img", "img-02", "DeploymentFailure_RCA-image-not-sysprepped"),
+            ("policy-denied", "rg-policy", "pol-01", "DeploymentFailure_rca-over-requestdisallowedbypolicy"),
+            ("subscription-billing", "rg-billing", "bill-01", "Compute-SubscriptionDisabledInformation-Disabled"),
+            ("out-of-scope-failure", "rg-ade", "ade-01",
+             "ADE_RCA-ade-on-linux-failing-prerequisites-not-enough-memory")]
+
+
+@pytest.mark.parametrize(("playbook", "rg", "vm", "article"), FAILURES, ids=[f[0] for f in FAILURES])
+def test_a_failure_fixed_outside_arm_is_named_from_the_activity_log_with_zero_writes(
+        rig: Rig, playbook: str, rg: str, vm: str, article: str) -> None:
+    seeded = rig.arm.seed(playbook)
+    mark = rig.arm.last_request
+    diag = run_diagnosis(rig.az(), VmRef(rg, vm))
+    assert diag.playbook is not None and diag.playbook.id == playbook, (diag.matched, diag.observation.statuses())
+    assert article in diag.articles()
+    with pytest.raises(AdviceOnly) as explained:
+        remediate_vm(rig.az(), VmRef(rg, vm), rig.hooks(), yes=True)
+    assert f"Playbook {playbook}. It explains; nothing was changed." in str(explained.value)
+    assert rig.arm.writes(mark) == []
+    for distractor in seeded["distractors"]:
+        other = run_diagnosis(rig.az(), VmRef.parse(distractor))
+        assert other.playbook is None or other.playbook.id != playbook, (distractor, other.matched)
+
+
+def test_the_policy_refusal_names_the_assignment(rig: Rig) -> None:
+    rig.arm.seed("policy-denied")
+    diag = run_diagnosis(rig.az(), VmRef("rg-policy", "pol-01"))
+    detail = diag.signals["failed-policy"].detail
+    assert "allowed-vm-sizes" in detail and "/policyAssignments/allowed-vm-sizes" in detail
+
+
+@pytest.mark.parametrize(("error", "code", "playbook", "article"), [
+    ('{"error": {"code": "RequestDisallowedByPolicy", "message": "Resource \'x\' was disallowed by policy."}}', "",
+     "policy-denied", "DeploymentFailure_rca-over-requestdisallowedbypolicy"),
+    ("(InvalidVhd) The specified cookie value in VHD footer indicates that disk 'd' is not a supported VHD. Disk is "
+     "expected to have cookie value 'conectix'.", "", "image-preparation",
+     "DeploymentFailure_RCA-vhd-foot-missing-corrupted-connectix-cookien"),
+    ('Code="MarketplacePurchaseEligibilityFailed" Message="Offer with PublisherId: p cannot be purchased due to '
+     'validation errors. Payment instrument is not supported."', "", "subscription-billing",
+     "ValidationFailure_RCA-Marketplace-payment"),
+    ("", "ReadOnlyDisabledSubscription", "subscription-billing", "Compute-SubscriptionDisabledInformation-Disabled"),
+])
+def test_a_pasted_error_picks_the_playbook_and_the_article(error: str, code: str, playbook: str,
+                                                           article: str) -> None:
+    from runbooks.lookup import parse_error, playbooks_for_error
+    from runbooks.playbook import load_playbooks
+
+    matches = playbooks_for_error(*parse_error(error, code or None), load_playbooks())
+    assert matches and matches[0].playbook.id == playbook, [m.playbook.id for m in matches]
+    assert matches[0].articles == [article]
+
+
+def test_diagnose_by_article_error_and_code_through_the_cli(rig: Rig) -> None:
+    rig.arm.seed("policy-denied")
+    shown = rig.invoke("diagnose", "--article", "DeploymentFailure_rca-over-requestdisallowedbypolicy")
+    assert shown.returncode == 0, shown.stderr
+    assert "playbook policy-denied" in shown.stdout and "family: POLICY (explain)" in shown.stdout
+    agrees = rig.invoke("diagnose", "--code", "RequestDisallowedByPolicy", "--vm", "rg-policy/pol-01", "--json")
+    out = json.loads(agrees.stdout)
+    assert out["matches"][0]["playbook"] == "policy-denied" and out["vm_agrees"] is True
+    disagrees = rig.invoke("diagnose", "--code", "RequestDisallowedByPolicy", "--vm", "rg-policy/pol-03")
+    assert "does not show this failure" in disagrees.stdout, disagrees.stdout + disagrees.stderr
+    bad = rig.invoke("diagnose", "--article", "NoSuch_Article_Id")
+    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "no playbook serves article" in bad.stderr

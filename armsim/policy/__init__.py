@@ -1,0 +1,1 @@
+"""Microsoft.Authorization policy: definitions, assignments, and the deny effect on writes."""
