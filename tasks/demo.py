@@ -38,6 +38,17 @@ CASES = [
      "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
      "iops-limit"),
 ]
+# The families with nothing to repair in ARM: (armsim scenario, VM). Each is explained, with its article and
+# post-checks, and nothing is written.
+EXPLAINED = [
+    ("platform-event", "rg-events/ev-01"),
+    ("customer-initiated-event", "rg-events/ev-04"),
+    ("guest-os-crash", "rg-events/ev-06"),
+    ("image-preparation", "rg-img/img-02"),
+    ("policy-denied", "rg-policy/pol-01"),
+    ("subscription-billing", "rg-billing/bill-01"),
+    ("out-of-scope-failure", "rg-ade/ade-01"),
+]
 
 
 @contextmanager
@@ -63,6 +74,7 @@ def run_demo(latency_scale: float = 0.02) -> None:
     from armsim.scenarios import SCENARIOS
     from runbooks.apply import Hooks
     from runbooks.azure import Azure, Connection
+    from runbooks.errors import AdviceOnly
     from runbooks.observe import VmRef
     from runbooks.remediate import remediate_vm, run_diagnosis
     from runbooks.render import diagnosis_text, outcome_text, plan_text
@@ -109,7 +121,20 @@ def run_demo(latency_scale: float = 0.02) -> None:
                 print(f"Time to recovery {took:.2f}s; critical-path lower bound {bound:.2f}s "
                       f"(ratio {took / bound:.3f}); ARM reads {az.counter.reads - reads0}, "
                       f"writes {az.counter.writes - writes0}.")
-        _title("done: every VM is fixed and passes its playbook's verification")
+            for seed, vm in [c for c in EXPLAINED if c[0] in SCENARIOS]:
+                arm.reset()
+                arm.seed(seed)
+                az, ref = Azure(conn, credential), VmRef.parse(vm)
+                _title(f"{vm} — diagnose (read-only)")
+                print(diagnosis_text(run_diagnosis(az, ref)))
+                _title(f"{vm} — remediate --yes (nothing to repair in ARM: explained)")
+                mark = arm.last_request
+                try:
+                    remediate_vm(az, ref, Hooks(confirm=lambda q: True, progress=print), yes=True)
+                except AdviceOnly as explained:
+                    print(explained)
+                print(f"armsim's request log: {len(arm.writes(mark))} writes.")
+        _title("done: every VM is fixed and passes its playbook's verification, or explained")
 
 
 @task(help={"latency_scale": "how fast armsim's clock runs for the demo (1.0 = Azure's real durations)"})

@@ -59,9 +59,10 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
             if matches:
                 playbook = playbook or matches[0].playbook.id
         if ref is None:
-            if article and articles:
-                lines += _render_article(article, articles)
-                out["rendered"] = lines[-1]
+            if article:
+                text = _render_article(article, articles)
+                out["rendered"] = text
+                lines.append("\n" + text)
             _say(json, out, lines)
             return
         diag = run_diagnosis(azure(endpoint, ca_bundle, subscription), ref, pool, playbook=playbook or None)
@@ -75,14 +76,21 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
             print_json({**out, **diagnosis_json(diag), "articles": rendered})
             return
         print("\n".join([*lines, diagnosis_text(diag)]))
-        for text in rendered:
-            print("\n" + text["rendered"])
+        for one in rendered:
+            print("\n" + one["rendered"])
 
 
-def _render_article(article_id: str, corpus: str) -> list[str]:
-    from runbooks.articles import find_article, load_corpus, render_article
+def _render_article(article_id: str, corpus: str) -> str:
+    """The article with its placeholders' sample values, from ``corpus`` (default: RUNBOOKS_ARTICLES or the
+    shared corpus beside the repository); a line saying why when there is none (a user's clone has none)."""
+    from runbooks.articles import default_corpus_dir, find_article, load_corpus, render_article
+    from runbooks.errors import UsageError
 
-    return [render_article(find_article(load_corpus(corpus), article_id), {})]
+    try:
+        folder = corpus or str(default_corpus_dir())
+        return render_article(find_article(load_corpus(folder), article_id), {})
+    except UsageError as e:
+        return f"(the article's text is not shown: {e}; pass --articles DIR with a SelfHelp corpus)"
 
 
 def _say(as_json: bool, data: dict[str, object], lines: list[str]) -> None:

@@ -22,10 +22,14 @@ def test_the_demo_fixes_a_vm_of_every_playbook() -> None:
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     out = done.stdout
-    cases = len(re.findall(r"^=== \S+ — remediate --yes", out, re.MULTILINE))
+    cases = len(re.findall(r"^=== \S+ — remediate --yes =", out, re.MULTILINE))
     shown = set(re.findall(r"^Playbook ([a-z0-9-]+):", out, re.MULTILINE))
     assert shown == set(load_playbooks())  # every playbook, none missing
-    assert cases >= len(shown) and out.count("0 writes during the dry run") == cases
+    explained = len(re.findall(r"^=== \S+ — remediate --yes \(nothing to repair", out, re.MULTILINE))
+    explaining = {pb.id for pb in load_playbooks().values() if pb.explains}
+    assert explained == len(explaining & shown) and out.count("It explains; nothing was changed.") == explained
+    assert out.count("armsim's request log: 0 writes.") == explained
+    assert cases >= len(shown - explaining) and out.count("0 writes during the dry run") == cases
     assert len(re.findall(r"^Remediated \S+ \(", out, re.MULTILINE)) == cases
     assert out.count("✓ every condition holds") == cases
     assert out.rstrip().splitlines()[-1].startswith("=== done: every VM is fixed")
