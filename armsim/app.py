@@ -50,10 +50,13 @@ def build_router() -> Router:
     from armsim.compute import urls as compute_urls
     from armsim.insights import urls as insights_urls
     from armsim.network import urls as network_urls
+    from armsim.resources import generic as resources_generic
     from armsim.resources import urls as resources_urls
+    from armsim.storage import urls as storage_urls
 
     router = Router()
-    for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls):
+    for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls,
+                   storage_urls, resources_generic):
         module.register(router)
     return router
 

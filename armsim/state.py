@@ -95,6 +95,7 @@ class Subscription:
         from armsim.compute.models import ComputeState
         from armsim.keyvault.models import KeyVaultState
         from armsim.network.models import NetworkState
+        from armsim.storage.models import StorageState
 
         self.world = world
         self.id = subscription_id
@@ -107,6 +108,7 @@ class Subscription:
         self.automation = AutomationState(self)
         self.keyvault = KeyVaultState(self)
         self.activity: list[dict[str, Any]] = []
+        self.storage = StorageState(self)
 
     def rg(self, name: str) -> ResourceGroup:
         try:
@@ -130,6 +132,7 @@ class Subscription:
             "compute": self.compute.to_state(), "network": self.network.to_state(),
             "locks": self.locks.to_state(), "automation": self.automation.to_state(), "activity": self.activity,
             "keyvault": self.keyvault.to_state(),
+            "storage": self.storage.to_state(),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -140,6 +143,7 @@ class Subscription:
         self.automation.load_state(data.get("automation", {}))
         self.keyvault.load_state(data.get("keyvault", {}))
         self.activity = list(data.get("activity", []))
+        self.storage.load_state(data.get("storage", {}))
 
 
 class World:
