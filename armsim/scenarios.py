@@ -20,8 +20,8 @@ holds real evidence, such as the failed start); the fleet generator writes model
     iops-limit                   rg-iops: io-01 (D2s_v5) has two P30 disks, more IOPS than its size's cap; distractors
                                  io-02 (one P10) and io-03 (D16s_v5, same disks)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
-    bootdiag-storage             rg-bootdiag: diag-01's start failed StorageAccountNotFound (its boot-diagnostics account
-                                 was deleted), diag-02's StorageAccountTypeNotSupported (Premium account); distractors
+    bootdiag-storage             rg-bootdiag: diag-01's start failed StorageAccountNotFound (its boot-diagnostics
+                                 account was deleted), diag-02's StorageAccountTypeNotSupported (Premium); distractors
                                  diag-03 (Standard account, running), diag-04 (managed, deallocated), diag-05 (disabled)
 """
 

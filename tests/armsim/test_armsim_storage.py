@@ -20,8 +20,9 @@ def _account_id(env: Env, rg: str, name: str) -> str:
 
 def _create(env: Env, rg: str, name: str, sku: str = "Standard_LRS", kind: str = "StorageV2",
             location: str = "eastus") -> Any:
-    return env.resources.resources.begin_create_or_update_by_id(
-        _account_id(env, rg, name), {"location": location, "sku": {"name": sku}, "kind": kind}, api_version=API).result()
+    body = {"location": location, "sku": {"name": sku}, "kind": kind}
+    return env.resources.resources.begin_create_or_update_by_id(_account_id(env, rg, name), body,
+                                                                api_version=API).result()
 
 
 def _boot(uri: str | None, enabled: bool = True) -> dict[str, Any]:
