@@ -130,6 +130,7 @@ class Observation:
     sizes: list[dict[str, Any]] = field(default_factory=list)  # what the VM may be resized to where it is now
     skus: list[dict[str, Any]] = field(default_factory=list)  # the region's VM sizes (compact resourceSkus)
     usages: list[dict[str, Any]] = field(default_factory=list)  # vCPU quota in the VM's region
+    storage_accounts: list[dict[str, Any]] = field(default_factory=list)  # the subscription's (compact), by name
     observed_at: str = ""
     gathered: set[str] = field(default_factory=set)
     resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # lower id → JSON (None: gone)
@@ -236,7 +237,7 @@ class Observation:
             "members": {k: [v.get("properties", {}).get("vmId"), v.get("powerState"),
                             dotted(v, "properties.hardwareProfile.vmSize")] for k, v in self.members.items()},
             "sizes": sorted(str(x.get("name", "")).lower() for x in self.sizes),
-            "skus": self.skus, "usages": self.usages,
+            "skus": self.skus, "usages": self.usages, "storage_accounts": self.storage_accounts,
         }
         return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -247,7 +248,8 @@ class Observation:
                 "failed_operations": self.failed_operations, "availability_set": self.availability_set,
                 "members": self.members, "sizes": self.sizes, "skus": self.skus, "usages": self.usages,
                 "observed_at": self.observed_at,
-                "gathered": sorted(self.gathered), "resources": self.resources}
+                "gathered": sorted(self.gathered), "resources": self.resources,
+                "storage_accounts": self.storage_accounts}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Observation:
@@ -259,7 +261,8 @@ class Observation:
                    failed_operations=d.get("failed_operations", []), availability_set=d.get("availability_set"),
                    members=dict(d.get("members", {})), sizes=list(d.get("sizes", [])), skus=list(d.get("skus", [])),
                    usages=list(d.get("usages", [])), observed_at=d.get("observed_at", ""),
-                   gathered=set(d.get("gathered", ALL_FACTS)), resources=dict(d.get("resources", {})))
+                   gathered=set(d.get("gathered", ALL_FACTS)), resources=dict(d.get("resources", {})),
+                   storage_accounts=list(d.get("storage_accounts", [])))
 
 
 def _d(model: Any) -> dict[str, Any]:
@@ -468,6 +471,32 @@ def _read_usages(az: Azure, obs: Observation) -> None:
                   for d in (_d(u) for u in az.compute.usage.list(obs.location))]
 
 
+STORAGE_ACCOUNTS = "Microsoft.Storage/storageAccounts"
+
+
+def storage_account_name(uri: Any) -> str | None:
+    """The storage account a blob URI names (``https://NAME.blob.core.windows.net/…``), lower-case; None if none."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(uri, str) or not uri:
+        return None
+    host = (urlsplit(uri).hostname or "").lower()
+    return host.split(".", 1)[0] or None
+
+
+def _read_storage_accounts(az: Azure, obs: Observation) -> None:
+    """The subscription's storage accounts, compact (id, name, location, sku, tier, kind), through the generic
+    resource list: boot diagnostics writes to one of them, named by its blob endpoint."""
+    out = []
+    for r in az.resources().resources.list(filter=f"resourceType eq '{STORAGE_ACCOUNTS}'"):
+        d = _d(r)
+        sku = d.get("sku") or {}
+        out.append({"id": d.get("id"), "name": str(d.get("name") or "").lower(),
+                    "location": str(d.get("location") or "").replace(" ", "").lower(),
+                    "sku": sku.get("name"), "tier": sku.get("tier"), "kind": d.get("kind")})
+    obs.storage_accounts = sorted(out, key=lambda a: str(a["name"]))
+
+
 FactReader = Callable[["Azure", Observation], None]
 # Every fact but "vm" (always read first). Order matters only for readability of the request log.
 FACTS: dict[str, FactReader] = {
@@ -482,6 +511,7 @@ FACTS: dict[str, FactReader] = {
     "sizes": _read_sizes,
     "skus": _read_skus,
     "usages": _read_usages,
+    "boot-diagnostics": _read_storage_accounts,
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
 

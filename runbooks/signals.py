@@ -253,6 +253,27 @@ class DiskLimitSignal(_SignalBase):
                             f"IOPS / {mbps:g} MB/s")
 
 
+class BootDiagnosticsSignal(_SignalBase):
+    """Holds when the VM's boot diagnostics is in the state ``problem`` names (``runbooks.boot_diagnostics``):
+    ``missing`` (its storage account does not exist), ``premium`` (the account is Premium), ``unsupported`` (the
+    account exists but boot diagnostics cannot use it: Premium, a redundancy or kind it refuses, another region),
+    ``any`` (missing or unsupported), ``disabled``, ``managed``, or ``usable`` (enabled, managed or on a usable
+    account)."""
+
+    source: Literal["boot-diagnostics"]
+    problem: Literal["missing", "premium", "unsupported", "any", "disabled", "managed", "usable"]
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "boot-diagnostics"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks.boot_diagnostics import assess
+
+        a = assess(obs)
+        holds = {"missing": a.state == "missing", "premium": a.premium, "unsupported": a.state == "unusable",
+                 "any": a.state in ("missing", "unusable"), "disabled": a.state == "disabled",
+                 "managed": a.state == "managed", "usable": a.state in ("managed", "usable")}[self.problem]
+        return SignalResult(self.id, holds, a.detail)
+
+
 def _signal_source(v: Any) -> str | None:
     if isinstance(v, dict):
         source = v.get("source")
@@ -261,9 +282,9 @@ def _signal_source(v: Any) -> str | None:
 
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
-             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal)
+             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | BootDiagnosticsSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
-                  "availability-set", "disk-limits")
+                  "availability-set", "disk-limits", "boot-diagnostics")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -271,7 +292,8 @@ Signal = Annotated[
     | Annotated[VmPropertySignal, Tag("vm-property")]
     | Annotated[RelatedResourceSignal, Tag("related-resource")]
     | Annotated[AvailabilitySetSignal, Tag("availability-set")]
-    | Annotated[DiskLimitSignal, Tag("disk-limits")],
+    | Annotated[DiskLimitSignal, Tag("disk-limits")]
+    | Annotated[BootDiagnosticsSignal, Tag("boot-diagnostics")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",

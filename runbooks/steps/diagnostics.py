@@ -1,0 +1,89 @@
+"""Boot diagnostics of the VM: where Azure writes its console screenshot and serial log.
+
+``use-managed-boot-diagnostics`` switches the VM to managed boot diagnostics (enabled, no storage account of its
+own), or, when the operator names one, to an existing Standard general-purpose account of the VM's region. It
+fixes a VM that Azure will not start because its boot-diagnostics account is gone or unsupported, and hardens a
+VM whose boot diagnostics is disabled (its next guest crash leaves a screenshot and a serial log).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from runbooks.boot_diagnostics import account_named, setting, unusable_because
+from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext
+from runbooks.errors import StepRefused
+from runbooks.observe import Observation, storage_account_name
+from runbooks.steps.power import existing_vm, vm_call
+from runbooks.steps.registry import StepParams, step
+
+ENABLED = "properties.diagnosticsProfile.bootDiagnostics.enabled"
+STORAGE_URI = "properties.diagnosticsProfile.bootDiagnostics.storageUri"
+
+
+class BootDiagnosticsParams(StepParams):
+    storage_uri: str | None = Field(None, pattern=r"^https://[a-z0-9]{3,24}\.blob\.core\.windows\.net/?$",
+                                    description="an existing Standard storage account of the VM's region, by its "
+                                    "blob endpoint (https://NAME.blob.core.windows.net/); none: managed boot "
+                                    "diagnostics")
+
+
+def _describe(enabled: Any, uri: Any) -> str:
+    if not enabled:
+        return "disabled"
+    return f"on account {storage_account_name(uri)}" if uri else "managed"
+
+
+def _target_uri(state: Observation, params: BootDiagnosticsParams) -> str | None:
+    """The storageUri to set: None (managed), or the named account's blob endpoint once it is known to fit."""
+    if params.storage_uri is None:
+        return None
+    account = account_named(state, params.storage_uri)
+    name = storage_account_name(params.storage_uri)
+    if account is None:
+        raise StepRefused(f"{state.ref}: storage account {name} does not exist in subscription {state.subscription}; "
+                          "name an existing Standard account of the VM's region, or leave storage_uri unset for "
+                          "managed boot diagnostics")
+    why = unusable_because(account, state.location)
+    if why:
+        raise StepRefused(f"{state.ref}: boot diagnostics cannot use storage account {name}: {'; '.join(why)}")
+    return f"https://{name}.blob.core.windows.net/"
+
+
+def _patch(state: Observation, enabled: bool, uri: str | None, summary: str, goal: tuple[Expect, ...]) -> Change:
+    # storageUri: null removes the account (a JSON merge patch), which makes boot diagnostics managed
+    body = {"properties": {"diagnosticsProfile": {"bootDiagnostics": {"enabled": enabled, "storageUri": uri}}}}
+    call = vm_call(state, "begin_update", f"set boot diagnostics ({_describe(enabled, uri)}) of", parameters=body)
+    return Change(summary, waves=((Action(call, goal),),))
+
+
+def _undo(before: Observation, now: Observation, step: Any, run: StepContext) -> Outcome | str:
+    if now.vm is None:
+        return "the VM no longer exists"
+    old = setting(before.props)
+    enabled, uri = bool(old.get("enabled")), old.get("storageUri") or None
+    goal = (Expect(now.vm_id, ENABLED, enabled), Expect(now.vm_id, STORAGE_URI, uri))
+    view = now.view(now.vm_id)
+    if all(e.holds(view) for e in goal):
+        return NoChange(f"boot diagnostics of VM {now.ref.name} is {_describe(enabled, uri)}, as before the run",
+                        goal=goal)
+    return _patch(now, enabled, uri, f"put boot diagnostics of VM {now.ref.name} back as it was "
+                  f"({_describe(enabled, uri)})", goal)
+
+
+@step("use-managed-boot-diagnostics", "switch the VM's boot diagnostics to managed storage (or to a named Standard "
+      "account of its region)", params=BootDiagnosticsParams, reads=("boot-diagnostics",), undo=_undo)
+def use_managed_boot_diagnostics(state: Observation, params: BootDiagnosticsParams, ctx: StepContext) -> Outcome:
+    """PATCH ``diagnosticsProfile.bootDiagnostics`` to enabled with the target account (none: managed). A VM that
+    is running keeps running; the setting applies to its next boot."""
+    view = existing_vm(state, "update")
+    uri = _target_uri(state, params)
+    goal = (Expect(state.vm_id, ENABLED, True), Expect(state.vm_id, STORAGE_URI, uri))
+    current = setting(view.get("properties") or {})
+    if all(e.holds(view) for e in goal):
+        return NoChange(f"boot diagnostics of VM {state.ref.name} is {_describe(True, uri)}", goal=goal)
+    was = _describe(current.get("enabled"), current.get("storageUri"))
+    return _patch(state, True, uri, f"set boot diagnostics of VM {state.ref.name} to {_describe(True, uri)} "
+                  f"(it is {was})", goal)
