@@ -24,7 +24,7 @@ def bootdiag_storage(app: App) -> dict[str, Any]:
              StorageAccountTypeNotSupported
     diag-03  distractor: boot diagnostics on bootdiagok01 (Standard_LRS, eastus), running
     diag-04  distractor: managed boot diagnostics, deallocated by choice, no failure
-    diag-05  distractor: boot diagnostics disabled, running (the explicit ``enable-boot-diagnostics`` scenario's VM)
+    diag-05  distractor: boot diagnostics disabled, running (not this family's problem: nothing stops it)
 
     Spare accounts: bootdiagok01 is a Standard account a VM may be pointed at; bootdiagwest01 (Standard_LRS) is in
     westus, another region than the VMs.
@@ -58,5 +58,4 @@ def bootdiag_storage(app: App) -> dict[str, Any]:
     _post(app, diag01, "start")  # accepted; fails StorageAccountNotFound
     _post(app, diag02, "start")  # accepted; fails StorageAccountTypeNotSupported
     return {"vms": [diag01, diag02, diag03, diag04, diag05], "targets": [diag01, diag02],
-            "distractors": [diag03, diag04, diag05], "accounts": {k: f"{storage}/{v}" for k, v in ACCOUNTS.items()},
-            "explicit_targets": [diag05]}
+            "distractors": [diag03, diag04, diag05], "accounts": {k: f"{storage}/{v}" for k, v in ACCOUNTS.items()}}

@@ -64,6 +64,14 @@ def _undo(before: Observation, now: Observation, step: Any, run: StepContext) ->
         return "the VM no longer exists"
     old = setting(before.props)
     enabled, uri = bool(old.get("enabled")), old.get("storageUri") or None
+    if enabled and uri and "boot-diagnostics" in now.gathered:
+        account = account_named(now, str(uri))
+        why = ["it does not exist"] if account is None else unusable_because(account, now.location)
+        if why:  # Azure fails any write (and start) of a VM that names it: that is what the run fixed
+            cur = setting(now.props)
+            return (f"its boot diagnostics was on account {storage_account_name(uri)}, which boot diagnostics cannot "
+                    f"use ({'; '.join(why)}): Azure refuses to put it back, so it stays "
+                    f"{_describe(cur.get('enabled'), cur.get('storageUri'))}")
     goal = (Expect(now.vm_id, ENABLED, enabled), Expect(now.vm_id, STORAGE_URI, uri))
     view = now.view(now.vm_id)
     if all(e.holds(view) for e in goal):
