@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from remediation_helpers import Rig
 
-from runbooks.automation.entry import remediate_main
+from runbooks.automation.entry import remediate_main, sweep_main
 from runbooks.errors import RunbookError
 from runbooks.observe import VmRef
 from runbooks.playbook import load_playbooks
@@ -212,6 +212,10 @@ def test_an_automation_remediate_vm_job_fixes_a_target(rig: Rig, monkeypatch: py
     seed(rig)
     mark = rig.arm.last_request
     assert remediate_main([f'{{"vm": "{RG}/diag-02"}}']) == 0  # plan only by default
+    assert sweep_main([f'{{"resource_group": "{RG}"}}']) == 0  # a Sweep-VMs job reports by default
+    report = capsys.readouterr().out
+    assert "diag-01" in report and "diag-02" in report, report
+    assert not any(name in report for name in DISTRACTORS), report
     assert rig.arm.writes(mark) == []
     assert remediate_main([f'{{"vm": "{RG}/diag-02", "apply": true, "allow_local_store": true}}']) == 0
     out = capsys.readouterr().out
