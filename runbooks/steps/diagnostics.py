@@ -1,13 +1,15 @@
 """Boot diagnostics of the VM: where Azure writes its console screenshot and serial log.
 
-``use-managed-boot-diagnostics`` switches the VM to managed boot diagnostics (enabled, no storage account of its
-own), or, when the operator names one, to an existing Standard general-purpose account of the VM's region. It
-fixes a VM that Azure will not start because its boot-diagnostics account is gone or unsupported, and hardens a
-VM whose boot diagnostics is disabled (its next guest crash leaves a screenshot and a serial log).
+``use-managed-boot-diagnostics`` (a PUT of the VM's model) switches the VM to managed boot diagnostics (enabled,
+no storage account of its own), or, when the operator names one, to an existing Standard general-purpose account
+of the VM's region. It fixes a VM that Azure will not start because its boot-diagnostics account is gone or
+unsupported, and hardens a VM whose boot diagnostics is disabled (its next guest crash leaves a screenshot and a
+serial log).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import Field
@@ -52,10 +54,33 @@ def _target_uri(state: Observation, params: BootDiagnosticsParams) -> str | None
     return f"https://{name}.blob.core.windows.net/"
 
 
-def _patch(state: Observation, enabled: bool, uri: str | None, summary: str, goal: tuple[Expect, ...]) -> Change:
-    # storageUri: null removes the account (a JSON merge patch), which makes boot diagnostics managed
-    body = {"properties": {"diagnosticsProfile": {"bootDiagnostics": {"enabled": enabled, "storageUri": uri}}}}
-    call = vm_call(state, "begin_update", f"set boot diagnostics ({_describe(enabled, uri)}) of", parameters=body)
+_READ_ONLY = ("id", "name", "type", "etag", "resources", "managedBy")
+_READ_ONLY_PROPS = ("provisioningState", "instanceView", "vmId", "timeCreated")
+
+
+def model_with(vm: dict[str, Any], enabled: bool, uri: str | None) -> dict[str, Any]:
+    """The VM's model as a PUT body (read-only parts left out) with boot diagnostics set. Without ``storageUri``
+    the PUT makes boot diagnostics managed: what ``az vm boot-diagnostics enable`` without a storage account does
+    (it PUTs the model back, and the VM then shows ``storageUri: null``: MicrosoftDocs/azure-docs #106290). A PATCH
+    cannot clear the URI: Azure keeps a value left out, and an empty one did not clear it either
+    (Azure/azure-rest-api-specs #2994)."""
+    body = {k: copy.deepcopy(v) for k, v in vm.items() if k not in _READ_ONLY}
+    props = {k: v for k, v in (body.get("properties") or {}).items() if k not in _READ_ONLY_PROPS}
+    bd: dict[str, Any] = {"enabled": enabled}
+    if uri:
+        bd["storageUri"] = uri
+    props["diagnosticsProfile"] = {**(props.get("diagnosticsProfile") or {}), "bootDiagnostics": bd}
+    body["properties"] = props
+    if isinstance(body.get("identity"), dict):
+        body["identity"] = {k: v for k, v in body["identity"].items() if k not in ("principalId", "tenantId")}
+    return body
+
+
+def _put(state: Observation, enabled: bool, uri: str | None, summary: str, goal: tuple[Expect, ...]) -> Change:
+    if state.vm is None:
+        raise StepRefused(f"{state.ref}: the VM does not exist")
+    call = vm_call(state, "begin_create_or_update", f"set boot diagnostics ({_describe(enabled, uri)}) of",
+                   parameters=model_with(state.vm, enabled, uri))
     return Change(summary, waves=((Action(call, goal),),))
 
 
@@ -77,15 +102,15 @@ def _undo(before: Observation, now: Observation, step: Any, run: StepContext) ->
     if all(e.holds(view) for e in goal):
         return NoChange(f"boot diagnostics of VM {now.ref.name} is {_describe(enabled, uri)}, as before the run",
                         goal=goal)
-    return _patch(now, enabled, uri, f"put boot diagnostics of VM {now.ref.name} back as it was "
+    return _put(now, enabled, uri, f"put boot diagnostics of VM {now.ref.name} back as it was "
                   f"({_describe(enabled, uri)})", goal)
 
 
 @step("use-managed-boot-diagnostics", "switch the VM's boot diagnostics to managed storage (or to a named Standard "
       "account of its region)", params=BootDiagnosticsParams, reads=("boot-diagnostics",), undo=_undo)
 def use_managed_boot_diagnostics(state: Observation, params: BootDiagnosticsParams, ctx: StepContext) -> Outcome:
-    """PATCH ``diagnosticsProfile.bootDiagnostics`` to enabled with the target account (none: managed). A VM that
-    is running keeps running; the setting applies to its next boot."""
+    """PUT the VM's model back with ``diagnosticsProfile.bootDiagnostics`` enabled on the target account (none:
+    managed). A VM that is running keeps running; the setting applies to its next boot."""
     view = existing_vm(state, "update")
     uri = _target_uri(state, params)
     goal = (Expect(state.vm_id, ENABLED, True), Expect(state.vm_id, STORAGE_URI, uri))
@@ -93,5 +118,5 @@ def use_managed_boot_diagnostics(state: Observation, params: BootDiagnosticsPara
     if all(e.holds(view) for e in goal):
         return NoChange(f"boot diagnostics of VM {state.ref.name} is {_describe(True, uri)}", goal=goal)
     was = _describe(current.get("enabled"), current.get("storageUri"))
-    return _patch(state, True, uri, f"set boot diagnostics of VM {state.ref.name} to {_describe(True, uri)} "
+    return _put(state, True, uri, f"set boot diagnostics of VM {state.ref.name} to {_describe(True, uri)} "
                   f"(it is {was})", goal)

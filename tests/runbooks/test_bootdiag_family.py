@@ -110,7 +110,7 @@ def test_a_failure_that_no_longer_stands_and_a_fixed_setting_read_right(rig: Rig
 # --- dry run, remediate, again --------------------------------------------------------------------------------
 
 
-def test_dry_run_writes_nothing_and_shows_the_patch_and_the_start(rig: Rig) -> None:
+def test_dry_run_writes_nothing_and_shows_the_model_put_and_the_start(rig: Rig) -> None:
     seed(rig)
     mark = rig.arm.last_request
     done = rig.invoke("remediate", "--vm", f"{RG}/diag-01", "--dry-run", "--json")
@@ -130,7 +130,7 @@ def test_remediate_yes_fixes_both_targets_with_two_writes_each_and_a_second_run_
         result = remediate_vm(rig.az(), VmRef(RG, name), rig.hooks(), yes=True)
         assert result.outcome is not None and result.outcome.made_calls == 2
         writes = [(w["method"], w["path"].rsplit("/", 1)[-1]) for w in rig.arm.writes(mark)]
-        assert writes == [("PATCH", name), ("POST", "start")], writes
+        assert writes == [("PUT", name), ("POST", "start")], writes
         assert_fixed(rig, name)
         assert pending_run(rig.az(), VmRef(RG, name)) is None
         mark = rig.arm.last_request
@@ -225,7 +225,7 @@ def test_an_automation_remediate_vm_job_fixes_a_target(rig: Rig, monkeypatch: py
 
 # --- faults ---------------------------------------------------------------------------------------------------------
 
-WRITES = {"patch": ("PATCH", r"/virtualMachines/diag-01$"), "start": ("POST", r"/virtualMachines/diag-01/start$")}
+WRITES = {"put": ("PUT", r"/virtualMachines/diag-01$"), "start": ("POST", r"/virtualMachines/diag-01/start$")}
 FAULTS: dict[str, dict[str, Any]] = {
     "500": {"action": "error", "status": 500, "times": 1,
             "error": {"code": "InternalServerError", "message": "Injected 500."}},
