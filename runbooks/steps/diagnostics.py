@@ -62,8 +62,8 @@ def model_with(vm: dict[str, Any], enabled: bool, uri: str | None) -> dict[str, 
     """The VM's model as a PUT body (read-only parts left out) with boot diagnostics set. Without ``storageUri``
     the PUT makes boot diagnostics managed: what ``az vm boot-diagnostics enable`` without a storage account does
     (it PUTs the model back, and the VM then shows ``storageUri: null``: MicrosoftDocs/azure-docs #106290). A PATCH
-    cannot clear the URI: Azure keeps a value left out, and an empty one did not clear it either
-    (Azure/azure-rest-api-specs #2994)."""
+    keeps a value it leaves out, an empty one did not clear it (Azure/azure-rest-api-specs #2994), and whether a
+    null does is not documented, so the step does not rely on it."""
     body = {k: copy.deepcopy(v) for k, v in vm.items() if k not in _READ_ONLY}
     props = {k: v for k, v in (body.get("properties") or {}).items() if k not in _READ_ONLY_PROPS}
     bd: dict[str, Any] = {"enabled": enabled}
