@@ -153,6 +153,10 @@ def test_a_named_standard_account_is_used_and_a_premium_one_is_refused_before_an
     with pytest.raises(RunbookError, match=r"bootdiagwest01: it is in westus, the VM in eastus"):
         remediate_vm(rig.az(), ref, rig.hooks(), yes=True, settings={"use-managed-boot-diagnostics": {
             "storage_uri": "https://bootdiagwest01.blob.core.windows.net/"}})
+    bad = rig.invoke("remediate", "--vm", f"{RG}/diag-02", "--yes", "--set",
+                     "use-managed-boot-diagnostics.storage_uri=http://not-a-blob-endpoint")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stdout + bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "storage_uri" in bad.stderr, bad.stderr
     assert rig.arm.writes(mark) == []
     ok = "https://bootdiagok01.blob.core.windows.net/"
     result = remediate_vm(rig.az(), ref, rig.hooks(), yes=True,
