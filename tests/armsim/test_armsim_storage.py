@@ -174,3 +174,16 @@ def test_control_seeds_an_account_that_exists_at_once(env: Env) -> None:
     got = env.resources.resources.get_by_id(_account_id(env, "rg", "seeded01"), api_version=API)
     assert got.location == "westus" and got.sku.name == "Premium_LRS"
     assert got.properties["provisioningState"] == "Succeeded"
+
+
+def test_accounts_survive_a_saved_state(arm: ArmSim, env: Env) -> None:
+    from armsim.state import World
+
+    env.rg("rg")
+    _create(env, "rg", "keptstore01", sku="Standard_RAGRS")
+    with arm.world.lock:
+        saved = arm.world.to_state()
+    world = World()
+    world.load_state(saved)
+    account = world.sub(env.sub).storage.named("keptstore01")
+    assert account is not None and account.sku == "Standard_RAGRS" and account.provisioning_state == "Succeeded"
