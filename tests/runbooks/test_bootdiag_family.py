@@ -127,8 +127,13 @@ def test_remediate_yes_fixes_both_targets_with_two_writes_each_and_a_second_run_
     before = distractors(rig)
     for name in TARGETS:
         mark = rig.arm.last_request
-        result = remediate_vm(rig.az(), VmRef(RG, name), rig.hooks(), yes=True)
-        assert result.outcome is not None and result.outcome.made_calls == 2
+        if name == "diag-01":  # through the CLI
+            done = rig.invoke("remediate", "--vm", f"{RG}/{name}", "--yes")
+            assert done.returncode == 0, done.stdout + done.stderr
+            assert f"Remediated {RG}/{name} (use-managed): 2 call(s) made" in done.stdout, done.stdout
+        else:  # through the library
+            result = remediate_vm(rig.az(), VmRef(RG, name), rig.hooks(), yes=True)
+            assert result.outcome is not None and result.outcome.made_calls == 2
         writes = [(w["method"], w["path"].rsplit("/", 1)[-1]) for w in rig.arm.writes(mark)]
         assert writes == [("PUT", name), ("POST", "start")], writes
         assert_fixed(rig, name)
