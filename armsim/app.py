@@ -61,11 +61,13 @@ def build_router() -> Router:
     from armsim.network import urls as network_urls
     from armsim.policy import urls as policy_urls
     from armsim.resourcehealth import urls as resourcehealth_urls
+    from armsim.resources import generic as resources_generic
     from armsim.resources import urls as resources_urls
+    from armsim.storage import urls as storage_urls
 
     router = Router()
     for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls,
-                   resourcehealth_urls, policy_urls):
+                   resourcehealth_urls, policy_urls, storage_urls, resources_generic):
         module.register(router)
     return router
 

@@ -24,6 +24,8 @@ the emulated world. Everything here is also reachable in-process through ``ArmSi
     GET|PUT /_armsim/keyvault[/{vault}[/secrets/{name}]]  Key Vault vaults and secrets (armsim.keyvault.control)
     POST   /_armsim/subscription/state {"state": "Enabled" | "Disabled"}  a disabled subscription is read-only
     POST   /_armsim/health/events {"vm", "articleId", …}  an availability event of a VM (armsim.resourcehealth)
+    POST   /_armsim/storage/accounts {"resource_group", "name", "location", "sku"?, "kind"?}  a storage account
+                                             that exists at once (armsim.storage.responses.seed_account)
 """
 
 from __future__ import annotations
@@ -158,6 +160,16 @@ def handle_control(app: App, req: ArmRequest) -> ArmResponse:
             return ok({"subscription": target.id, "state": target.state})
         if head == "health" and m == "POST" and parts[1:] == ["events"]:
             return ok(health_event(app, _body(req)), status=201)
+        if head == "storage" and m == "POST" and parts[1:] == ["accounts"]:
+            from armsim.storage.responses import seed_account
+
+            b = _body(req)
+            if not isinstance(b, dict) or not all(isinstance(b.get(k), str) for k in ("resource_group", "name",
+                                                                                        "location")):
+                raise BadRequest("Give resource_group, name and location (strings); sku and kind are optional.")
+            return ok(seed_account(world, str(b.get("subscription") or world.default.id), b["resource_group"],
+                                   b["name"], location=b["location"], sku=str(b.get("sku") or "Standard_LRS"),
+                                   kind=str(b.get("kind") or "StorageV2")), status=201)
         if head == "state" and m == "GET":
             return ok(world.to_state())
     raise NotFound(f"Unknown control endpoint {m} {req.path}.")

@@ -18,6 +18,7 @@ STATUS_PATHS = {
     "disk": "providers/Microsoft.Compute/locations/{loc}/DiskOperations/{id}",
     "network": "providers/Microsoft.Network/locations/{loc}/operations/{id}",
     "resources": "operationresults/{id}",
+    "storage": "providers/Microsoft.Storage/locations/{loc}/asyncoperations/{id}",
 }
 
 

@@ -27,6 +27,9 @@ holds real evidence, such as the failed start); the fleet generator writes model
     subscription-billing         rg-billing: the subscription disabled, bill-01's start refused (read-only)
     out-of-scope-failure         rg-ade: ade-01's disk encryption refused for want of memory (extension error)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
+    bootdiag-storage             rg-bootdiag: diag-01's start failed StorageAccountNotFound (its boot-diagnostics
+                                 account was deleted), diag-02's StorageAccountTypeNotSupported (Premium); distractors
+                                 diag-03 (Standard account, running), diag-04 (managed, deallocated), diag-05 (disabled)
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from armsim.compute import capacity
 from armsim.errors import BadRequest
 from armsim.http import ArmRequest, ArmResponse
 from armsim.identity import make_token
+from armsim.storage.scenario import bootdiag_storage
 
 if TYPE_CHECKING:
     from armsim.app import App
@@ -634,6 +638,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "subscription-billing": subscription_billing,
     "out-of-scope-failure": out_of_scope_failure,
     "fleet": fleet,
+    "bootdiag-storage": bootdiag_storage,
 }
 
 

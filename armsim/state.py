@@ -97,6 +97,7 @@ class Subscription:
         from armsim.network.models import NetworkState
         from armsim.policy.models import PolicyState
         from armsim.resourcehealth.models import HealthState
+        from armsim.storage.models import StorageState
 
         self.world = world
         self.id = subscription_id
@@ -112,6 +113,7 @@ class Subscription:
         self.health = HealthState(self)
         self.policy = PolicyState(self)
         self.activity: list[dict[str, Any]] = []
+        self.storage = StorageState(self)
 
     def rg(self, name: str) -> ResourceGroup:
         try:
@@ -135,7 +137,7 @@ class Subscription:
             "compute": self.compute.to_state(), "network": self.network.to_state(),
             "locks": self.locks.to_state(), "automation": self.automation.to_state(), "activity": self.activity,
             "keyvault": self.keyvault.to_state(), "health": self.health.to_state(),
-            "policy": self.policy.to_state(),
+            "policy": self.policy.to_state(), "storage": self.storage.to_state(),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -149,6 +151,7 @@ class Subscription:
         self.health.load_state(data.get("health", {}))
         self.policy.load_state(data.get("policy", {}))
         self.activity = list(data.get("activity", []))
+        self.storage.load_state(data.get("storage", {}))
 
 
 class World:

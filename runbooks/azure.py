@@ -177,6 +177,7 @@ class Azure:
         self.credential, self.client_kwargs = credential, kwargs
         self._automation: Any = None
         self._health: Any = None
+        self._resources: Any = None
         self._secret_clients: dict[str, Any] = {}
         self.compute = ComputeManagementClient(credential, sub, **kwargs)
         self.network = NetworkManagementClient(credential, sub, **kwargs)
@@ -201,6 +202,16 @@ class Azure:
 
     def client(self, name: str) -> Any:
         return {"compute": self.compute, "network": self.network}[name]
+
+    def resources(self) -> Any:
+        """The generic resource client (azure-mgmt-resource) on the same connection (made on first use): resources
+        the toolkit reads without an SDK of their own, such as storage accounts."""
+        if self._resources is None:
+            from azure.mgmt.resource.resources import ResourceManagementClient
+
+            self._resources = ResourceManagementClient(self.credential, self.conn.subscription_id,
+                                                       **self.client_kwargs)
+        return self._resources
 
     def secret_client(self, vault_url: str) -> Any:
         """A Key Vault SecretClient for one vault on this connection's credential (made once per vault).

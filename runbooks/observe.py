@@ -131,6 +131,7 @@ class Observation:
     skus: list[dict[str, Any]] = field(default_factory=list)  # the region's VM sizes (compact resourceSkus)
     usages: list[dict[str, Any]] = field(default_factory=list)  # vCPU quota in the VM's region
     health: list[dict[str, Any]] = field(default_factory=list)  # Resource Health: current status, then past events
+    storage_accounts: list[dict[str, Any]] = field(default_factory=list)  # the subscription's (compact), by name
     observed_at: str = ""
     gathered: set[str] = field(default_factory=set)
     resources: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # lower id → JSON (None: gone)
@@ -237,7 +238,7 @@ class Observation:
             "members": {k: [v.get("properties", {}).get("vmId"), v.get("powerState"),
                             dotted(v, "properties.hardwareProfile.vmSize")] for k, v in self.members.items()},
             "sizes": sorted(str(x.get("name", "")).lower() for x in self.sizes),
-            "skus": self.skus, "usages": self.usages,
+            "skus": self.skus, "usages": self.usages, "storage_accounts": self.storage_accounts,
             "health": [h.get("availabilityState") for h in self.health[:1]],  # the current state, not its clock
         }
         return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -249,7 +250,8 @@ class Observation:
                 "failed_operations": self.failed_operations, "availability_set": self.availability_set,
                 "members": self.members, "sizes": self.sizes, "skus": self.skus, "usages": self.usages,
                 "health": self.health, "observed_at": self.observed_at,
-                "gathered": sorted(self.gathered), "resources": self.resources}
+                "gathered": sorted(self.gathered), "resources": self.resources,
+                "storage_accounts": self.storage_accounts}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Observation:
@@ -262,7 +264,8 @@ class Observation:
                    members=dict(d.get("members", {})), sizes=list(d.get("sizes", [])), skus=list(d.get("skus", [])),
                    usages=list(d.get("usages", [])), health=list(d.get("health", [])),
                    observed_at=d.get("observed_at", ""),
-                   gathered=set(d.get("gathered", ALL_FACTS)), resources=dict(d.get("resources", {})))
+                   gathered=set(d.get("gathered", ALL_FACTS)), resources=dict(d.get("resources", {})),
+                   storage_accounts=list(d.get("storage_accounts", [])))
 
 
 def _d(model: Any) -> dict[str, Any]:
@@ -487,6 +490,30 @@ def _read_health(az: Azure, obs: Observation) -> None:
     obs.health = [{"name": d.get("name"), **{k: v for k, v in (d.get("properties") or {}).items()
                                              if k in _HEALTH_FIELDS and v not in (None, "")}}
                   for d in (_d(s) for s in statuses)]
+STORAGE_ACCOUNTS = "Microsoft.Storage/storageAccounts"
+
+
+def storage_account_name(uri: Any) -> str | None:
+    """The storage account a blob URI names (``https://NAME.blob.core.windows.net/…``), lower-case; None if none."""
+    from urllib.parse import urlsplit
+
+    if not isinstance(uri, str) or not uri:
+        return None
+    host = (urlsplit(uri).hostname or "").lower()
+    return host.split(".", 1)[0] or None
+
+
+def _read_storage_accounts(az: Azure, obs: Observation) -> None:
+    """The subscription's storage accounts, compact (id, name, location, sku, tier, kind), through the generic
+    resource list: boot diagnostics writes to one of them, named by its blob endpoint."""
+    out = []
+    for r in az.resources().resources.list(filter=f"resourceType eq '{STORAGE_ACCOUNTS}'"):
+        d = _d(r)
+        sku = d.get("sku") or {}
+        out.append({"id": d.get("id"), "name": str(d.get("name") or "").lower(),
+                    "location": str(d.get("location") or "").replace(" ", "").lower(),
+                    "sku": sku.get("name"), "tier": sku.get("tier"), "kind": d.get("kind")})
+    obs.storage_accounts = sorted(out, key=lambda a: str(a["name"]))
 
 
 FactReader = Callable[["Azure", Observation], None]
@@ -504,6 +531,7 @@ FACTS: dict[str, FactReader] = {
     "skus": _read_skus,
     "usages": _read_usages,
     "resource-health": _read_health,
+    "boot-diagnostics": _read_storage_accounts,
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
 

@@ -295,6 +295,25 @@ def health_line(status: dict[str, Any]) -> str:
     why = "; ".join(str(status[k]) for k in ("context", "summary") if status.get(k))
     article = f" [article {status['articleId']}]" if status.get("articleId") else ""
     return f"{status.get('availabilityState')} since {status.get('occuredTime')}{until}: {why}{article}"
+class BootDiagnosticsSignal(_SignalBase):
+    """Holds when the VM's boot diagnostics is in the state ``problem`` names (``runbooks.boot_diagnostics``):
+    ``missing`` (its storage account does not exist), ``premium`` (the account is Premium), ``unsupported`` (the
+    account exists but boot diagnostics cannot use it: Premium, a redundancy or kind it refuses, another region),
+    ``any`` (missing or unsupported), ``disabled``, ``managed``, or ``usable`` (enabled, managed or on a usable
+    account)."""
+
+    source: Literal["boot-diagnostics"]
+    problem: Literal["missing", "premium", "unsupported", "any", "disabled", "managed", "usable"]
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "boot-diagnostics"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks.boot_diagnostics import assess
+
+        a = assess(obs)
+        holds = {"missing": a.state == "missing", "premium": a.premium, "unsupported": a.state == "unusable",
+                 "any": a.state in ("missing", "unusable"), "disabled": a.state == "disabled",
+                 "managed": a.state == "managed", "usable": a.state in ("managed", "usable")}[self.problem]
+        return SignalResult(self.id, holds, a.detail)
 
 
 def _signal_source(v: Any) -> str | None:
@@ -305,9 +324,10 @@ def _signal_source(v: Any) -> str | None:
 
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
-             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | ResourceHealthSignal)
+             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | ResourceHealthSignal
+             | BootDiagnosticsSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
-                  "availability-set", "disk-limits", "resource-health")
+                  "availability-set", "disk-limits", "resource-health", "boot-diagnostics")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -316,7 +336,8 @@ Signal = Annotated[
     | Annotated[RelatedResourceSignal, Tag("related-resource")]
     | Annotated[AvailabilitySetSignal, Tag("availability-set")]
     | Annotated[DiskLimitSignal, Tag("disk-limits")]
-    | Annotated[ResourceHealthSignal, Tag("resource-health")],
+    | Annotated[ResourceHealthSignal, Tag("resource-health")]
+    | Annotated[BootDiagnosticsSignal, Tag("boot-diagnostics")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",

@@ -37,6 +37,7 @@ CASES = [
     ("iops-limit", "rg-iops/io-01", "resize-in-place",
      "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
      "iops-limit"),
+    ("bootdiag-storage", "rg-bootdiag/diag-01", None, "", None),
 ]
 # The families with nothing to repair in ARM: (armsim scenario, VM). Each is explained, with its article and
 # post-checks, and nothing is written.

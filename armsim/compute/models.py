@@ -46,6 +46,7 @@ from armsim.errors import (
 from armsim.lro import Operation, completer
 from armsim.network.models import unmodelled_reference
 from armsim.state import Collections
+from armsim.storage.exceptions import BOOT_DIAGNOSTICS_CODES
 
 if TYPE_CHECKING:
     from armsim.state import Subscription, World
@@ -1170,7 +1171,7 @@ def _created(world: World, op: Operation) -> None:
         if code == "OSProvisioningTimedOut":
             vm.power_state = "running"  # the guest boots with whatever accounts the disk had
             state.boot(vm)
-        elif code in cx.ALLOCATION_CODES:  # never placed: the new VM is left deallocated
+        elif code in cx.ALLOCATION_CODES or code in BOOT_DIAGNOSTICS_CODES:  # never placed: left deallocated
             state.release(vm)
             vm.power_state = "deallocated"
             state.set_disk_states(vm, "Reserved")

@@ -62,6 +62,14 @@ def _check_capacity(state: ComputeState, rg: str, name: str, body: Any, *, patch
     return (old, new) if new else None
 
 
+def _boot_storage(state: ComputeState, vm: VirtualMachine) -> dict[str, Any] | None:
+    """The error a write or start of ``vm`` ends with because of its boot-diagnostics storage account
+    (armsim.storage: missing, Premium or Blob-only, in another region), or None."""
+    from armsim.storage.models import boot_diagnostics_failure
+
+    return boot_diagnostics_failure(state.sub, vm.name, vm.location, vm.properties)
+
+
 def _place(state: ComputeState, vm: VirtualMachine, created: bool, resize: tuple[str, str] | None,
            failure: dict[str, Any] | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Put a new (or resized, allocated) VM on a cluster: the allocation error its operation ends with, if any,
@@ -81,7 +89,7 @@ def create_or_update(world: World, req: ArmRequest, subscriptionId: str, resourc
     vm, created, failure = state.put_vm(resourceGroupName, vmName, req.json(),
                                         if_match=req.headers.get("if-match"),
                                         if_none_match=req.headers.get("if-none-match"))
-    failure, args = _place(state, vm, created, resize, failure)
+    failure, args = _place(state, vm, created, resize, failure or _boot_storage(state, vm))
     op = _start_vm_op(world, req, vm, "vm.create" if created else "vm.update", failure=failure, **args)
     return accepted(world, req, op, status=201 if created else 200, body=vm.to_dict(world, state), location=False)
 
@@ -91,7 +99,7 @@ def update(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName
     resize = _check_capacity(state, resourceGroupName, vmName, req.json(), patch=True)
     vm, _, _ = state.put_vm(resourceGroupName, vmName, req.json(), patch=True,
                             if_match=req.headers.get("if-match"))
-    failure, args = _place(state, vm, False, resize, None)
+    failure, args = _place(state, vm, False, resize, _boot_storage(state, vm))
     _start_vm_op(world, req, vm, "vm.update", failure=failure, **args)
     return ok(vm.to_dict(world, state))  # like Azure: 200 + body, the client polls provisioningState
 
@@ -169,7 +177,9 @@ def _power_action(action: str) -> Any:
         if action == "restart" and vm.power_state != "running":
             raise cx.not_running(action, vm.name, vm.power_state)
         host, failure = vm.host, None
-        if action == "redeploy":
+        if action == "start" and (failure := _boot_storage(state, vm)) is not None:
+            pass  # refused before any placement: the VM stays where it was
+        elif action == "redeploy":
             # Redeploy reallocates the VM, so Azure's support team documents it for running or stopped VMs only
             # (jpaztech blog, 2021); config.redeploy_deallocated = "start" starts a deallocated VM instead.
             if vm.power_state == "deallocated" and world.config.redeploy_deallocated != "start":
@@ -217,6 +227,28 @@ def capture(world: World, req: ArmRequest, subscriptionId: str, resourceGroupNam
     if not vm.generalized:
         raise OperationNotAllowed("Capture operation cannot be completed because the VM is not generalized.")
     raise cx.capture_managed()  # every armsim VM has managed disks
+
+
+def retrieve_boot_diagnostics_data(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str,
+                                   vmName: str) -> ArmResponse:
+    """SAS URIs of the console screenshot and serial log: on the VM's own account, or for managed boot
+    diagnostics on a storage host of the region. Refused when boot diagnostics is disabled."""
+    from armsim.storage import exceptions as sx
+    from armsim.storage.models import managed_blob_base
+
+    state = _state(world, subscriptionId)
+    vm = state.vm(resourceGroupName, vmName)
+    bd = (vm.properties.get("diagnosticsProfile") or {}).get("bootDiagnostics") or {}
+    if not bd.get("enabled"):
+        raise sx.boot_diagnostics_disabled(vm.name)
+    uri = bd.get("storageUri")
+    container = f"bootdiagnostics-{vm.name.lower().replace('-', '')[:9]}-{vm.vm_id}"
+    base = f"{uri.rstrip('/')}/{container}" if isinstance(uri, str) and uri else managed_blob_base(vm.location,
+                                                                                                   vm.vm_id)
+    minutes = req.arg("sasUriExpirationTimeInMinutes") or "120"
+    sas = f"sv=2024-08-04&sr=b&sp=r&se=PT{minutes}M&sig=armsim"
+    return ok({"consoleScreenshotBlobUri": f"{base}/{vm.name}.{vm.vm_id}.screenshot.bmp?{sas}",
+               "serialConsoleLogBlobUri": f"{base}/{vm.name}.{vm.vm_id}.serialconsole.log?{sas}"})
 
 
 # --- extensions -------------------------------------------------------------------------------------

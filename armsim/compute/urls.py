@@ -27,6 +27,8 @@ def register(router: Router) -> None:
                             ("restart", r.restart), ("redeploy", r.redeploy), ("generalize", r.generalize),
                             ("capture", r.capture)):
         add("POST", f"{VM}/{action}", handler, f"{A}virtualMachines/{action}/action")
+    add("POST", VM + "/retrieveBootDiagnosticsData", r.retrieve_boot_diagnostics_data,
+        A + "virtualMachines/retrieveBootDiagnosticsData/action")
     ext = VM + "/extensions/{vmExtensionName}"
     add("PUT", ext, r.create_or_update_extension, A + "virtualMachines/extensions/write", schema=S.EXTENSION)
     add("GET", ext, r.get_extension, A + "virtualMachines/extensions/read")

@@ -68,7 +68,7 @@ def _rg_deleted(world: World, op: Operation) -> None:
         sub.compute.remove_vm(vm)
     tables: list[dict[str, Any]] = [sub.compute.extensions, sub.compute.disks, sub.compute.snapshots,
                                     sub.compute.images, sub.network.nics, sub.network.pips, sub.network.vnets,
-                                    sub.locks.locks]
+                                    sub.locks.locks, sub.storage.accounts]
     for table in tables:
         for key in [k for k in table if k.startswith(prefix)]:
             del table[key]

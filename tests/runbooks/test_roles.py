@@ -140,9 +140,25 @@ def diagnose_sizing(rig: Rig) -> None:
     assert diag.signals["set-pinned"].holds
 
 
+def bootdiag(rig: Rig) -> None:
+    """The boot-diagnostics family: the subscription's storage accounts are read (generic resource list), then
+    the VM is switched to managed boot diagnostics and started."""
+    rig.arm.seed("bootdiag-storage")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-bootdiag/diag-01"), "use-managed")
+    remediate(az, plan, _hooks(), yes=True)
+
+
+def diagnose_bootdiag(rig: Rig) -> None:
+    rig.arm.seed("bootdiag-storage")
+    diag = run_diagnosis(_az(rig), VmRef.parse("rg-bootdiag/diag-02"))
+    assert diag.signals["boot-storage-premium"].holds
+
+
 FLOWS: dict[str, list[Callable[[Rig], None]]] = {
-    "remediator": [resize_in_place, from_os_disk, from_image, recovery, with_links, redeploy, rollback_rebuild],
-    "reader": [diagnose_sizing, report_sweep, diagnose_and_dry_run],
+    "remediator": [resize_in_place, from_os_disk, from_image, recovery, with_links, redeploy, rollback_rebuild,
+                   bootdiag],
+    "reader": [diagnose_sizing, report_sweep, diagnose_and_dry_run, diagnose_bootdiag],
 }
 
 
