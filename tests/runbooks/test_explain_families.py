@@ -123,3 +123,19 @@ def test_diagnose_by_article_error_and_code_through_the_cli(rig: Rig) -> None:
     assert "does not show this failure" in disagrees.stdout, disagrees.stdout + disagrees.stderr
     bad = rig.invoke("diagnose", "--article", "NoSuch_Article_Id")
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "no playbook serves article" in bad.stderr
+
+
+def test_the_guest_crash_hardening_runs_only_when_named_and_enables_managed_boot_diagnostics(rig: Rig) -> None:
+    rig.arm.seed("guest-os-crash")
+    with pytest.raises(AdviceOnly) as explained:
+        remediate_vm(rig.az(), VmRef("rg-events", "ev-06"), rig.hooks(), yes=True)
+    assert "--scenario enable-boot-diagnostics" in str(explained.value)
+    mark = rig.arm.last_request
+    result = remediate_vm(rig.az(), VmRef("rg-events", "ev-06"), rig.hooks(), scenario="enable-boot-diagnostics",
+                          yes=True, verify_timeout=30)
+    assert result.outcome is not None and result.outcome.made_calls == 1  # verified: a failure would raise
+    assert [w["method"] for w in rig.arm.writes(mark)] == ["PUT"]  # the VM's model, once
+    vm = rig.arm.compute_client(retry_total=0).virtual_machines.get("rg-events", "ev-06")
+    assert vm.diagnostics_profile.boot_diagnostics.enabled and not vm.diagnostics_profile.boot_diagnostics.storage_uri
+    with pytest.raises(Exception, match="does not fit"):  # ev-05 has boot diagnostics already
+        remediate_vm(rig.az(), VmRef("rg-events", "ev-05"), rig.hooks(), scenario="enable-boot-diagnostics", yes=True)
