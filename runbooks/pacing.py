@@ -7,8 +7,11 @@ estimate would fall below a reserve, delays the next request until the bucket ha
 
 The refill rate is ARM's documented one (reads 25/s, writes and deletes 10/s) until it is measured from
 successive headers — faster when the bucket refills faster, slower when another client shares it. A 429
-that still happens is retried by azure-core's RetryPolicy, which honours Retry-After / retry-after-ms;
-the pacer then treats the bucket as empty. One pacer serves every client and thread of a connection.
+that still happens is retried by azure-core's RetryPolicy, which honours Retry-After / retry-after-ms. With
+such a hint ARM has said when to come back, so the pacer adds no wait of its own: it forgets its estimate
+until the next answer reports the bucket again (one 429 costs what its hint says, no more). A 429 without a
+hint empties the estimate and halves the refill rate (back off, since nothing better is known). One pacer
+serves every client and thread of a connection.
 """
 
 from __future__ import annotations
@@ -76,11 +79,32 @@ class BucketEstimate:
         # not be counted in ``remaining`` yet: assume not (the safe side).
         self.tokens, self.stamp = remaining - self.in_flight, now
 
-    def throttled(self, now: float) -> None:
-        """ARM refused a request with 429 (it is retried after ARM's hint): the bucket is empty."""
+    def throttled(self, now: float, hint_s: float | None = None) -> None:
+        """ARM refused a request with 429. With a retry hint (the retry waits it out): nothing is known of the
+        bucket until ARM reports it again. Without one: the bucket is empty and refills slower than thought."""
         self.in_flight = max(0, self.in_flight - 1)
-        self.tokens, self.stamp, self.anchor = -float(self.in_flight), now, None
+        self.anchor = None
+        if hint_s is not None:
+            self.tokens = None
+            return
+        self.tokens, self.stamp = -float(self.in_flight), now
         self.refill = max(self.refill * 0.5, 0.1)
+
+
+def retry_hint_s(headers: object) -> float | None:
+    """The wait a 429 or 503 asks for, in seconds: ``retry-after-ms`` / ``x-ms-retry-after-ms``, or
+    ``Retry-After`` in seconds; None when it gives none (or an HTTP date, which ARM does not send)."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    for name, scale in (("retry-after-ms", 0.001), ("x-ms-retry-after-ms", 0.001), ("retry-after", 1.0)):
+        raw = get(name)
+        if raw is not None:
+            try:
+                return max(0.0, float(raw) * scale)
+            except ValueError:
+                continue
+    return None
 
 
 @dataclass
@@ -121,7 +145,7 @@ class ThrottlePacer(SansIOHTTPPolicy):
         with self.lock:
             if http.status_code == 429:
                 self.throttled += 1
-                bucket.throttled(self.clock())
+                bucket.throttled(self.clock(), retry_hint_s(http.headers))
             elif raw is not None and raw.strip().lstrip("-").isdigit():
                 bucket.observe(int(raw), self.clock())
             else:

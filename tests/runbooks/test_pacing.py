@@ -1,0 +1,39 @@
+"""The pacer's answer to a 429: a hint is ARM's word on when to come back, so the pacer adds no wait of its own;
+without a hint it backs off (empty bucket, slower refill). Pure: a fake clock, no sleeping."""
+
+from __future__ import annotations
+
+from runbooks.pacing import BucketEstimate, retry_hint_s
+
+
+def _busy_bucket() -> BucketEstimate:
+    bucket = BucketEstimate(refill=10.0)
+    bucket.book(0.0, reserve=10)
+    bucket.observe(150, 0.0)  # ARM reported 150 tokens left
+    return bucket
+
+
+def test_a_429_with_a_hint_costs_no_more_than_the_hint() -> None:
+    bucket = _busy_bucket()
+    bucket.book(1.0, reserve=10)
+    bucket.throttled(1.0, hint_s=0.02)
+    assert bucket.book(1.02, reserve=10) == 0.0  # the retry goes after the hint azure-core waited, not later
+    assert bucket.refill == 10.0  # nothing learnt about the refill rate
+    bucket.observe(40, 1.05)  # the next answer reports the bucket again: pacing resumes from it
+    assert bucket.tokens is not None
+
+
+def test_a_429_without_a_hint_backs_off() -> None:
+    bucket = _busy_bucket()
+    bucket.book(1.0, reserve=10)
+    bucket.throttled(1.0, hint_s=None)
+    assert bucket.refill == 5.0
+    assert bucket.book(1.0, reserve=10) > 2.0  # waits for the reserve to refill at the halved rate
+
+
+def test_retry_hints_are_read_from_arms_headers() -> None:
+    assert retry_hint_s({"retry-after-ms": "20"}) == 0.02
+    assert retry_hint_s({"Retry-After": "3"}) is None  # a plain dict is case-sensitive; azure-core's is not
+    assert retry_hint_s({"retry-after": "3"}) == 3.0
+    assert retry_hint_s({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
+    assert retry_hint_s({}) is None
