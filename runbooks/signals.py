@@ -253,6 +253,31 @@ class DiskLimitSignal(_SignalBase):
                             f"IOPS / {mbps:g} MB/s")
 
 
+class ManagementLockSignal(_SignalBase):
+    """Holds when an operation on the VM that a management lock refused (409 ScopeLocked) still stands and the
+    lock that refused it still covers the VM; the detail names the lock (name, level, scope, owners, notes) and
+    the operation it blocked (``runbooks.scope_locks``)."""
+
+    source: Literal["management-lock"]
+    still_locked: Literal[True] = True
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "locks", "activity-log"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks import scope_locks
+
+        found = scope_locks.blocked(obs)
+        if found is not None:
+            refusal, locks = found
+            what = refusal.get("operation_display") or refusal.get("operation")
+            return SignalResult(self.id, True, f"{'; '.join(scope_locks.describe(lk, obs.vm_id) for lk in locks)}; "
+                                f"it refused {what} at {refusal.get('time')} (ScopeLocked)")
+        standing = scope_locks.standing_refusals(obs)
+        if standing:
+            return SignalResult(self.id, False, f"{standing[0].get('operation')} was refused ScopeLocked at "
+                                f"{standing[0].get('time')}, and no lock that refuses it covers the VM now")
+        return SignalResult(self.id, False, "no standing operation refused by a lock")
+
+
 def _signal_source(v: Any) -> str | None:
     if isinstance(v, dict):
         source = v.get("source")
@@ -261,9 +286,9 @@ def _signal_source(v: Any) -> str | None:
 
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
-             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal)
+             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | ManagementLockSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
-                  "availability-set", "disk-limits")
+                  "availability-set", "disk-limits", "management-lock")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -271,7 +296,8 @@ Signal = Annotated[
     | Annotated[VmPropertySignal, Tag("vm-property")]
     | Annotated[RelatedResourceSignal, Tag("related-resource")]
     | Annotated[AvailabilitySetSignal, Tag("availability-set")]
-    | Annotated[DiskLimitSignal, Tag("disk-limits")],
+    | Annotated[DiskLimitSignal, Tag("disk-limits")]
+    | Annotated[ManagementLockSignal, Tag("management-lock")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",
