@@ -331,3 +331,31 @@ def test_preflight_refuses_a_caller_without_lock_rights_before_any_write(rig: Ri
     # the plan may touch only the lock covering lk-01, besides the VM
     result.plan.check_confined()
     assert {c.resource_id.lower() for s in result.plan.steps for c in s.calls} <= result.plan.allowed_resources()
+
+
+def test_the_shipped_remediator_role_cannot_lift_a_lock_and_preflight_says_so_before_any_write(rig: Rig) -> None:
+    """Lifting a lock needs Microsoft.Authorization/locks/delete and /write (Owner, User Access Administrator):
+    the shipped remediator role does not carry them, so the run is refused before its first write. The report,
+    under the reader role, works."""
+    from test_roles import PRINCIPAL, grant, role
+
+    from runbooks.azure import Azure, Connection
+    from runbooks.errors import AdviceOnly, StepRefused
+
+    seed(rig)
+    locks = lock_definitions(rig)
+    az = Azure(Connection(rig.sub, rig.arm.endpoint, rig.arm.ca_bundle, polling_interval=0.1),
+               credential=rig.arm.credential(PRINCIPAL))
+    grant(rig, role("reader"))
+    mark = rig.arm.last_request
+    with pytest.raises(AdviceOnly, match="lock change-freeze"):
+        remediate_vm(az, VmRef.parse(LK01), rig.hooks(), yes=True)
+    grant(rig, role("remediator"))
+    with pytest.raises(StepRefused, match="the caller lacks what the plan needs") as refused:
+        remediate_vm(az, VmRef.parse(LK01), rig.hooks(), scenario=SCENARIO, yes=True)
+    assert "Microsoft.Authorization/locks/delete" in str(refused.value)
+    assert "Microsoft.Authorization/locks/write" in str(refused.value)
+    with rig.arm.world.lock:
+        rig.arm.world.config.rbac = False  # the checks below read as the test's own (unassigned) caller
+    assert rig.arm.writes(mark) == []
+    assert lock_definitions(rig) == locks and power(rig, LK01) == "deallocated"
