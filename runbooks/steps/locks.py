@@ -73,8 +73,8 @@ def _recreate(state: Observation, locks: list[dict[str, Any]]) -> Outcome:
     if not missing:
         return NoChange(f"lock {names} is in place as it was", goal=goal)
     creates = {str(lk["id"]): dict(lk) for lk in missing}
-    return Change(f"re-create lock {', '.join(str(lk.get('name')) for lk in missing)} exactly as it was "
-                  f"({'; '.join(scope_locks.describe(lk, state.vm_id) for lk in missing)})",
+    return Change(f"re-create {'; '.join(scope_locks.describe(lk, state.vm_id) for lk in missing)}, exactly as it "
+                  "was",
                   waves=(tuple(Action(_create_call(lk), _restore_goal(lk)) for lk in missing),), creates=creates)
 
 
