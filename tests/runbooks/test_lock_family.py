@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from remediation_helpers import INVOKE, REPO, Rig, kill_when
+from test_redeploy_family import FAULTS as REDEPLOY_FAULTS
 
 from runbooks.apply import Hooks
 from runbooks.automation.entry import remediate_main
@@ -223,12 +224,8 @@ def test_confirm_mode_asks_at_lift_lock(rig: Rig) -> None:
 
 # --- 4. the retried operation fails ---------------------------------------------------------------------------------
 
-FAULTS: dict[str, dict[str, Any]] = {
-    "async-failed": {"action": "async-failed", "times": 1,
-                     "error": {"code": "InternalExecutionError", "message": "Injected async failure."}},
-    "409-conflict": {"action": "error", "status": 409, "times": 1,
-                     "error": {"code": "Conflict", "message": "Injected: another operation is in progress."}},
-}
+# the same two failures as at the redeploy POST: accepted then Failed; a 409 the SDK does not retry
+FAULTS = REDEPLOY_FAULTS
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
