@@ -37,6 +37,8 @@ CASES = [
     ("iops-limit", "rg-iops/io-01", "resize-in-place",
      "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
      "iops-limit"),
+    ("resource-locked", "rg-locked/lk-01", "lift-lock-and-retry",
+     "The lock's owners agree to lift it for the start; the operator names the fix, which puts the lock back.", None),
 ]
 
 
