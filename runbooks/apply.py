@@ -432,6 +432,9 @@ def _run_always(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, outcom
     lock is never left off), each checked against its goal as usual. Then the run's steps are reopened: a resume
     starts over from the first step, each skipped while its goal holds, so what ``always`` undid is done again.
     A failure here is added to ``error``'s message."""
+    if 0 <= after < len(plan.steps) and plan.steps[after].always:
+        error.args = (f"{error} Until {plan.steps[after].name} succeeds it is still to do: "
+                      f"{plan.steps[after].summary}.", *error.args[1:])
     pending = [(i, s) for i, s in enumerate(plan.steps) if i > after and s.always and s.kind != MANUAL]
     if not pending:
         return

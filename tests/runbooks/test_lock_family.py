@@ -152,6 +152,8 @@ def test_lift_lock_and_retry_starts_lk01_and_puts_the_lock_back_identical(rig: R
 
     dry = rig.invoke("remediate", "--vm", LK01, "--scenario", SCENARIO, "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "DELETE " in dry.stdout and "PUT " in dry.stdout and "/locks/change-freeze" in dry.stdout, dry.stdout
+    assert "Dry run: nothing was changed (0 writes)" in dry.stdout
     assert rig.arm.writes(mark) == []
     done = rig.invoke("remediate", "--vm", LK01, "--scenario", SCENARIO, "--yes")
 
@@ -356,3 +358,45 @@ def test_the_shipped_remediator_role_cannot_lift_a_lock_and_preflight_says_so_be
         rig.arm.world.config.rbac = False  # the checks below read as the test's own (unassigned) caller
     assert rig.arm.writes(mark) == []
     assert lock_definitions(rig) == locks and power(rig, LK01) == "deallocated"
+
+
+# --- 7. every write of the fix crossed with the ways ARM fails one ----------------------------------------------------
+
+WRITES = {"lock-delete": ("DELETE", r"/locks/change-freeze$"), "start-post": ("POST", r"/virtualMachines/lk-01/start$"),
+          "lock-put": ("PUT", r"/locks/change-freeze$")}
+MATRIX_FAULTS: dict[str, dict[str, Any]] = {
+    "500": {"action": "error", "status": 500, "times": 1,
+            "error": {"code": "InternalServerError", "message": "Injected 500."}},
+    "409": REDEPLOY_FAULTS["409-conflict"],
+    "drop-before": {"action": "drop", "when": "before"},
+    "drop-after": {"action": "drop", "when": "after"},
+}
+
+
+@pytest.mark.parametrize(("write", "fault"), [(w, f) for w in WRITES for f in MATRIX_FAULTS])
+def test_a_fault_at_any_write_of_the_fix_converges_on_a_rerun_with_the_lock_identical(rig: Rig, write: str,
+                                                                                      fault: str) -> None:
+    seed(rig)
+    locks = lock_definitions(rig)
+    method, path = WRITES[write]
+    rule = rig.arm.add_fault(method=method, path=path, **MATRIX_FAULTS[fault])
+    args = ("remediate", "--vm", LK01, "--scenario", SCENARIO, "--yes")
+
+    first = rig.invoke(*args)
+
+    assert rule["fired"] == 1, rule
+    assert first.returncode in (0, 1) and "Traceback" not in first.stderr, first.stdout + first.stderr
+    if first.returncode == 1:
+        assert len(first.stderr.strip().splitlines()) == 1, first.stderr
+        if write != "lock-put":  # the restore ran although the run failed: the lock is back already
+            assert lock_definitions(rig) == locks
+        else:  # the restore itself failed: the error says the lock is still to be put back
+            assert "Until restore-lock succeeds it is still to do: re-create lock change-freeze" in first.stderr
+    with rig.arm.world.lock:
+        rig.arm.world.faults.clear()
+    if first.returncode == 1:
+        again = rig.invoke(*args)
+        assert again.returncode == 0, again.stdout + again.stderr
+    assert power(rig, LK01) == "running"
+    assert lock_definitions(rig) == locks
+    assert pending_run(rig.az(), VmRef.parse(LK01)) is None
