@@ -118,6 +118,10 @@ def _undo_retry(before: Observation, now: Observation, planned: Any, run: StepCo
     spec = catalog().get(name or "")
     if spec is None or spec.undo is None:
         return spec.undo_note if spec is not None and spec.undo_note else "the retried operation is not known"
+    held = [lk for lk in now.locks if scope_locks.level(lk).lower() == "readonly"]
+    if held:  # the lock is back: undoing the power action would need it lifted again, which is the owners' call
+        return (f"{scope_locks.describe(held[0], now.vm_id)} is in place again; lift it with the owners' agreement "
+                "to change the VM's power state")
     return spec.undo(before, now, planned, run)
 
 

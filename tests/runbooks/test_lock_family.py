@@ -400,3 +400,46 @@ def test_a_fault_at_any_write_of_the_fix_converges_on_a_rerun_with_the_lock_iden
     assert power(rig, LK01) == "running"
     assert lock_definitions(rig) == locks
     assert pending_run(rig.az(), VmRef.parse(LK01)) is None
+
+
+def test_rollback_recreates_nothing_and_does_not_undo_the_start_under_the_restored_lock(rig: Rig) -> None:
+    from runbooks.remediate import rollback_run
+
+    seed(rig)
+    locks = lock_definitions(rig)
+    result = remediate_vm(rig.az(), VmRef.parse(LK01), rig.hooks(), scenario=SCENARIO, yes=True)
+    assert result.outcome is not None
+    mark = rig.arm.last_request
+
+    back, outcome = rollback_run(rig.az(), result.plan.run_id, rig.hooks(), yes=True)
+
+    assert any("retry-blocked-operation" in c and "lock change-freeze (ReadOnly)" in c and "in place again" in c
+               for c in back.cannot), back.cannot
+    assert rig.arm.writes(mark) == []  # the lock is there as it was, so nothing is written
+    assert lock_definitions(rig) == locks and power(rig, LK01) == "running"
+    assert outcome is None or outcome.made_calls == 0
+
+
+def test_a_run_killed_while_the_lock_is_lifted_then_abandoned_is_rolled_back_to_the_lock_identical(rig: Rig) -> None:
+    from runbooks.remediate import open_store, rollback_run
+    from runbooks.runs import abandon_run
+
+    seeded = seed(rig)
+    locks = lock_definitions(rig)
+    rule = rig.arm.add_fault(method="POST", path="/virtualMachines/lk-01/start$", action="delay", seconds=60)
+    proc = subprocess.Popen([INVOKE, "remediate", "--vm", LK01, "--scenario", SCENARIO, "--yes"], cwd=REPO,
+                            env=rig.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    kill_when(proc, lambda: rule["fired"] >= 1, "the retried start")
+    with rig.arm.world.lock:
+        rig.arm.world.faults.clear()
+    assert seeded["locks"]["lk-01"].lower() not in lock_definitions(rig)
+    pending = pending_run(rig.az(), VmRef.parse(LK01))
+    assert pending is not None
+    abandon_run(open_store(rig.az(), None), pending.run_id, reason="operator gave up")
+
+    back, outcome = rollback_run(rig.az(), pending.run_id, rig.hooks(), yes=True)
+
+    assert back.plan is not None and [s.name for s in back.plan.steps] == ["undo-lift-lock"], back
+    assert outcome is not None and outcome.made_calls == 1
+    assert lock_definitions(rig) == locks
