@@ -12,6 +12,7 @@ import subprocess
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceExistsError
 from remediation_helpers import INVOKE, REPO, Rig, kill_when
 from test_redeploy_family import FAULTS as REDEPLOY_FAULTS
 
@@ -443,3 +444,24 @@ def test_a_run_killed_while_the_lock_is_lifted_then_abandoned_is_rolled_back_to_
     assert back.plan is not None and [s.name for s in back.plan.steps] == ["undo-lift-lock"], back
     assert outcome is not None and outcome.made_calls == 1
     assert lock_definitions(rig) == locks
+
+
+def test_a_subscription_lock_is_reported_but_never_lifted_by_the_script(rig: Rig) -> None:
+    from runbooks.errors import StepRefused
+
+    seed(rig)
+    locks = rig.arm.lock_client().management_locks
+    locks.create_or_update_at_subscription_level("tenant-freeze", {"level": "ReadOnly", "notes": "Platform freeze"})
+    with pytest.raises(ResourceExistsError, match="ScopeLocked"):
+        rig.arm.compute_client(retry_total=0).virtual_machines.begin_restart("rg-lockvm", "lk-03")
+    ref = VmRef.parse(DISTRACTORS[0])
+    diag = run_diagnosis(rig.az(), ref)
+    assert diag.matched == [PLAYBOOK]
+    detail = diag.signals["still-locked"].detail
+    # lk-03's own CanNotDelete lock does not refuse a restart: only the subscription's is named
+    assert "lock tenant-freeze (ReadOnly) on the subscription" in detail and "keep" not in detail, detail
+    mark = rig.arm.last_request
+    with pytest.raises(StepRefused, match="covers the whole subscription; lifting it is not scripted"):
+        remediate_vm(rig.az(), ref, rig.hooks(), scenario=SCENARIO, yes=True)
+    assert rig.arm.writes(mark) == []
+    assert "tenant-freeze" in {str(lk.name) for lk in locks.list_at_subscription_level()}
