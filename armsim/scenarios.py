@@ -30,6 +30,9 @@ holds real evidence, such as the failed start); the fleet generator writes model
     bootdiag-storage             rg-bootdiag: diag-01's start failed StorageAccountNotFound (its boot-diagnostics
                                  account was deleted), diag-02's StorageAccountTypeNotSupported (Premium); distractors
                                  diag-03 (Standard account, running), diag-04 (managed, deallocated), diag-05 (disabled)
+    resource-locked              rg-locked: lk-01's start refused ScopeLocked by a ReadOnly lock on its group;
+                                 rg-lockvm: lk-02's deallocate refused by a ReadOnly lock on the VM; distractors lk-03
+                                 (CanNotDelete lock, no failure), lk-04 (restart refused, then lock removed, restarted)
 """
 
 from __future__ import annotations
@@ -616,6 +619,63 @@ def out_of_scope_failure(app: App) -> dict[str, Any]:
         if rule in app.world.faults:
             app.world.faults.remove(rule)
     return {"vms": vms, "targets": vms[:1], "distractors": vms[1:]}
+LOCKS_API = "2020-05-01"
+
+
+def _lock(app: App, scope: str, name: str, level: str, notes: str | None = None,
+          owners: list[dict[str, str]] | None = None) -> str:
+    props: dict[str, Any] = {"level": level}
+    if notes:
+        props["notes"] = notes
+    if owners:
+        props["owners"] = owners
+    path = f"{scope}/providers/Microsoft.Authorization/locks/{name}"
+    _ok(call(app, "PUT", path, {"properties": props}, LOCKS_API), f"lock {name}")
+    return path
+
+
+def _refused(resp: ArmResponse, what: str) -> None:
+    if resp.status != 409:
+        raise BadRequest(f"Seeding expected {what} to be refused ScopeLocked, got {resp.status}: {resp.body}")
+
+
+def resource_locked(app: App) -> dict[str, Any]:
+    """The resource-locked playbook's world (DeploymentFailure_RCA-resource-locked), refusals written through the
+    pipeline so the activity log holds them as Failed with ScopeLocked:
+
+    lk-01  rg-locked: deallocated; ReadOnly lock ``change-freeze`` on the resource group (notes, two owners);
+           its start was refused
+    lk-02  rg-lockvm: running; ReadOnly lock ``audit-hold`` on the VM itself (notes, one owner); its deallocate was
+           refused
+    lk-03  distractor, rg-lockvm: running; CanNotDelete lock ``keep`` on the VM, nothing refused
+    lk-04  distractor, rg-lockvm: running, no lock now; its restart was refused by a ReadOnly lock that was removed
+           since, and the restart then succeeded (the failure no longer stands)
+
+    Returns ``locks``: VM name → the id of the lock that refused it (lk-01, lk-02) or covers it (lk-03)."""
+    b = Builder(app)
+    locked_rg = b.rg("rg-locked")
+    lk01 = b.vm("rg-locked", "lk-01", subnet=b.network("rg-locked"), extensions=False)
+    _post(app, lk01, "deallocate")
+    b.rg("rg-lockvm")
+    subnet = b.network("rg-lockvm")
+    lk02 = b.vm("rg-lockvm", "lk-02", subnet=subnet, extensions=False)
+    lk03 = b.vm("rg-lockvm", "lk-03", subnet=subnet, extensions=False)
+    lk04 = b.vm("rg-lockvm", "lk-04", subnet=subnet, extensions=False)
+    owners = [{"applicationId": "7c1f0e0a-4c57-4d4e-9a57-0e1b7f3a0001"},
+              {"applicationId": "7c1f0e0a-4c57-4d4e-9a57-0e1b7f3a0002"}]
+    freeze = _lock(app, locked_rg, "change-freeze", "ReadOnly", "Quarter-end change freeze: ask the finance team",
+                   owners)
+    hold = _lock(app, lk02, "audit-hold", "ReadOnly", "Held for a security audit",
+                 [{"applicationId": "5d0b2d7e-1111-4e8a-b7c2-3f0d9a6c0003"}])
+    keep = _lock(app, lk03, "keep", "CanNotDelete", "Production: never delete")
+    _refused(call(app, "POST", f"{lk01}/start"), "lk-01 start")  # the evidence in the activity log
+    _refused(call(app, "POST", f"{lk02}/deallocate"), "lk-02 deallocate")
+    maintenance = _lock(app, lk04, "maintenance", "ReadOnly")
+    _refused(call(app, "POST", f"{lk04}/restart"), "lk-04 restart")
+    _ok(call(app, "DELETE", maintenance, api=LOCKS_API), "lock maintenance")
+    _post(app, lk04, "restart")
+    return {"vms": [lk01, lk02, lk03, lk04], "targets": [lk01, lk02], "distractors": [lk03, lk04],
+            "locks": {"lk-01": freeze, "lk-02": hold, "lk-03": keep}}
 
 
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -639,6 +699,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "out-of-scope-failure": out_of_scope_failure,
     "fleet": fleet,
     "bootdiag-storage": bootdiag_storage,
+    "resource-locked": resource_locked,
 }
 
 

@@ -426,16 +426,47 @@ def _check_noop(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJo
     _apply_change(az, plan, i, redo, journal, hooks, outcome, yes=yes)
 
 
+def _run_always(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, outcome: Outcome, *, after: int,
+                error: RunbookError, yes: bool) -> None:
+    """After step ``after`` failed (or was refused): run the later steps marked ``always`` (restore-lock: a lifted
+    lock is never left off), each checked against its goal as usual. Then the run's steps are reopened: a resume
+    starts over from the first step, each skipped while its goal holds, so what ``always`` undid is done again.
+    A failure here is added to ``error``'s message."""
+    if 0 <= after < len(plan.steps) and plan.steps[after].always:
+        error.args = (f"{error} Until {plan.steps[after].name} succeeds it is still to do: "
+                      f"{plan.steps[after].summary}.", *error.args[1:])
+    pending = [(i, s) for i, s in enumerate(plan.steps) if i > after and s.always and s.kind != MANUAL]
+    if not pending:
+        return
+    for i, step in pending:
+        hooks.progress(f"[{i + 1}/{len(plan.steps)}] {step.name} (runs although the run failed): {step.summary}")
+        journal.append({"event": "step-start", "index": i, "step": step.name, "always": True})
+        try:
+            if step.kind == NOOP:
+                _check_noop(az, plan, i, step, journal, hooks, outcome, yes=True)
+            else:
+                _apply_change(az, plan, i, step, journal, hooks, outcome, yes=True)
+        except LockLost:
+            raise
+        except RunbookError as e:
+            error.args = (f"{error} Then {step.name} failed too: {e}", *error.args[1:])
+            continue
+        journal.append({"event": "step-done", "index": i, "step": step.name, "always": True})
+    journal.append({"event": "steps-reopened", "after": after})
+
+
 def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bool) -> Outcome:
     """Apply the plan's steps in order (skipping those the journal marks done), then verify and report the
     fallout. Raises on the first failure; the journal says how far the run got."""
     outcome = Outcome(plan)
     done = journal.done_steps()
     total = len(plan.steps)
+    current = -1
     try:
         if any(e.get("event") == "step-start" for e in journal.events()):
             check_bound(az, plan, journal)  # a resume: is the world still the one the run saw?
         for i, step in enumerate(plan.steps):
+            current = i
             label = f"[{i + 1}/{total}] {step.name}"
             if i in done:
                 hooks.progress(f"{label}: done in an earlier attempt")
@@ -458,11 +489,13 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
     except LockLost:
         raise  # the journal is no longer this run's to write: whoever holds the lock now owns it
     except Aborted as e:  # the operator said no to a step: the run waits, resumable, for a yes
+        _run_always(az, plan, journal, hooks, outcome, after=current, error=e, yes=yes)
         journal.append({"event": "run-stopped", "error": str(e), "type": type(e).__name__})
         journal.finish("stopped")
         raise
     except RunbookError as e:
         if not isinstance(e, (LockHeld, JournalError)):
+            _run_always(az, plan, journal, hooks, outcome, after=current, error=e, yes=yes)
             _with_left_down(az, plan, journal, e)
         journal.append({"event": "run-failed", "error": str(e), "type": type(e).__name__})
         journal.finish("failed")

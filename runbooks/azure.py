@@ -201,7 +201,7 @@ class Azure:
         return self._health
 
     def client(self, name: str) -> Any:
-        return {"compute": self.compute, "network": self.network}[name]
+        return {"compute": self.compute, "network": self.network, "locks": self.locks}[name]
 
     def resources(self) -> Any:
         """The generic resource client (azure-mgmt-resource) on the same connection (made on first use): resources
@@ -480,6 +480,8 @@ def resource_parts(resource_id: str) -> ResourceParts:
 
 def get_resource(az: Azure, resource_id: str) -> dict[str, Any] | None:
     """GET any resource type the toolkit creates, by id; None when it does not exist."""
+    if "/providers/microsoft.authorization/locks/" in resource_id.lower():
+        return _get_lock(az, resource_id)
     p = resource_parts(resource_id)
     getters: dict[str, Any] = {
         "disks": az.compute.disks.get, "snapshots": az.compute.snapshots.get, "images": az.compute.images.get,
@@ -500,3 +502,16 @@ def get_resource(az: Azure, resource_id: str) -> dict[str, Any] | None:
     except AZURE_ERRORS as e:
         raise call_failed(e, f"read {resource_id}") from e
     return r.as_dict() if hasattr(r, "as_dict") else dict(r)
+
+
+def _get_lock(az: Azure, lock_id: str) -> dict[str, Any] | None:
+    """A management lock by id, as ARM's JSON (its msrest model serialised); None when it does not exist."""
+    cut = lock_id.lower().rfind("/providers/microsoft.authorization/locks/")
+    scope, name = lock_id[:cut], lock_id.rsplit("/", 1)[-1]
+    try:
+        lock = az.locks.management_locks.get_by_scope(scope, name)
+    except ResourceNotFoundError:
+        return None
+    except AZURE_ERRORS as e:
+        raise call_failed(e, f"read {lock_id}") from e
+    return dict(lock.serialize(keep_readonly=True))

@@ -194,3 +194,22 @@ def temporary_disk(ctx: FalloutContext) -> list[str]:
     """The VM moved host: whatever was on its temporary disk is gone."""
     return [f"{ctx.before.ref.name} runs on a new host: its temporary disk started empty (page file and caches "
             "are rebuilt by the guest; anything else kept there is lost)"]
+
+
+@check("locks-as-before", needs=("vm", "locks"))
+def locks_as_before(before: Observation, now: Observation) -> list[str]:
+    """Every management lock that covered the VM before the run covers it again, with the same definition
+    (name, scope, level, notes, owners)."""
+    from runbooks.scope_locks import definition
+
+    have = {str(lk.get("id", "")).lower(): definition(lk) for lk in now.locks}
+    problems = []
+    for lock in before.locks:
+        want = definition(lock)
+        found = have.get(want["id"].lower())
+        if found is None:
+            problems.append(f"lock {want['name']} ({want['level']}) at {want['scope']} is missing")
+        elif found != want:
+            diff = ", ".join(f"{k} {want[k]!r} → {found[k]!r}" for k in want if want[k] != found[k])
+            problems.append(f"lock {want['name']} differs: {diff}")
+    return problems

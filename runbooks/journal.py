@@ -202,8 +202,11 @@ class RunJournal(ABC):
         return out
 
     def done_steps(self) -> set[int]:
-        out = set()
+        out: set[int] = set()
         for e in self.events():
+            if e.get("event") == "steps-reopened":  # an ``always`` step undid earlier ones: a resume redoes them
+                out.clear()
+                continue
             if e.get("event") != "step-done":
                 continue
             index = e.get("index")

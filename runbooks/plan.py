@@ -46,6 +46,7 @@ class PlannedStep:
     deletes: list[str] = field(default_factory=list)
     backs_up: dict[str, str] = field(default_factory=dict)
     keep_going: bool = False
+    always: bool = False  # runs even after an earlier step failed (restore-lock: a lifted lock is never left off)
 
     @property
     def actions(self) -> list[Action]:
@@ -62,6 +63,8 @@ class PlannedStep:
                "backs_up": self.backs_up}
         if self.keep_going:
             out["keep_going"] = True
+        if self.always:
+            out["always"] = True
         return out
 
     @classmethod
@@ -70,7 +73,7 @@ class PlannedStep:
                    [[Action.from_dict(a) for a in w] for w in d.get("waves", [])],
                    [Expect.from_dict(e) for e in d.get("goal", [])], list(d.get("notes", [])),
                    dict(d.get("params", {})), bool(d.get("confirm", False)), list(d.get("deletes", [])),
-                   dict(d.get("backs_up", {})), bool(d.get("keep_going", False)))
+                   dict(d.get("backs_up", {})), bool(d.get("keep_going", False)), bool(d.get("always", False)))
 
 
 @dataclass
@@ -115,6 +118,7 @@ class Plan:
         obs = self.observation
         vm = self.vm_id.lower()
         allowed = {vm, *obs.disks, *obs.nics, *obs.public_ips, *obs.members}
+        allowed |= {str(lk.get("id", "")).lower() for lk in obs.locks}  # the management locks covering the VM
         allowed |= {f"{vm}/extensions/{str(e.get('name', '')).lower()}" for e in obs.extensions}
         for step in self.steps:
             for disk, snap in step.backs_up.items():
@@ -230,6 +234,7 @@ def fold(obs: Observation, scenario: Scenario, run_id: str,
         else:
             assert isinstance(step, RunStep)
             one, state = plan_step(state, step.run, step_params(step, settings), ctx)
+            one.always = step.always
             planned.append(one)
         states.append(state)
     return planned, states

@@ -83,6 +83,7 @@ class RunStep(Model):
     destructive: bool | None = Field(
         None, description="optional; when given it must match the catalogue (documentation only)"
     )
+    always: bool = Field(False, description="run even when an earlier step failed (e.g. put back a lifted lock)")
 
     @property
     def spec(self) -> StepSpec:

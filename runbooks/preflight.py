@@ -33,6 +33,9 @@ OPERATION_ACTIONS = {
     "virtual_machine_extensions.begin_create_or_update": "Microsoft.Compute/virtualMachines/extensions/write",
     "network_interfaces.begin_create_or_update": "Microsoft.Network/networkInterfaces/write",
     "public_ip_addresses.begin_create_or_update": "Microsoft.Network/publicIPAddresses/write",
+    "virtual_machines.begin_power_off": "Microsoft.Compute/virtualMachines/powerOff/action",
+    "management_locks.delete_by_scope": "Microsoft.Authorization/locks/delete",
+    "management_locks.create_or_update_by_scope": "Microsoft.Authorization/locks/write",
 }
 # ARM's linked access checks: (operation, path in its body to referenced ids, action needed on each). ``name[]``
 # walks a list, ``name{}`` takes an object's keys.

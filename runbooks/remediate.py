@@ -170,6 +170,11 @@ def advice_text(diag: Diagnosis, named_only: list[Scenario]) -> str:
     lines += [f"  {line}" for line in explanation_lines(diag)]
     advice = diag.advice
     lines += [f"  {line}" for line in (advice or {}).get("lines", [])]
+    if not advice and not pb.explanation:  # a playbook that reports rather than recommends: its scenarios' evidence is the report
+        seen: list[tuple[str, str]] = []
+        for sc in named_only:
+            seen += [ev for ev in diag.evidence(sc) if ev not in seen]
+        lines += [f"  {label}: {value}" for label, value in seen]
     top, requested = (advice or {}).get("top"), ((advice or {}).get("data") or {}).get("requested")
     for sc in named_only:
         sizes = {str(st.with_.get("size", "")).lower() for st in sc.run_steps if st.run == "resize-vm"}

@@ -105,7 +105,7 @@ def plan_text(plan: Plan) -> str:
 
 
 def _verb(op: str) -> str:
-    method = op.rsplit(".", 1)[-1].removeprefix("begin_")
+    method = op.rsplit(".", 1)[-1].removeprefix("begin_").removesuffix("_by_scope")  # management locks' calls
     if method == "delete":
         return "DELETE"
     if method == "create_or_update":

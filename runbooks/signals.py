@@ -314,6 +314,29 @@ class BootDiagnosticsSignal(_SignalBase):
                  "any": a.state in ("missing", "unusable"), "disabled": a.state == "disabled",
                  "managed": a.state == "managed", "usable": a.state in ("managed", "usable")}[self.problem]
         return SignalResult(self.id, holds, a.detail)
+class ManagementLockSignal(_SignalBase):
+    """Holds when an operation on the VM that a management lock refused (409 ScopeLocked) still stands and the
+    lock that refused it still covers the VM; the detail names the lock (name, level, scope, owners, notes) and
+    the operation it blocked (``runbooks.scope_locks``)."""
+
+    source: Literal["management-lock"]
+    still_locked: Literal[True] = True
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "locks", "activity-log"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks import scope_locks
+
+        found = scope_locks.blocked(obs)
+        if found is not None:
+            refusal, locks = found
+            what = refusal.get("operation_display") or refusal.get("operation")
+            return SignalResult(self.id, True, f"{'; '.join(scope_locks.describe(lk, obs.vm_id) for lk in locks)}; "
+                                f"it refused {what} at {refusal.get('time')} (ScopeLocked)")
+        standing = scope_locks.standing_refusals(obs)
+        if standing:
+            return SignalResult(self.id, False, f"{standing[0].get('operation')} was refused ScopeLocked at "
+                                f"{standing[0].get('time')}, and no lock that refuses it covers the VM now")
+        return SignalResult(self.id, False, "no standing operation refused by a lock")
 
 
 def _signal_source(v: Any) -> str | None:
@@ -325,9 +348,9 @@ def _signal_source(v: Any) -> str | None:
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
              | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | ResourceHealthSignal
-             | BootDiagnosticsSignal)
+             | BootDiagnosticsSignal | ManagementLockSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
-                  "availability-set", "disk-limits", "resource-health", "boot-diagnostics")
+                  "availability-set", "disk-limits", "resource-health", "boot-diagnostics", "management-lock")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -337,7 +360,8 @@ Signal = Annotated[
     | Annotated[AvailabilitySetSignal, Tag("availability-set")]
     | Annotated[DiskLimitSignal, Tag("disk-limits")]
     | Annotated[ResourceHealthSignal, Tag("resource-health")]
-    | Annotated[BootDiagnosticsSignal, Tag("boot-diagnostics")],
+    | Annotated[BootDiagnosticsSignal, Tag("boot-diagnostics")]
+    | Annotated[ManagementLockSignal, Tag("management-lock")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",

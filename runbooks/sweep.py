@@ -544,7 +544,9 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
         item.result, item.detail = SKIPPED, f"{e} (sweep with --prefer, or remediate it alone)"
         return
     except AdviceOnly as e:  # a recommendation: the sweep never applies one
-        item.result, item.detail = SKIPPED, "advice only (no writes): " + " ".join(str(e).split("\n")[1:3]).strip()
+        # the advice's first lines after its two-line header (the VM and title; the playbook and its kind)
+        item.result, item.detail = SKIPPED, "advice only (no writes): " + " ".join(
+            line.strip() for line in str(e).split("\n")[1:4]).strip()
         return
     except (NotApplicable, LockHeld) as e:
         if isinstance(e, LockLost):  # this run lost its lock part-way: a failure, not someone else's run

@@ -38,10 +38,12 @@ CASES = [
      "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
      "iops-limit"),
     ("bootdiag-storage", "rg-bootdiag/diag-01", None, "", None),
+    ("resource-locked", "rg-locked/lk-01", "lift-lock-and-retry",
+     "The lock's owners agree to lift it for the start; the operator names the fix, which puts the lock back.", None),
 ]
 # The families with nothing to repair in ARM: (armsim scenario, VM). Each is explained, with its article and
 # post-checks, and nothing is written.
-EXPLAINED = [
+EXPLAINED: list[tuple[str, str]] = [
     ("platform-event", "rg-events/ev-01"),
     ("customer-initiated-event", "rg-events/ev-04"),
     ("guest-os-crash", "rg-events/ev-06"),
@@ -122,13 +124,13 @@ def run_demo(latency_scale: float = 0.02) -> None:
                 print(f"Time to recovery {took:.2f}s; critical-path lower bound {bound:.2f}s "
                       f"(ratio {took / bound:.3f}); ARM reads {az.counter.reads - reads0}, "
                       f"writes {az.counter.writes - writes0}.")
-            for seed, vm in [c for c in EXPLAINED if c[0] in SCENARIOS]:
+            for world, target in [c for c in EXPLAINED if c[0] in SCENARIOS]:
                 arm.reset()
-                arm.seed(seed)
-                az, ref = Azure(conn, credential), VmRef.parse(vm)
-                _title(f"{vm} — diagnose (read-only)")
+                arm.seed(world)
+                az, ref = Azure(conn, credential), VmRef.parse(target)
+                _title(f"{target} — diagnose (read-only)")
                 print(diagnosis_text(run_diagnosis(az, ref)))
-                _title(f"{vm} — remediate --yes (nothing to repair in ARM: explained)")
+                _title(f"{target} — remediate --yes (nothing to repair in ARM: explained)")
                 mark = arm.last_request
                 try:
                     remediate_vm(az, ref, Hooks(confirm=lambda q: True, progress=print), yes=True)

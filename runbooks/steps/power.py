@@ -227,3 +227,17 @@ def update_vm(state: Observation, params: UpdateParams, ctx: StepContext) -> Out
                     parameters={"properties": body})
     what = ", ".join(f"{p} = {v}" for p, v in sorted(params.properties.items()))
     return Change(f"update VM {state.ref.name}: {what}", waves=((Action(call, goal),),))
+
+
+@step("power-off-vm", "stop the VM's guest, keeping its host (it is still billed for compute)",
+      undo=lambda before, now, planned, run: start_vm(now, NoParams(), _ctx(now)) if now.vm is not None and str(
+          before.view(before.vm_id).get("powerState")) == "running" else NoChange("the VM was not running before"))
+def power_off_vm(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
+    """Power the VM off unless it is stopped (or deallocated) already."""
+    view = existing_vm(state, "power off")
+    stopped = Expect(state.vm_id, "powerState", "stopped")
+    if str(view.get("powerState")) in ("stopped", "deallocated"):
+        return NoChange(f"VM {state.ref.name} is {view.get('powerState')}", goal=(
+            Expect(state.vm_id, "powerState", view.get("powerState")),))
+    return Change(f"power off VM {state.ref.name} (it is {view.get('powerState')})",
+                  waves=((Action(vm_call(state, "begin_power_off", "power off"), (stopped,)),),))
