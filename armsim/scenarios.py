@@ -20,6 +20,9 @@ holds real evidence, such as the failed start); the fleet generator writes model
     iops-limit                   rg-iops: io-01 (D2s_v5) has two P30 disks, more IOPS than its size's cap; distractors
                                  io-02 (one P10) and io-03 (D16s_v5, same disks)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
+    nic-change                   rg-nic: NIC changes Azure refused (running VM, no NIC left, too many NICs for the
+                                 size, accelerated networking on a size or set without it, a Basic load balancer
+                                 of another set); distractors nic-07 (change taken) and nic-08 (healthy, two NICs)
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from armsim.compute import capacity
 from armsim.errors import BadRequest
 from armsim.http import ArmRequest, ArmResponse
 from armsim.identity import make_token
+from armsim.scenarios_nic import nic_change
 
 if TYPE_CHECKING:
     from armsim.app import App
@@ -496,6 +500,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "sku-not-available": sku_not_available,
     "iops-limit": iops_limit,
     "fleet": fleet,
+    "nic-change": nic_change,
 }
 
 

@@ -198,3 +198,31 @@ def test_basic_load_balancer_serves_one_availability_set(env: Env) -> None:
         "properties": {"backendAddressPools": [{"name": "pool"}]}}).result()
     _nic(env, "rg", "nic-other", pool=std.backend_address_pools[0].id)
     assert {lb.name for lb in env.network.load_balancers.list("rg")} == {"lb1", "lb2"}
+
+
+def test_nic_change_scenario_holds_each_refusal_with_its_request_body(arm: ArmSim, env: Env) -> None:
+    seeded = arm.seed("nic-change")
+    expected = {"nic-01": "AddingOrDeletingNetworkInterfacesOnARunningVirtualMachineNotSupported",
+                "nic-02": "VirtualMachineMustHaveAtLeastOneNetworkInterface",
+                "nic-03": "NetworkInterfaceCountExceeded",
+                "nic-04": "VMSizeIsNotPermittedToEnableAcceleratedNetworking",
+                "nic-05": "ExistingAvailabilitySetWasNotDeployedOnAcceleratedNetworkingEnabledCluster",
+                "nic-06": "NetworkInterfaceAndLoadBalancerAreInDifferentAvailabilitySets"}
+    events = arm.world.default.activity
+    for target in seeded["targets"]:
+        name = target.rsplit("/", 1)[1]
+        failed = [ev for ev in events
+                  if ev["status"]["value"] == "Failed" and ev["resourceId"].lower() == target.lower()]
+        assert [json.loads(ev["properties"]["statusMessage"])["error"]["code"] for ev in failed] == [expected[name]]
+        started = next(ev for ev in events if ev["status"]["value"] == "Started"
+                       and ev["correlationId"] == failed[0]["correlationId"])
+        asked = json.loads(started["properties"]["requestbody"])["properties"]["networkProfile"]["networkInterfaces"]
+        assert [r["id"] for r in asked] == seeded["requested"].get(target, [])
+        assert len(_vm_nics(env, "rg-nic", name)) == 1  # the VM kept its NIC
+    assert "PowerState/running" in env.statuses("rg-nic", "nic-01")
+    assert "PowerState/deallocated" in env.statuses("rg-nic", "nic-03")
+    for distractor in seeded["distractors"]:
+        assert not [ev for ev in events if ev["status"]["value"] == "Failed"
+                    and ev["resourceId"].lower() == distractor.lower()]
+    assert len(_vm_nics(env, "rg-nic", "nic-07")) == 2 and len(_vm_nics(env, "rg-nic", "nic-08")) == 2
+    assert "PowerState/running" in env.statuses("rg-nic", "nic-08")
