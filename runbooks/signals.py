@@ -253,6 +253,46 @@ class DiskLimitSignal(_SignalBase):
                             f"IOPS / {mbps:g} MB/s")
 
 
+class RequestedNicsSignal(_SignalBase):
+    """Holds when a standing refused write of the VM asked for a NIC list (the activity log keeps its request body):
+    the evidence names the NICs asked for (and the primary), the VM's NICs now, and what its size takes (NIC count,
+    accelerated networking, from ``resourceSkus``). ``fits_size``: holds only when the NICs asked for do (true) or
+    do not (false) fit the VM's size."""
+
+    source: Literal["requested-nics"]
+    fits_size: bool | None = None
+
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "activity-log", "nics", "requested-nics", "skus"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks import sizing
+        from runbooks.observe import requested_nics
+
+        asked = requested_nics(obs)
+        if asked is None:
+            return SignalResult(self.id, False, "no standing refused write asked for a NIC list")
+        op, refs = asked
+
+        def name(rid: str) -> str:
+            return rid.rstrip("/").rsplit("/", 1)[-1]
+
+        wanted = ", ".join(name(str(r["id"])) + (" (primary)" if r.get("primary") else "") for r in refs) or "none"
+        has = ", ".join(name(str(r.get("id", ""))) for r in obs.props.get("networkProfile", {})
+                        .get("networkInterfaces") or []) or "none"
+        accelerated = [name(str(r["id"])) for r in refs if dotted(
+            obs.nics.get(str(r["id"]).lower()) or obs.resources.get(str(r["id"]).lower()) or {},
+            "properties.enableAcceleratedNetworking")]
+        size = sizing.catalogue(obs).get(sizing.current_size(obs).lower())
+        fits = size is not None and len(refs) <= size.nics and (size.accelerated or not accelerated)
+        what = (f"{size.name} takes {size.nics} NIC{'s' if size.nics != 1 else ''}, accelerated networking: "
+                f"{'yes' if size.accelerated else 'no'}") if size else f"{sizing.current_size(obs)}: limits unknown"
+        detail = (f"{op.get('operation_display') or op.get('operation')} at {op.get('time')} asked for NICs {wanted}"
+                  + (f" (accelerated networking on {', '.join(accelerated)})" if accelerated else "")
+                  + f"; the VM has {has}; {what}")
+        holds = True if self.fits_size is None else fits == self.fits_size
+        return SignalResult(self.id, holds, detail)
+
+
 def _signal_source(v: Any) -> str | None:
     if isinstance(v, dict):
         source = v.get("source")
@@ -261,9 +301,9 @@ def _signal_source(v: Any) -> str | None:
 
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
-             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal)
+             | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | RequestedNicsSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
-                  "availability-set", "disk-limits")
+                  "availability-set", "disk-limits", "requested-nics")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -271,7 +311,8 @@ Signal = Annotated[
     | Annotated[VmPropertySignal, Tag("vm-property")]
     | Annotated[RelatedResourceSignal, Tag("related-resource")]
     | Annotated[AvailabilitySetSignal, Tag("availability-set")]
-    | Annotated[DiskLimitSignal, Tag("disk-limits")],
+    | Annotated[DiskLimitSignal, Tag("disk-limits")]
+    | Annotated[RequestedNicsSignal, Tag("requested-nics")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",
