@@ -256,3 +256,39 @@ def test_a_fault_at_each_write_then_a_rerun_converges(rig: Rig, write: str, faul
     assert vm_state(rig, "nic-01") == ("Standard_D2s_v5", "PowerState/running",
                                        [("nic-01-nic", True), ("nic-01-b", False)])
     assert pending_run(rig.az(), ref) is None
+
+
+# --- the availability-set cases -----------------------------------------------------------------------------------
+
+
+def test_accelerated_networking_in_a_set_needs_every_member_deallocated_then_the_set_starts(rig: Rig) -> None:
+    seed(rig)
+    mark = rig.arm.last_request
+    with pytest.raises(AdviceOnly) as e:
+        remediate_vm(rig.az(), VmRef(RG, "nic-05"), rig.hooks(), yes=True)
+    assert "change-nics-with-set-deallocated" in str(e.value)
+    assert rig.arm.writes(mark) == []
+    result = remediate_vm(rig.az(), VmRef(RG, "nic-05"), rig.hooks(), scenario="change-nics-with-set-deallocated",
+                          yes=True, verify_timeout=60)
+    assert result.outcome is not None
+    assert vm_state(rig, "nic-05")[1:] == ("PowerState/running", [("nic-05-nic", True), ("nic-05-fast", False)])
+    assert vm_state(rig, "an-01")[1] == "PowerState/running"  # the member that was running runs again
+    writes = nic_writes(rig.arm.writes(mark))
+    assert ("POST", "deallocate") in writes and writes.index(("PATCH", "nic-05")) < writes.index(("POST", "start"))
+
+
+def test_a_basic_load_balancer_of_another_set_is_advice_only_and_nothing_is_deleted(rig: Rig) -> None:
+    seed(rig)
+    mark = rig.arm.last_request
+    diag = run_diagnosis(rig.az(), VmRef(RG, "nic-06"))
+    assert [f.scenario.id for f in diag.fits if f.fits] == ["load-balancer-of-another-set"]
+    assert "nic-06-lb" in diag.signals["nics-requested"].detail
+    with pytest.raises(AdviceOnly):
+        remediate_vm(rig.az(), VmRef(RG, "nic-06"), rig.hooks(), yes=True)
+    plan = rig.invoke("remediate", "--vm", f"{RG}/nic-06", "--scenario", "load-balancer-of-another-set", "--dry-run",
+                      "--json")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    steps = json.loads(plan.stdout)["steps"]
+    assert [(s["kind"], s["waves"], s["deletes"], s["destructive"]) for s in steps] == [("manual", [], [], False)]
+    assert rig.arm.writes(mark) == []
+    assert vm_state(rig, "nic-06")[1:] == ("PowerState/deallocated", [("nic-06-nic", True)])
