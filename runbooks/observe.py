@@ -388,28 +388,27 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     return failed
 
 
-def _asked_size(event: dict[str, Any]) -> str | None:
-    """The ``hardwareProfile.vmSize`` of a write's request body (only that is kept: a body may hold secrets)."""
+def _asked(event: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` of a write's request body (None when there is none, or it is not JSON)."""
     raw = (event.get("properties") or {}).get("requestbody")
     if not raw:
         return None
     try:
-        size = dotted(json.loads(raw), "properties.hardwareProfile.vmSize")
+        return dotted(json.loads(raw), path)
     except (ValueError, TypeError):
         return None
+
+
+def _asked_size(event: dict[str, Any]) -> str | None:
+    """The ``hardwareProfile.vmSize`` of a write's request body (only that is kept: a body may hold secrets)."""
+    size = _asked(event, "properties.hardwareProfile.vmSize")
     return str(size) if isinstance(size, str) and size else None
 
 
 def _asked_nics(event: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The NICs a write's request body asked for (``properties.networkProfile.networkInterfaces``): each NIC's id and
     primary flag (None when not given), nothing else; None when the body names no NIC list."""
-    raw = (event.get("properties") or {}).get("requestbody")
-    if not raw:
-        return None
-    try:
-        refs = dotted(json.loads(raw), "properties.networkProfile.networkInterfaces")
-    except (ValueError, TypeError):
-        return None
+    refs = _asked(event, "properties.networkProfile.networkInterfaces")
     if not isinstance(refs, list):
         return None
     return [{"id": str(r["id"]), "primary": dotted(r, "properties.primary")}
