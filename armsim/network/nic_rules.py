@@ -162,7 +162,7 @@ def check_vm_write(state: ComputeState, rg: str, name: str, body: Any, *, patch:
         size_name = size_name or (existing.properties.get("hardwareProfile") or {}).get("vmSize")
     size = catalog.size(str(size_name or ""))
     vm_id = existing.id if existing is not None else rid
-    if existing is not None and isinstance(profile, dict) and "networkInterfaces" in profile:
+    if existing is not None and isinstance(refs, list):  # null is absent, as ARM reads it
         if not refs:
             raise network_interface_required(existing.name)
         old = {str(r.get("id", "")).lower() for r in existing.nics}

@@ -292,3 +292,25 @@ def test_a_basic_load_balancer_of_another_set_is_advice_only_and_nothing_is_dele
     assert [(s["kind"], s["waves"], s["deletes"], s["destructive"]) for s in steps] == [("manual", [], [], False)]
     assert rig.arm.writes(mark) == []
     assert vm_state(rig, "nic-06")[1:] == ("PowerState/deallocated", [("nic-06-nic", True)])
+
+
+def test_a_bad_nic_list_is_one_line_and_writes_nothing(rig: Rig) -> None:
+    seed(rig)
+    mark = rig.arm.last_request
+    done = rig.invoke("remediate", "--vm", f"{RG}/nic-02", "--scenario", "keep-one-nic", "--yes",
+                      "--set", "set-network-interfaces.nics=not a nic id!")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "set-network-interfaces" in done.stderr and "nics" in done.stderr
+    assert rig.arm.writes(mark) == []
+    assert vm_state(rig, "nic-02") == ("Standard_D2s_v5", "PowerState/running", [("nic-02-nic", True)])
+
+
+def test_keep_one_nic_with_a_named_replacement_swaps_the_nic(rig: Rig) -> None:
+    seed(rig)
+    spare = rig.arm.network_client().network_interfaces.get(RG, "nic-01-b").id  # a free NIC of the same subnet
+    done = rig.invoke("remediate", "--vm", f"{RG}/nic-02", "--scenario", "keep-one-nic", "--yes",
+                      "--set", f"set-network-interfaces.nics={spare}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert vm_state(rig, "nic-02") == ("Standard_D2s_v5", "PowerState/running", [("nic-01-b", True)])
+    assert rig.arm.network_client().network_interfaces.get(RG, "nic-02-nic").virtual_machine is None  # kept, free
