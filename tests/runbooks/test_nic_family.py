@@ -314,3 +314,15 @@ def test_keep_one_nic_with_a_named_replacement_swaps_the_nic(rig: Rig) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert vm_state(rig, "nic-02") == ("Standard_D2s_v5", "PowerState/running", [("nic-01-b", True)])
     assert rig.arm.network_client().network_interfaces.get(RG, "nic-02-nic").virtual_machine is None  # kept, free
+
+
+def test_the_nic_change_needs_the_join_action_on_each_nic_before_any_write(rig: Rig) -> None:
+    from runbooks.preflight import needs
+    from runbooks.remediate import plan_remediation
+
+    seed(rig)
+    _, plan = plan_remediation(rig.az(), VmRef(RG, "nic-01"))
+    calls = [a.call for s in plan.steps for wave in s.waves for a in wave]
+    joins = sorted(n.resource.rsplit("/", 1)[1] for n in needs(calls)
+                   if n.action == "Microsoft.Network/networkInterfaces/join/action")
+    assert joins == ["nic-01-b", "nic-01-nic"]
