@@ -33,6 +33,9 @@ holds real evidence, such as the failed start); the fleet generator writes model
     resource-locked              rg-locked: lk-01's start refused ScopeLocked by a ReadOnly lock on its group;
                                  rg-lockvm: lk-02's deallocate refused by a ReadOnly lock on the VM; distractors lk-03
                                  (CanNotDelete lock, no failure), lk-04 (restart refused, then lock removed, restarted)
+    nic-change                   rg-nic: NIC changes Azure refused (running VM, no NIC left, too many NICs for the
+                                 size, accelerated networking on a size or set without it, a Basic load balancer
+                                 of another set); distractors nic-07 (change taken) and nic-08 (healthy, two NICs)
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from armsim.compute import capacity
 from armsim.errors import BadRequest
 from armsim.http import ArmRequest, ArmResponse
 from armsim.identity import make_token
+from armsim.scenarios_nic import nic_change
 from armsim.storage.scenario import bootdiag_storage
 
 if TYPE_CHECKING:
@@ -700,6 +704,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "fleet": fleet,
     "bootdiag-storage": bootdiag_storage,
     "resource-locked": resource_locked,
+    "nic-change": nic_change,
 }
 
 

@@ -361,9 +361,12 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     write's request body asked for."""
     events = list(events)
     sizes: dict[str, str] = {}  # correlation id → the VM size its request body asked for
+    asked_nics: dict[str, list[dict[str, Any]]] = {}  # correlation id → the NICs its request body asked for
     for event in events:
         if (event.get("status") or {}).get("value") == "Started" and (size := _asked_size(event)):
             sizes[str(event.get("correlationId"))] = size
+        if (event.get("status") or {}).get("value") == "Started" and (nics := _asked_nics(event)) is not None:
+            asked_nics[str(event.get("correlationId"))] = nics
     failed: list[dict[str, Any]] = []
     succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
     sized: dict[tuple[str, str], str] = {}  # (operation, size asked for) → time of its latest success
@@ -384,6 +387,8 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
         op["succeeded_after"] = sorted(n for n, stamp in succeeded.items() if stamp > when)
         if op.get("correlation_id") in sizes:
             op["requested_size"] = sizes[str(op["correlation_id"])]
+        if op.get("correlation_id") in asked_nics:
+            op["requested_nics"] = asked_nics[str(op["correlation_id"])]
         # a refused resize stands until a write asking for the same size succeeded (a tag update is no fix)
         later = sized.get((name, op["requested_size"].lower()), "") if op.get("requested_size") \
             else succeeded.get(name, "")
@@ -394,16 +399,55 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     return failed
 
 
-def _asked_size(event: dict[str, Any]) -> str | None:
-    """The ``hardwareProfile.vmSize`` of a write's request body (only that is kept: a body may hold secrets)."""
+def _asked(event: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` of a write's request body (None when there is none, or it is not JSON)."""
     raw = (event.get("properties") or {}).get("requestbody")
     if not raw:
         return None
     try:
-        size = dotted(json.loads(raw), "properties.hardwareProfile.vmSize")
+        return dotted(json.loads(raw), path)
     except (ValueError, TypeError):
         return None
+
+
+def _asked_size(event: dict[str, Any]) -> str | None:
+    """The ``hardwareProfile.vmSize`` of a write's request body (only that is kept: a body may hold secrets)."""
+    size = _asked(event, "properties.hardwareProfile.vmSize")
     return str(size) if isinstance(size, str) and size else None
+
+
+def _asked_nics(event: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The NICs a write's request body asked for (``properties.networkProfile.networkInterfaces``): each NIC's id and
+    primary flag (None when not given), nothing else; None when the body names no NIC list."""
+    refs = _asked(event, "properties.networkProfile.networkInterfaces")
+    if not isinstance(refs, list):
+        return None
+    return [{"id": str(r["id"]), "primary": dotted(r, "properties.primary")}
+            for r in refs if isinstance(r, dict) and isinstance(r.get("id"), str)]
+
+
+def requested_nics(obs: Observation) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The newest standing (unresolved) failed write of the VM that asked for a NIC list: (the failed operation,
+    the NICs asked for, each ``{"id", "primary"}``)."""
+    for op in obs.failed_operations:
+        if not op.get("resolved_at") and isinstance(op.get("requested_nics"), list):
+            return op, list(op["requested_nics"])
+    return None
+
+
+def _read_requested_nics(az: Azure, obs: Observation) -> None:
+    """The NICs a standing refused write asked for that the VM does not hold (``resources``: id → NIC JSON), so a
+    plan sees what it attaches (accelerated networking, the VM it is attached to)."""
+    asked = requested_nics(obs)
+    for ref in asked[1] if asked else []:
+        nic_id = str(ref["id"])
+        if nic_id.lower() in obs.nics or nic_id.lower() in obs.resources:
+            continue
+        p = resource_parts(nic_id)
+        try:
+            obs.resources[nic_id.lower()] = _d(az.network.network_interfaces.get(p.resource_group, p.name))
+        except ResourceNotFoundError:
+            obs.resources[nic_id.lower()] = None
 
 
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
@@ -532,6 +576,7 @@ FACTS: dict[str, FactReader] = {
     "usages": _read_usages,
     "resource-health": _read_health,
     "boot-diagnostics": _read_storage_accounts,
+    "requested-nics": _read_requested_nics,  # after "activity-log" and "nics", which it reads
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
 

@@ -57,6 +57,8 @@ LINKED = [
     (_VM, "properties.networkProfile.networkInterfaces[].id", "Microsoft.Network/networkInterfaces/join/action"),
     (_VM, "properties.storageProfile.imageReference.id", "Microsoft.Compute/images/read"),
     (_VM, "identity.userAssignedIdentities{}", "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action"),
+    ("virtual_machines.begin_update", "properties.networkProfile.networkInterfaces[].id",
+     "Microsoft.Network/networkInterfaces/join/action"),
 ]
 
 

@@ -170,7 +170,7 @@ def advice_text(diag: Diagnosis, named_only: list[Scenario]) -> str:
     lines += [f"  {line}" for line in explanation_lines(diag)]
     advice = diag.advice
     lines += [f"  {line}" for line in (advice or {}).get("lines", [])]
-    if not advice and not pb.explanation:  # a playbook that reports rather than recommends: its scenarios' evidence is the report
+    if not advice and not pb.explanation:  # a report, not a recommendation: its scenarios' evidence is the report
         seen: list[tuple[str, str]] = []
         for sc in named_only:
             seen += [ev for ev in diag.evidence(sc) if ev not in seen]

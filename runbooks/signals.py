@@ -295,6 +295,8 @@ def health_line(status: dict[str, Any]) -> str:
     why = "; ".join(str(status[k]) for k in ("context", "summary") if status.get(k))
     article = f" [article {status['articleId']}]" if status.get("articleId") else ""
     return f"{status.get('availabilityState')} since {status.get('occuredTime')}{until}: {why}{article}"
+
+
 class BootDiagnosticsSignal(_SignalBase):
     """Holds when the VM's boot diagnostics is in the state ``problem`` names (``runbooks.boot_diagnostics``):
     ``missing`` (its storage account does not exist), ``premium`` (the account is Premium), ``unsupported`` (the
@@ -314,6 +316,8 @@ class BootDiagnosticsSignal(_SignalBase):
                  "any": a.state in ("missing", "unusable"), "disabled": a.state == "disabled",
                  "managed": a.state == "managed", "usable": a.state in ("managed", "usable")}[self.problem]
         return SignalResult(self.id, holds, a.detail)
+
+
 class ManagementLockSignal(_SignalBase):
     """Holds when an operation on the VM that a management lock refused (409 ScopeLocked) still stands and the
     lock that refused it still covers the VM; the detail names the lock (name, level, scope, owners, notes) and
@@ -339,6 +343,46 @@ class ManagementLockSignal(_SignalBase):
         return SignalResult(self.id, False, "no standing operation refused by a lock")
 
 
+class RequestedNicsSignal(_SignalBase):
+    """Holds when a standing refused write of the VM asked for a NIC list (the activity log keeps its request body):
+    the evidence names the NICs asked for (and the primary), the VM's NICs now, and what its size takes (NIC count,
+    accelerated networking, from ``resourceSkus``). ``fits_size``: holds only when the NICs asked for do (true) or
+    do not (false) fit the VM's size."""
+
+    source: Literal["requested-nics"]
+    fits_size: bool | None = None
+
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "activity-log", "nics", "requested-nics", "skus"})
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks import sizing
+        from runbooks.observe import requested_nics
+
+        asked = requested_nics(obs)
+        if asked is None:
+            return SignalResult(self.id, False, "no standing refused write asked for a NIC list")
+        op, refs = asked
+
+        def name(rid: str) -> str:
+            return rid.rstrip("/").rsplit("/", 1)[-1]
+
+        wanted = ", ".join(name(str(r["id"])) + (" (primary)" if r.get("primary") else "") for r in refs) or "none"
+        has = ", ".join(name(str(r.get("id", ""))) for r in obs.props.get("networkProfile", {})
+                        .get("networkInterfaces") or []) or "none"
+        accelerated = [name(str(r["id"])) for r in refs if dotted(
+            obs.nics.get(str(r["id"]).lower()) or obs.resources.get(str(r["id"]).lower()) or {},
+            "properties.enableAcceleratedNetworking")]
+        size = sizing.catalogue(obs).get(sizing.current_size(obs).lower())
+        fits = size is not None and len(refs) <= size.nics and (size.accelerated or not accelerated)
+        what = (f"{size.name} takes {size.nics} NIC{'s' if size.nics != 1 else ''}, accelerated networking: "
+                f"{'yes' if size.accelerated else 'no'}") if size else f"{sizing.current_size(obs)}: limits unknown"
+        detail = (f"{op.get('operation_display') or op.get('operation')} at {op.get('time')} asked for NICs {wanted}"
+                  + (f" (accelerated networking on {', '.join(accelerated)})" if accelerated else "")
+                  + f"; the VM has {has}; {what}")
+        holds = True if self.fits_size is None else fits == self.fits_size
+        return SignalResult(self.id, holds, detail)
+
+
 def _signal_source(v: Any) -> str | None:
     if isinstance(v, dict):
         source = v.get("source")
@@ -348,9 +392,10 @@ def _signal_source(v: Any) -> str | None:
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
              | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | ResourceHealthSignal
-             | BootDiagnosticsSignal | ManagementLockSignal)
+             | BootDiagnosticsSignal | ManagementLockSignal | RequestedNicsSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
-                  "availability-set", "disk-limits", "resource-health", "boot-diagnostics", "management-lock")
+                  "availability-set", "disk-limits", "resource-health", "boot-diagnostics", "management-lock",
+                  "requested-nics")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -361,7 +406,8 @@ Signal = Annotated[
     | Annotated[DiskLimitSignal, Tag("disk-limits")]
     | Annotated[ResourceHealthSignal, Tag("resource-health")]
     | Annotated[BootDiagnosticsSignal, Tag("boot-diagnostics")]
-    | Annotated[ManagementLockSignal, Tag("management-lock")],
+    | Annotated[ManagementLockSignal, Tag("management-lock")]
+    | Annotated[RequestedNicsSignal, Tag("requested-nics")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from runbooks.observe import Observation, dotted
+from runbooks.observe import Observation, dotted, requested_nics
 
 _ALLOCATED = ("running", "starting", "stopped", "stopping")
 # Azure names the size it refused after "requested size" ("… because the requested size Standard_F4s_v2 is not
@@ -214,6 +214,10 @@ def needs_of(obs: Observation, *, at_least: str | None = None, for_io: bool = Fa
     basis = known.get(basis_name.lower())
     nics = obs.props.get("networkProfile", {}).get("networkInterfaces") or []
     accelerated = any(bool(dotted(n, "properties.enableAcceleratedNetworking")) for n in obs.nics.values())
+    if (asked := requested_nics(obs)) is not None:  # a refused NIC change: the size must take the NICs asked for
+        nics = nics if len(nics) >= len(asked[1]) else asked[1]
+        accelerated = accelerated or any(bool(dotted(obs.resources.get(str(r["id"]).lower()) or {},
+                                                     "properties.enableAcceleratedNetworking")) for r in asked[1])
     iops, mbps = disk_performance(obs) if for_io else (0, 0.0)
     return Needs(vcpus=basis.vcpus if basis else 0, memory_gb=basis.memory_gb if basis else 0.0,
                  data_disks=len(obs.props.get("storageProfile", {}).get("dataDisks") or []), nics=max(1, len(nics)),

@@ -38,6 +38,7 @@ CASES = [
      "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
      "iops-limit"),
     ("bootdiag-storage", "rg-bootdiag/diag-01", None, "", None),
+    ("nic-change", "rg-nic/nic-01", None, "", None),
     ("resource-locked", "rg-locked/lk-01", "lift-lock-and-retry",
      "The lock's owners agree to lift it for the start; the operator names the fix, which puts the lock back.", None),
 ]

@@ -13,6 +13,7 @@ from armsim.compute.models import ComputeState, Disk, VirtualMachine
 from armsim.errors import BadRequest, InvalidParameter, NotFound, OperationNotAllowed
 from armsim.http import ArmRequest, ArmResponse, ok
 from armsim.lro import Operation
+from armsim.network import nic_rules
 from armsim.responses import accepted, begin, operation_status, page
 from armsim.state import World
 
@@ -86,6 +87,7 @@ def create_or_update(world: World, req: ArmRequest, subscriptionId: str, resourc
                      vmName: str) -> ArmResponse:
     state = _state(world, subscriptionId)
     resize = _check_capacity(state, resourceGroupName, vmName, req.json())
+    nic_rules.check_vm_write(state, resourceGroupName, vmName, req.json())
     vm, created, failure = state.put_vm(resourceGroupName, vmName, req.json(),
                                         if_match=req.headers.get("if-match"),
                                         if_none_match=req.headers.get("if-none-match"))
@@ -97,6 +99,7 @@ def create_or_update(world: World, req: ArmRequest, subscriptionId: str, resourc
 def update(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str, vmName: str) -> ArmResponse:
     state = _state(world, subscriptionId)
     resize = _check_capacity(state, resourceGroupName, vmName, req.json(), patch=True)
+    nic_rules.check_vm_write(state, resourceGroupName, vmName, req.json(), patch=True)
     vm, _, _ = state.put_vm(resourceGroupName, vmName, req.json(), patch=True,
                             if_match=req.headers.get("if-match"))
     failure, args = _place(state, vm, False, resize, _boot_storage(state, vm))

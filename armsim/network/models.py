@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from armsim.errors import ArmError, BadRequest, InvalidParameter, NotFound, ResourceNotFound
+from armsim.network.lb_models import LoadBalancer
 from armsim.state import Collections
 
 if TYPE_CHECKING:
@@ -165,13 +166,14 @@ NIC_REFERENCES = (("networkSecurityGroup", "Microsoft.Network/networkSecurityGro
 class NetworkState(Collections):
     """All Microsoft.Network resources of one subscription."""
 
-    MODELS = {"vnets": VirtualNetwork, "nics": NetworkInterface, "pips": PublicIPAddress}
+    MODELS = {"vnets": VirtualNetwork, "nics": NetworkInterface, "pips": PublicIPAddress, "lbs": LoadBalancer}
 
     def __init__(self, sub: Subscription) -> None:
         self.sub = sub
         self.vnets: dict[str, VirtualNetwork] = {}
         self.nics: dict[str, NetworkInterface] = {}
         self.pips: dict[str, PublicIPAddress] = {}
+        self.lbs: dict[str, LoadBalancer] = {}
         self._pip_counter = 0
         # private IPs in use per virtual network: {vnet id (lower): {ip: nic id (lower)}}; rebuilt from the
         # NICs whenever their count changed behind our back (state load, resource-group delete)

@@ -7,6 +7,7 @@ from typing import Any
 from armsim.errors import NotFound, ParentResourceNotFound
 from armsim.http import ArmRequest, ArmResponse, ok
 from armsim.lro import completer
+from armsim.network import nic_rules
 from armsim.network.models import NetworkInterface, NetworkState, PublicIPAddress, VirtualNetwork
 from armsim.responses import accepted, begin, operation_status, page
 from armsim.state import World
@@ -25,6 +26,8 @@ def _resource(table: str, rtype: str) -> tuple[Any, Any, Any, Any]:
 
     def put(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str, name: str) -> ArmResponse:
         net = _net(world, subscriptionId)
+        if table == "nics":
+            nic_rules.check_nic_write(net, resourceGroupName, name, req.json())
         item, created = getattr(net, put_fn)(resourceGroupName, name, req.json())
         if hasattr(item, "provisioning_state"):  # NICs and public IPs; a VNet is ready at once
             item.provisioning_state = "Updating"

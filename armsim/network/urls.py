@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from armsim import schema as S
+from armsim.network import load_balancers
 from armsim.network import responses as r
 from armsim.routing import Router
 
@@ -30,3 +31,4 @@ def register(router: Router) -> None:
     add("GET", subnet, r.get_subnet, A + "virtualNetworks/subnets/read")
     add("GET", SUB + NS + "/locations/{location}/operations/{operationId}", r.get_operation,
         A + "locations/operations/read", lro_poll=True)
+    load_balancers.register(router)
