@@ -20,6 +20,8 @@ holds real evidence, such as the failed start); the fleet generator writes model
     iops-limit                   rg-iops: io-01 (D2s_v5) has two P30 disks, more IOPS than its size's cap; distractors
                                  io-02 (one P10) and io-03 (D16s_v5, same disks)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
+    provisioning-failure         rg-prov: app-01 (Windows) and api-01 (Linux) created from images captured without
+                                 Sysprep/deprovision timed out (agent ran); distractors web-01 (faulty host), app-02
 """
 
 from __future__ import annotations
@@ -483,6 +485,56 @@ def fleet(app: App, vms: int = 1000, resource_groups: int = 10, generalized_frac
             "generalized_ids": generalized[:50]}
 
 
+def _specialized_image(b: Builder, rg: str, subnet: str, name: str, os_type: str) -> str:
+    """A managed image captured from a VM whose guest was never generalized (the VM is deleted afterwards, as
+    capture workflows do): deploying it as an image (FromImage + osProfile) times out in OS provisioning."""
+    vm = b.vm(rg, name, subnet=subnet, os_type=os_type, public_ip=False, extensions=False, identity=False)
+    b.generalize(vm, sysprep=False, capture=f"{name}-image", failed_start=False)
+    _ok(call(b.app, "DELETE", vm), f"delete {name}")
+    b.world.settle()
+    return vm.split("/providers/")[0] + f"/providers/Microsoft.Compute/images/{name}-image"
+
+
+def _from_image_storage(name: str, image: str, data_disks: int) -> dict[str, Any]:
+    return {"storageProfile": {
+        "imageReference": {"id": image},
+        "osDisk": {"name": f"{name}_OsDisk", "createOption": "FromImage", "caching": "ReadWrite",
+                   "deleteOption": "Delete", "managedDisk": {"storageAccountType": "Premium_LRS"}},
+        "dataDisks": [{"lun": i, "createOption": "Empty", "diskSizeGB": 64, "name": f"{name}_data{i}",
+                       "caching": "ReadOnly", "deleteOption": "Detach" if i == 0 else "Delete",
+                       "managedDisk": {"storageAccountType": "Premium_LRS"}} for i in range(data_disks)]}}
+
+
+def provisioning_failure(app: App) -> dict[str, Any]:
+    """The provisioning-failure playbook's world, in rg-prov (evidence written through the pipeline):
+
+    app-01  (Windows) created from image golden-win-image, captured without Sysprep: the create failed with
+            OSProvisioningTimedOut "the VM guest agent was detected running…"; Failed, running, agent Ready;
+            two data disks (one deleted with the VM, one kept) and a public IP
+    api-01  (Linux) the same from golden-lnx-image (captured without the agent's deprovision); one data disk
+    web-01  distractor: its create landed on a host where provisioning cannot finish (plain OSProvisioningTimedOut,
+            agent Not Ready): a host problem redeploy-vm fixes
+    app-02  distractor: healthy, running, agent Ready
+    """
+    from armsim.control import host_fault
+
+    b = Builder(app)
+    b.rg("rg-prov")
+    subnet = b.network("rg-prov")
+    win = _specialized_image(b, "rg-prov", subnet, "golden-win", "Windows")
+    lnx = _specialized_image(b, "rg-prov", subnet, "golden-lnx", "Linux")
+    app01 = b.vm("rg-prov", "app-01", subnet=subnet, extensions=False,
+                 properties=_from_image_storage("app-01", win, 2))
+    api01 = b.vm("rg-prov", "api-01", subnet=subnet, os_type="Linux", public_ip=False, extensions=False,
+                 properties=_from_image_storage("api-01", lnx, 1))
+    vm_path = f"/subscriptions/{b.sub.id}/resourceGroups/rg-prov/providers/Microsoft.Compute/virtualMachines"
+    host_fault(app, {"vm": f"{vm_path}/web-01", "kind": "provisioning-timeout"})  # armed: its create lands there
+    web01 = b.vm("rg-prov", "web-01", subnet=subnet, extensions=False)
+    app02 = b.vm("rg-prov", "app-02", subnet=subnet, data_disks=[{"size": 32}])
+    return {"vms": [app01, api01, web01, app02], "targets": [app01, api01], "distractors": [web01, app02],
+            "images": [win, lnx]}
+
+
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "healthy": healthy,
     "generalized-after-capture": generalized_after_capture,
@@ -496,6 +548,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "sku-not-available": sku_not_available,
     "iops-limit": iops_limit,
     "fleet": fleet,
+    "provisioning-failure": provisioning_failure,
 }
 
 
