@@ -37,6 +37,7 @@ CASES = [
     ("iops-limit", "rg-iops/io-01", "resize-in-place",
      "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
      "iops-limit"),
+    ("provisioning-failure", "rg-prov/app-01", None, "", None),
 ]
 
 
