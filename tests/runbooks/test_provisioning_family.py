@@ -246,3 +246,30 @@ def test_rollback_says_what_cannot_be_undone(rig: Rig) -> None:
     text = "\n".join(dry.cannot)
     assert "delete-vm) cannot be undone: a deleted VM cannot come back as it was" in text
     assert "the run's snapshots are kept" in text and "app-01_OsDisk-" in text
+
+
+# --- the ASR-success articles, claimed by allocation-failure: deploy again with the same parameters ---------------
+
+
+def test_a_new_vm_whose_create_failed_allocation_is_started_again(rig: Rig) -> None:
+    """A create refused for capacity leaves a Failed, deallocated VM; once the region has room (what the Allocation
+    Success Recommender reports), allocation-failure's start-again places it with the parameters it was given."""
+    from armsim.scenarios import Builder
+
+    b = Builder(rig.arm.app)
+    b.rg("rg-asr")
+    subnet = b.network("rg-asr")
+    rig.arm.fail_allocations("eastus", 1, size="Standard_D4s_v5")
+    b.vm("rg-asr", "new-01", subnet=subnet, size="Standard_D4s_v5", extensions=False)
+    rig.arm.world.settle()
+    obs = rig.observe("rg-asr/new-01")
+    assert obs.props["provisioningState"] == "Failed" and obs.power_state == "deallocated"
+    diag = run_diagnosis(rig.az(), VmRef("rg-asr", "new-01"))
+    assert diag.playbook is not None and diag.playbook.id == "allocation-failure"
+    assert diag.recommended is not None and diag.recommended.id == "start-again"
+    assert "virtualmachine-tdp-gt-rca-vm-allocation-failure-asr-success-newvm" in diag.playbook.articles
+    outcome = run_to_completion(rig, "rg-asr/new-01")
+    assert outcome.plan.scenario == "start-again"
+    now = rig.observe("rg-asr/new-01")
+    assert now.power_state == "running" and now.props["provisioningState"] == "Succeeded"
+    assert now.props["hardwareProfile"]["vmSize"] == "Standard_D4s_v5"  # the same parameters
