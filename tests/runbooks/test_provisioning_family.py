@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from remediation_helpers import Rig, assert_converged, before, run_to_completion
+from remediation_helpers import Rig, assert_converged, assert_preserved_or_untouched, before, run_to_completion
 
 from runbooks.apply import Hooks
 from runbooks.detect import detected
-from runbooks.errors import Aborted
+from runbooks.errors import Aborted, RunbookError
 from runbooks.observe import VmRef, observe
 from runbooks.playbook import load_playbooks
-from runbooks.remediate import pending_run, remediate_vm, rollback_run, run_diagnosis
+from runbooks.remediate import pending_run, remediate_vm, resume, rollback_run, run_diagnosis
 from runbooks.sweep import REMEDIATED, sweep
 
 RG = "rg-prov"
@@ -246,6 +246,40 @@ def test_rollback_says_what_cannot_be_undone(rig: Rig) -> None:
     text = "\n".join(dry.cannot)
     assert "delete-vm) cannot be undone: a deleted VM cannot come back as it was" in text
     assert "the run's snapshots are kept" in text and "app-01_OsDisk-" in text
+
+
+# --- 7. faults: the writes this playbook adds to the recreate steps, failed, then the same command again -----------
+
+PF_WRITES = {"deallocate": ("POST", r"/virtualMachines/app-01/deallocate$"),
+             "vm-delete": ("DELETE", r"/virtualMachines/app-01$"),
+             "vm-put-attach": ("PUT", r"/virtualMachines/app-01$")}
+PF_FAULTS = {"500": {"action": "error", "status": 500, "times": 1,
+                     "error": {"code": "InternalServerError", "message": "Injected 500."}},
+             "async-failed": {"action": "async-failed",
+                              "error": {"code": "InternalExecutionError", "message": "Injected async failure."}},
+             "drop-after": {"action": "drop", "when": "after"}}
+PF_CASES = [(w, f) for w in PF_WRITES for f in PF_FAULTS]
+
+
+@pytest.mark.parametrize(("write", "fault"), PF_CASES, ids=[f"{w}-{f}" for w, f in PF_CASES])
+def test_a_failed_write_then_the_same_command_converges(rig: Rig, write: str, fault: str) -> None:
+    seed(rig)
+    b = before(rig, f"{RG}/app-01")
+    method, path = PF_WRITES[write]
+    rule = rig.arm.add_fault(method=method, path=path, **PF_FAULTS[fault])
+    try:
+        run_to_completion(rig, f"{RG}/app-01", SCENARIO, verify_timeout=30.0)
+    except RunbookError as e:
+        assert "\n" not in str(e), "errors reaching the user are one line"
+        assert_preserved_or_untouched(rig, b, "from-os-disk")
+        rig.arm.world.faults.clear()  # the outage is over
+        ref = VmRef(RG, "app-01")
+        if pending_run(rig.az(), ref) is not None:
+            resume(rig.az(), ref, rig.hooks(), yes=True)
+        else:  # refused by ARM before anything changed: the next run plans afresh
+            run_to_completion(rig, f"{RG}/app-01", SCENARIO)
+    assert rule["fired"] >= 1, f"the fault never fired: {write} is not a write of this remediation"
+    assert_converged(rig, b, "from-os-disk")
 
 
 # --- the ASR-success articles, claimed by allocation-failure: deploy again with the same parameters ---------------
