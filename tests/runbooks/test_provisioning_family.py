@@ -10,10 +10,12 @@ import json
 from typing import Any
 
 import pytest
+from automation_helpers import AA_RG, ACCOUNT
 from azure.core.exceptions import HttpResponseError
 from remediation_helpers import Rig, assert_converged, assert_preserved_or_untouched, before, run_to_completion
 
 from runbooks.apply import Hooks
+from runbooks.automation.jobs import follow_job
 from runbooks.detect import detected
 from runbooks.errors import Aborted, RunbookError
 from runbooks.observe import VmRef, observe
@@ -307,3 +309,26 @@ def test_a_new_vm_whose_create_failed_allocation_is_started_again(rig: Rig) -> N
     now = rig.observe("rg-asr/new-01")
     assert now.power_state == "running" and now.props["provisioningState"] == "Succeeded"
     assert now.props["hardwareProfile"]["vmSize"] == "Standard_D4s_v5"  # the same parameters
+
+
+# --- 8. an Azure Automation job -----------------------------------------------------------------------------------
+
+
+def test_an_automation_job_rebuilds_app01_with_the_accounts_identity(rig: Rig, deployed: Any) -> None:
+    client, _, report = deployed
+    seed(rig)
+    b = before(rig, f"{RG}/app-01")
+    others = untouched_state(rig)
+    since = rig.arm.last_request
+    lines: list[str] = []
+    result = follow_job(client, AA_RG, ACCOUNT, "Remediate-VM",
+                        json.dumps({"vm": f"{RG}/app-01", "apply": True, "allow_local_store": True}),
+                        timeout=180, progress=lines.append)
+    assert result.status == "Completed", (lines, result.streams)
+    assert any(s["text"].startswith(f"Remediated {RG}/app-01") for s in result.streams if s["type"] == "Output")
+    assert not [s for s in result.streams if s["type"] == "Error"]
+    vm_writes = [w for w in rig.arm.writes(since) if "/Microsoft.Automation/" not in w["path"]]
+    assert vm_writes and {w["principal"] for w in vm_writes} == {report.principal_id}
+    assert deletes_of(vm_writes) == ["app-01"]
+    assert_converged(rig, b, "from-os-disk")
+    assert untouched_state(rig) == others
