@@ -106,7 +106,9 @@ def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str
         raise NotApplicable(f"{ref} shows nothing a playbook covers ({state})")
     if diag.playbook is not None and pb.id not in diag.matched:
         raise NotApplicable(f"{ref}: playbook {pb.id} does not apply: " + "; ".join(
-            f"{d}: {diag.signals[d].detail}" for d in pb.detect))
+            [f"{d}: {diag.signals[d].detail}" for d in pb.detect]
+            + [f"{d} holds (rules it out): {diag.signals[d].detail}" for d in pb.detect_unless
+               if diag.signals[d].holds]))
     if scenario:
         try:
             chosen = pb.scenario(scenario)

@@ -137,6 +137,12 @@ def test_redeploy_named_on_a_target_does_not_claim_it(rig: Rig) -> None:
     assert pb.signal("provisioning-timed-out").evaluate(obs).holds  # what alone would make it match
     assert pb.signal("image-not-prepared").evaluate(obs).holds
     assert not detected(obs, pb)
+    mark = rig.arm.last_request
+    done = rig.invoke("remediate", "--vm", f"{RG}/app-01", "--playbook", "redeploy-vm", "--yes")
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert "playbook redeploy-vm does not apply" in line and "image-not-prepared holds (rules it out)" in line
+    assert rig.arm.writes(mark) == []
 
 
 # --- 2. dry run -------------------------------------------------------------------------------------------------
