@@ -22,7 +22,7 @@ holds real evidence, such as the failed start); the fleet generator writes model
     platform-event,              rg-events: VMs with Resource Health availability events, each with the article
     customer-initiated-event,    that explains it (host disk failure, storage I/O timeout still going on, redeploy
     guest-os-crash               at the owner's request, Windows and Ubuntu guest crashes); targets per playbook
-    image-preparation            rg-img: img-02 created from an image captured without deprovisioning timed out
+    image-preparation            rg-img: img-02's provisioning from image img-base timed out (image not prepared)
     policy-denied                rg-policy: pol-01's resize refused by a deny assignment (allowed VM sizes)
     subscription-billing         rg-billing: the subscription disabled, bill-01's start refused (read-only)
     out-of-scope-failure         rg-ade: ade-01's disk encryption refused for want of memory (extension error)
@@ -36,6 +36,8 @@ holds real evidence, such as the failed start); the fleet generator writes model
     nic-change                   rg-nic: NIC changes Azure refused (running VM, no NIC left, too many NICs for the
                                  size, accelerated networking on a size or set without it, a Basic load balancer
                                  of another set); distractors nic-07 (change taken) and nic-08 (healthy, two NICs)
+    provisioning-failure         rg-prov: app-01 (Windows) and api-01 (Linux) created from images captured without
+                                 Sysprep/deprovision timed out (agent ran); distractors web-01 (faulty host), app-02
 """
 
 from __future__ import annotations
@@ -545,19 +547,30 @@ def availability_events(app: App, playbook: str) -> dict[str, Any]:
 
 
 def image_preparation(app: App) -> dict[str, Any]:
-    """rg-img: img-01 (Linux) was captured without deprovisioning (guest still specialized) and its VM generalized;
-    img-02, created from that image, failed OSProvisioningTimedOut ("… make sure the image has been properly prepared
-    (generalized)"). Distractors: img-01 itself (a generalized VM: another playbook's), img-03 healthy."""
+    """rg-img: img-02 was created from image img-base, whose guest never finished setup: its provisioning timed out
+    with the catalogue's "… make sure the image has been properly prepared (generalized)" (armsim's guest cannot
+    get stuck in setup by itself: the failure is injected as the platform's verdict). Distractors: img-01 (the
+    image's healthy source, generalized and deallocated by its capture: another playbook's) and img-03 healthy."""
+    from armsim.compute.exceptions import os_provisioning_timed_out_unprepared
+
     b = Builder(app)
     b.rg("rg-img")
     subnet = b.network("rg-img")
-    src = b.vm("rg-img", "img-01", subnet=subnet, os_type="Linux", public_ip=False, extensions=False)
-    b.generalize(src, sysprep=False, capture="img-01-image", failed_start=False)
-    image = src.split("/providers/")[0] + "/providers/Microsoft.Compute/images/img-01-image"
-    bad = b.vm("rg-img", "img-02", subnet=subnet, os_type="Linux", public_ip=False, extensions=False, check=False,
-               properties={"storageProfile": {"imageReference": {"id": image}, "osDisk": {
-                   "createOption": "FromImage", "name": "img-02_OsDisk", "managedDisk": {
-                       "storageAccountType": "Premium_LRS"}}}})
+    src = b.vm("rg-img", "img-01", subnet=subnet, public_ip=False, extensions=False)
+    b.generalize(src, sysprep=True, capture="img-base", failed_start=False)
+    image = src.split("/providers/")[0] + "/providers/Microsoft.Compute/images/img-base"
+    rule = faults.validate({"method": "PUT", "path": "/virtualMachines/img-02$", "action": "async-failed",
+                            "times": 1, "error": os_provisioning_timed_out_unprepared("img-02")})
+    app.world.faults.append(rule)
+    try:
+        bad = b.vm("rg-img", "img-02", subnet=subnet, public_ip=False, extensions=False, check=False,
+                   properties={"storageProfile": {"imageReference": {"id": image}, "osDisk": {
+                       "createOption": "FromImage", "name": "img-02_OsDisk", "managedDisk": {
+                           "storageAccountType": "Premium_LRS"}}}})
+        app.world.settle()
+    finally:
+        if rule in app.world.faults:
+            app.world.faults.remove(rule)
     ok = b.vm("rg-img", "img-03", subnet=subnet, public_ip=False, extensions=False)
     return {"vms": [src, bad, ok], "targets": [bad], "distractors": [src, ok], "image": image}
 
@@ -680,6 +693,54 @@ def resource_locked(app: App) -> dict[str, Any]:
     _post(app, lk04, "restart")
     return {"vms": [lk01, lk02, lk03, lk04], "targets": [lk01, lk02], "distractors": [lk03, lk04],
             "locks": {"lk-01": freeze, "lk-02": hold, "lk-03": keep}}
+def _specialized_image(b: Builder, rg: str, subnet: str, name: str, os_type: str) -> str:
+    """A managed image captured from a VM whose guest was never generalized (the VM is deleted afterwards, as
+    capture workflows do): deploying it as an image (FromImage + osProfile) times out in OS provisioning."""
+    vm = b.vm(rg, name, subnet=subnet, os_type=os_type, public_ip=False, extensions=False, identity=False)
+    b.generalize(vm, sysprep=False, capture=f"{name}-image", failed_start=False)
+    _ok(call(b.app, "DELETE", vm), f"delete {name}")
+    b.world.settle()
+    return vm.split("/providers/")[0] + f"/providers/Microsoft.Compute/images/{name}-image"
+
+
+def _from_image_storage(name: str, image: str, data_disks: int) -> dict[str, Any]:
+    return {"storageProfile": {
+        "imageReference": {"id": image},
+        "osDisk": {"name": f"{name}_OsDisk", "createOption": "FromImage", "caching": "ReadWrite",
+                   "deleteOption": "Delete", "managedDisk": {"storageAccountType": "Premium_LRS"}},
+        "dataDisks": [{"lun": i, "createOption": "Empty", "diskSizeGB": 64, "name": f"{name}_data{i}",
+                       "caching": "ReadOnly", "deleteOption": "Detach" if i == 0 else "Delete",
+                       "managedDisk": {"storageAccountType": "Premium_LRS"}} for i in range(data_disks)]}}
+
+
+def provisioning_failure(app: App) -> dict[str, Any]:
+    """The provisioning-failure playbook's world, in rg-prov (evidence written through the pipeline):
+
+    app-01  (Windows) created from image golden-win-image, captured without Sysprep: the create failed with
+            OSProvisioningTimedOut "the VM guest agent was detected running…"; Failed, running, agent Ready;
+            two data disks (one deleted with the VM, one kept) and a public IP
+    api-01  (Linux) the same from golden-lnx-image (captured without the agent's deprovision); one data disk
+    web-01  distractor: its create landed on a host where provisioning cannot finish (plain OSProvisioningTimedOut,
+            agent Not Ready): a host problem redeploy-vm fixes
+    app-02  distractor: healthy, running, agent Ready
+    """
+    from armsim.control import host_fault
+
+    b = Builder(app)
+    b.rg("rg-prov")
+    subnet = b.network("rg-prov")
+    win = _specialized_image(b, "rg-prov", subnet, "golden-win", "Windows")
+    lnx = _specialized_image(b, "rg-prov", subnet, "golden-lnx", "Linux")
+    app01 = b.vm("rg-prov", "app-01", subnet=subnet, extensions=False,
+                 properties=_from_image_storage("app-01", win, 2))
+    api01 = b.vm("rg-prov", "api-01", subnet=subnet, os_type="Linux", public_ip=False, extensions=False,
+                 properties=_from_image_storage("api-01", lnx, 1))
+    vm_path = f"/subscriptions/{b.sub.id}/resourceGroups/rg-prov/providers/Microsoft.Compute/virtualMachines"
+    host_fault(app, {"vm": f"{vm_path}/web-01", "kind": "provisioning-timeout"})  # armed: its create lands there
+    web01 = b.vm("rg-prov", "web-01", subnet=subnet, extensions=False)
+    app02 = b.vm("rg-prov", "app-02", subnet=subnet, data_disks=[{"size": 32}])
+    return {"vms": [app01, api01, web01, app02], "targets": [app01, api01], "distractors": [web01, app02],
+            "images": [win, lnx]}
 
 
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -705,6 +766,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "bootdiag-storage": bootdiag_storage,
     "resource-locked": resource_locked,
     "nic-change": nic_change,
+    "provisioning-failure": provisioning_failure,
 }
 
 

@@ -21,7 +21,8 @@ from runbooks.steps.registry import catalog
 
 def detection_facts(playbooks: Iterable[Playbook]) -> set[str]:
     """The facts the ``detect`` signals of these playbooks read (those detected unasked: ``auto_detect``)."""
-    return {f for pb in playbooks if pb.auto_detect for s in pb.detect for f in pb.signal(s).needs}
+    return {f for pb in playbooks if pb.auto_detect for s in (*pb.detect, *pb.detect_unless)
+            for f in pb.signal(s).needs}
 
 
 def playbook_facts(pb: Playbook) -> set[str]:
@@ -49,8 +50,9 @@ def matching(obs: Observation, playbooks: Mapping[str, Playbook]) -> list[Playbo
 
 
 def detected(obs: Observation, pb: Playbook) -> bool:
-    """Does one of the playbook's ``detect`` signals hold?"""
-    return any(pb.signal(d).evaluate(obs).holds for d in pb.detect)
+    """Does one of the playbook's ``detect`` signals hold, and none of its ``detect_unless``?"""
+    return any(pb.signal(d).evaluate(obs).holds for d in pb.detect) and \
+        not any(pb.signal(d).evaluate(obs).holds for d in pb.detect_unless)
 
 
 @dataclass

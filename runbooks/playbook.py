@@ -226,6 +226,8 @@ class Playbook(Model):
     ambiguity: str = Field("", description="when several scenarios fit a VM and this says why the choice matters, "
                            "unattended runs refuse to pick and interactive ones ask; empty: the first that fits "
                            "(the playbook's order of preference) is taken")
+    detect_unless: tuple[str, ...] = Field((), description="the playbook does not apply when any of these holds, "
+                                           "though a detect signal does (a look-alike another playbook fixes)")
     _path: Path | None = PrivateAttr(default=None)
 
     @property
@@ -340,6 +342,8 @@ def _semantic_checks(pb: Playbook, chk: _Checker) -> None:
 
     for i, ref in enumerate(pb.detect):
         check_ref(("detect", i), ref)
+    for i, ref in enumerate(pb.detect_unless):
+        check_ref(("detect_unless", i), ref)
     if len(set(pb.articles)) != len(pb.articles):
         chk.add(("articles",), "an articleId is listed twice")
     scen_ids: set[str] = set()

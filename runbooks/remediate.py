@@ -116,7 +116,9 @@ def choose_scenario(diag: Diagnosis, scenario: str | None = None, *, prefer: str
         raise NotApplicable(f"{ref} shows nothing a playbook covers ({state})")
     if diag.playbook is not None and pb.id not in diag.matched:
         raise NotApplicable(f"{ref}: playbook {pb.id} does not apply: " + "; ".join(
-            f"{d}: {diag.signals[d].detail}" for d in pb.detect))
+            [f"{d}: {diag.signals[d].detail}" for d in pb.detect]
+            + [f"{d} holds (rules it out): {diag.signals[d].detail}" for d in pb.detect_unless
+               if diag.signals[d].holds]))
     if scenario:
         try:
             chosen = pb.scenario(scenario)
@@ -180,7 +182,9 @@ def advice_text(diag: Diagnosis, named_only: list[Scenario]) -> str:
         sizes = {str(st.with_.get("size", "")).lower() for st in sc.run_steps if st.run == "resize-vm"}
         size = requested if "requested" in sizes else top if "recommended" in sizes else None
         to = f", to {size}" if size else ""
-        lines.append(f"  to apply {sc.id} ({sc.title}{to}): invoke remediate --vm {ref} --scenario {sc.id}")
+        lines += textwrap.wrap(f"to apply {sc.id} ({sc.title}{to}):", 98, initial_indent="  ",
+                               subsequent_indent="    ", break_on_hyphens=False)
+        lines.append(f"    invoke remediate --vm {ref} --scenario {sc.id}")
     return "\n".join(lines)
 
 

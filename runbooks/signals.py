@@ -69,7 +69,7 @@ class InstanceViewSignal(_SignalBase):
                                                            self.status_code.lower())), None)
         where = "instance view" if self.of == "vm" else "VM agent status"
         if hit:
-            message = f": {hit['message']}" if hit.get("message") else ""
+            message = f": {one_line(hit['message'])}" if hit.get("message") else ""
             return SignalResult(self.id, True, f"{where}: {hit.get('code')} ({hit.get('displayStatus', '')})"
                                 f"{message}")
         seen = ", ".join(f"{s.get('displayStatus') or s.get('code')}" + (f" ({s.get('code')})" if s.get("displayStatus")
@@ -143,7 +143,7 @@ class ActivityLogSignal(_SignalBase):
                     **op, "resolved_by": f"{fixed_by[0]} succeeded later", "resolved_at": "since"})
                 continue
             return SignalResult(self.id, True, f"{op.get('operation_display') or op.get('operation')} at "
-                                f"{op.get('time')} failed with {op.get('error_code')}: {op.get('message')}")
+                                f"{op.get('time')} failed with {op.get('error_code')}: {one_line(op.get('message'))}")
         if resolved is not None:
             return SignalResult(self.id, False, f"{resolved.get('operation_display') or resolved.get('operation')} "
                                 f"failed with {resolved.get('error_code')} at {resolved.get('time')}, and "
@@ -381,6 +381,9 @@ class RequestedNicsSignal(_SignalBase):
                   + f"; the VM has {has}; {what}")
         holds = True if self.fits_size is None else fits == self.fits_size
         return SignalResult(self.id, holds, detail)
+def one_line(text: Any) -> str:
+    """An ARM message as one line of evidence (some carry CRLF-separated lists)."""
+    return " ".join(str(text or "").split())
 
 
 def _signal_source(v: Any) -> str | None:

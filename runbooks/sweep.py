@@ -204,7 +204,8 @@ def _per_vm_list(signal: AnySignal) -> bool:
 
 
 def _needs_activity(pool: dict[str, Playbook]) -> bool:
-    return any("activity-log" in pb.signal(s).needs for pb in pool.values() if pb.auto_detect for s in pb.detect)
+    return any("activity-log" in pb.signal(s).needs for pb in pool.values() if pb.auto_detect
+               for s in (*pb.detect, *pb.detect_unless))
 
 
 def _events_by_vm(az: Azure, report: SweepReport) -> dict[str, list[dict[str, Any]]]:
@@ -261,9 +262,15 @@ def detected_playbook(obs: Observation, playbooks: dict[str, Playbook]) -> Playb
             signal = pb.signal(signal_id)
             if not _per_vm_list(signal) or not _visible(signal, with_model):
                 continue
-            if signal.evaluate(obs).holds:
+            if signal.evaluate(obs).holds and not _ruled_out(obs, pb, with_model):
                 return pb
     return None
+
+
+def _ruled_out(obs: Observation, pb: Playbook, with_model: bool) -> bool:
+    """Does one of the playbook's ``detect_unless`` signals that the list shows hold?"""
+    return any(_per_vm_list(pb.signal(s)) and _visible(pb.signal(s), with_model) and pb.signal(s).evaluate(obs).holds
+               for s in pb.detect_unless)
 
 
 def recommend(obs: Observation, pb: Playbook) -> tuple[str | None, str]:
@@ -410,7 +417,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
 
 def _read_and_detect(az: Azure, ref: VmRef, pb: Playbook, region_skus: dict[str, list[dict[str, Any]]]) -> bool:
     """Read what ``pb``'s detection needs about one VM (the region's SKUs once per region) and evaluate it."""
-    facts = {f for s in pb.detect for f in pb.signal(s).needs}
+    facts = {f for s in (*pb.detect, *pb.detect_unless) for f in pb.signal(s).needs}
     seen = observe(az, ref, facts - {"skus"}, missing_ok=True)
     if seen.vm is None:
         return False

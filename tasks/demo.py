@@ -39,6 +39,7 @@ CASES = [
      "iops-limit"),
     ("bootdiag-storage", "rg-bootdiag/diag-01", None, "", None),
     ("nic-change", "rg-nic/nic-01", None, "", None),
+    ("provisioning-failure", "rg-prov/app-01", None, "", None),
     ("resource-locked", "rg-locked/lk-01", "lift-lock-and-retry",
      "The lock's owners agree to lift it for the start; the operator names the fix, which puts the lock back.", None),
 ]

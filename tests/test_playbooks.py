@@ -299,3 +299,9 @@ def test_field_path_drops_union_tags() -> None:
     assert field_path(("scenarios", 0, "steps", 1, "run", "with")) == "scenarios[0].steps[1].with"
     assert field_path(("scenarios", 0, "steps", 1, "run")) == "scenarios[0].steps[1].run"
     assert field_path(("signals", 2, "activity-log", "message")) == "signals[2].message"
+
+
+def test_unknown_signal_in_detect_unless(tmp_path: Path) -> None:
+    p = minimal(tmp_path, **{"detect: [sig-a]": "detect: [sig-a]\ndetect_unless: [sig-b]"})
+    assert only_issue(tmp_path).startswith(f"{p}:")
+    assert "detect_unless[0]: unknown signal 'sig-b'; declared: sig-a" in only_issue(tmp_path)

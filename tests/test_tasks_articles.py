@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from runbooks.playbook import load_playbooks
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures" / "articles"
 INVOKE = Path(sys.executable).parent / "invoke"
@@ -123,7 +125,6 @@ def test_coverage_groups_by_family() -> None:
 def test_validate_shipped_playbooks() -> None:
     r = inv("playbooks.validate", "--corpus", str(FIXTURES / ".." / "articles"))
     # the fixture corpus holds one generalized-VM article and none of the others the playbooks claim: lint says so
-    from runbooks.playbook import load_playbooks
 
     claimed = sum(len(pb.articles) for pb in load_playbooks().values())
     assert r.returncode == 1

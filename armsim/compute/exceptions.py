@@ -148,14 +148,33 @@ def identity_not_found(vm: str, identity: str) -> BadRequest:
 # --- asynchronous failures: the ``error`` an operation ends with (not raised: set as the operation's outcome) ---
 
 
-def os_provisioning_timed_out(vm: str, *, image_hint: bool) -> dict[str, str]:
-    """``OSProvisioningTimedOut`` (CRP catalogue): with ``image_hint`` the variant Azure shows for an image that
-    was not prepared (generalized); without it the plain one, e.g. when the guest could not report to its host."""
-    message = (f"OS Provisioning for VM '{vm}' did not finish in the allotted time. The VM may still finish "
-               "provisioning successfully. Please check provisioning state later.")
-    if image_hint:
-        message += " Also, make sure the image has been properly prepared (generalized)."
+def os_provisioning_timed_out(vm: str, *, agent_running: bool) -> dict[str, str]:
+    """``OSProvisioningTimedOut`` (CRP catalogue). Plain: the guest never reported (e.g. it could not reach its host).
+    ``agent_running``: the variant Azure shows when the VM agent ran but provisioning never did, i.e. a specialized
+    OS deployed from an image as if generalized (createOption FromImage). Wording quoted in hashicorp/packer#4221,
+    MicrosoftDocs/azure-docs#38609 and cloudbase/cloudbase-init#161."""
+    message = f"OS Provisioning for VM '{vm}' did not finish in the allotted time. "
+    if agent_running:
+        message += ("However, the VM guest agent was detected running. This suggests the guest OS has not been "
+                    "properly prepared to be used as a VM image (with CreateOption=FromImage). To resolve this issue, "
+                    "either use the VHD as is with CreateOption=Attach or prepare it properly for use as an image:"
+                    "\r\n * Instructions for Windows: "
+                    "https://azure.microsoft.com/documentation/articles/virtual-machines-windows-upload-image/ "
+                    "\r\n * Instructions for Linux: "
+                    "https://azure.microsoft.com/documentation/articles/virtual-machines-linux-capture-image/ ")
+    else:
+        message += "The VM may still finish provisioning successfully. Please check provisioning state later."
     return {"code": "OSProvisioningTimedOut", "message": message}
+
+
+def os_provisioning_timed_out_unprepared(vm: str) -> dict[str, str]:
+    """The catalogue's third ``OSProvisioningTimedOut`` variant (azure-docs' VM error-messages table): the guest
+    never reported and the image may not have been generalized (a setup stuck before the agent starts). armsim's
+    guest does not reach that state by itself; scenarios inject it as the platform's verdict."""
+    return {"code": "OSProvisioningTimedOut", "message": (
+        f"OS Provisioning for VM '{vm}' did not finish in the allotted time. The VM may still finish provisioning "
+        "successfully. Please check provisioning state later. Also, make sure the image has been properly prepared "
+        "(generalized).")}
 
 
 def allocation_failed() -> dict[str, str]:

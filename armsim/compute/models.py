@@ -749,10 +749,10 @@ class ComputeState(Collections):
                     raise cx.image_not_found(str(image_id), location)
                 self._check_plan(image.os_plan, plan, rid)
                 os_disk.setdefault("osType", image.os_disk.get("osType"))
-                # A sysprepped guest runs setup with the osProfile; an unsysprepped one never signals
-                # provisioning: Azure gives up with OSProvisioningTimedOut (the VM may boot anyway).
+                # A sysprepped guest runs setup with the osProfile; an unsysprepped one boots as it was, its
+                # agent runs but never reports provisioning: Azure gives up with OSProvisioningTimedOut.
                 if image.os_guest != GUEST_GENERALIZED:
-                    image_fail = cx.os_provisioning_timed_out(name, image_hint=True)
+                    image_fail = cx.os_provisioning_timed_out(name, agent_running=True)
                 disk_kw: dict[str, Any] = {"content": image.os_content, "guest": GUEST_SPECIALIZED,
                                            "purchase_plan": copy.deepcopy(image.os_plan),
                                            "size_gb": os_disk.get("diskSizeGB") or image.os_disk.get("diskSizeGB", 127),
@@ -1065,7 +1065,7 @@ class ComputeState(Collections):
     def guest_failure(self, vm: VirtualMachine, kind: str, host: str | None) -> dict[str, Any] | None:
         """The error an operation of ``kind`` ends with because it completes on a provisioning-timeout host."""
         if kind in WAITS_FOR_GUEST and self.host_fault(host) == HOST_PROVISIONING_TIMEOUT:
-            return cx.os_provisioning_timed_out(vm.name, image_hint=False)
+            return cx.os_provisioning_timed_out(vm.name, agent_running=False)
         return None
 
     def set_host_fault(self, vm_id: str, kind: str) -> dict[str, Any]:
