@@ -49,11 +49,13 @@ def build_router() -> Router:
     from armsim.automation import urls as automation_urls
     from armsim.compute import urls as compute_urls
     from armsim.insights import urls as insights_urls
+    from armsim.marketplaceordering import urls as marketplaceordering_urls
     from armsim.network import urls as network_urls
     from armsim.resources import urls as resources_urls
 
     router = Router()
-    for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls):
+    for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls,
+                   marketplaceordering_urls):
         module.register(router)
     return router
 

@@ -20,6 +20,10 @@ holds real evidence, such as the failed start); the fleet generator writes model
     iops-limit                   rg-iops: io-01 (D2s_v5) has two P30 disks, more IOPS than its size's cap; distractors
                                  io-02 (one P10) and io-03 (D16s_v5, same disks)
     fleet                        N VMs across M resource groups, a fraction generalized, mixed deleteOptions
+    marketplace-terms            rg-market: fw-01's create refused ResourcePurchaseValidationFailed (FortiGate terms not
+                                 accepted); distractors web-01, vpn-01, rtr-01 (armsim.marketplaceordering.scenarios)
+    marketplace-plan             rg-plan: creates of fw-11, web-12, nva-13 refused VMMarketplaceInvalidInput (plan
+                                 missing / not needed / wrong); distractors web-11, nva-14
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from armsim.compute import capacity
 from armsim.errors import BadRequest
 from armsim.http import ArmRequest, ArmResponse
 from armsim.identity import make_token
+from armsim.marketplaceordering.scenarios import marketplace_plan, marketplace_terms
 
 if TYPE_CHECKING:
     from armsim.app import App
@@ -496,6 +501,8 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "sku-not-available": sku_not_available,
     "iops-limit": iops_limit,
     "fleet": fleet,
+    "marketplace-terms": marketplace_terms,
+    "marketplace-plan": marketplace_plan,
 }
 
 

@@ -94,6 +94,7 @@ class Subscription:
         from armsim.automation.models import AutomationState
         from armsim.compute.models import ComputeState
         from armsim.keyvault.models import KeyVaultState
+        from armsim.marketplaceordering.models import MarketplaceState
         from armsim.network.models import NetworkState
 
         self.world = world
@@ -107,6 +108,7 @@ class Subscription:
         self.automation = AutomationState(self)
         self.keyvault = KeyVaultState(self)
         self.activity: list[dict[str, Any]] = []
+        self.marketplace = MarketplaceState(self)
 
     def rg(self, name: str) -> ResourceGroup:
         try:
@@ -130,6 +132,7 @@ class Subscription:
             "compute": self.compute.to_state(), "network": self.network.to_state(),
             "locks": self.locks.to_state(), "automation": self.automation.to_state(), "activity": self.activity,
             "keyvault": self.keyvault.to_state(),
+            "marketplace": self.marketplace.to_state(),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -140,6 +143,7 @@ class Subscription:
         self.automation.load_state(data.get("automation", {}))
         self.keyvault.load_state(data.get("keyvault", {}))
         self.activity = list(data.get("activity", []))
+        self.marketplace.load_state(data.get("marketplace", {}))
 
 
 class World:
