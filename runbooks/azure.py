@@ -176,6 +176,7 @@ class Azure:
         sub = conn.subscription_id
         self.credential, self.client_kwargs = credential, kwargs
         self._automation: Any = None
+        self._marketplace: Any = None
         self._secret_clients: dict[str, Any] = {}
         self.compute = ComputeManagementClient(credential, sub, **kwargs)
         self.network = NetworkManagementClient(credential, sub, **kwargs)
@@ -190,7 +191,19 @@ class Azure:
             self._automation = AutomationClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
         return self._automation
 
+    def marketplace(self) -> Any:
+        """A MarketplaceOrdering client (legal terms of Marketplace plans) on the same connection (made on first
+        use)."""
+        if self._marketplace is None:
+            from azure.mgmt.marketplaceordering import MarketplaceOrderingAgreements
+
+            self._marketplace = MarketplaceOrderingAgreements(self.credential, self.conn.subscription_id,
+                                                              **self.client_kwargs)
+        return self._marketplace
+
     def client(self, name: str) -> Any:
+        if name == "marketplace":
+            return self.marketplace()
         return {"compute": self.compute, "network": self.network}[name]
 
     def secret_client(self, vault_url: str) -> Any:
@@ -458,8 +471,38 @@ def resource_parts(resource_id: str) -> ResourceParts:
                          str(child) if child else None)
 
 
+_AGREEMENT = re.compile(r"^/subscriptions/[^/]+/providers/Microsoft\.MarketplaceOrdering/offerTypes/virtualmachine/"
+                        r"publishers/([^/]+)/offers/([^/]+)/plans/([^/]+)/agreements/current$", re.IGNORECASE)
+
+
+def agreement_id(subscription: str, publisher: str, offer: str, plan: str) -> str:
+    """The id of the legal terms of a Marketplace plan on a subscription (``marketplace_agreements.get``)."""
+    return (f"/subscriptions/{subscription}/providers/Microsoft.MarketplaceOrdering/offerTypes/VirtualMachine/"
+            f"publishers/{publisher}/offers/{offer}/plans/{plan}/agreements/current")
+
+
+def agreement_parts(resource_id: str) -> tuple[str, str, str] | None:
+    """(publisher, offer, plan) of an agreement id; None for any other id."""
+    m = _AGREEMENT.match(resource_id or "")
+    return (m.group(1), m.group(2), m.group(3)) if m else None
+
+
+def get_agreement(az: Azure, publisher: str, offer: str, plan: str) -> dict[str, Any] | None:
+    """The legal terms of a Marketplace plan on this subscription, as ARM's JSON (None: no such plan)."""
+    try:
+        terms = az.marketplace().marketplace_agreements.get("virtualmachine", publisher, offer, plan)
+    except ResourceNotFoundError:
+        return None
+    return dict(terms.serialize(keep_readonly=True))
+
+
 def get_resource(az: Azure, resource_id: str) -> dict[str, Any] | None:
-    """GET any resource type the toolkit creates, by id; None when it does not exist."""
+    """GET any resource type the toolkit creates or changes, by id; None when it does not exist."""
+    if (terms := agreement_parts(resource_id)) is not None:
+        try:
+            return get_agreement(az, *terms)
+        except AZURE_ERRORS as e:
+            raise call_failed(e, f"read {resource_id}") from e
     p = resource_parts(resource_id)
     getters: dict[str, Any] = {
         "disks": az.compute.disks.get, "snapshots": az.compute.snapshots.get, "images": az.compute.images.get,

@@ -347,12 +347,15 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     start that failed for lack of capacity), or the VM was created again since (``created``: its timeCreated; a
     generalized VM rebuilt under its name is another VM). ``succeeded_after``: the operations (lower-case) that
     succeeded after it, for signals that other operations resolve. ``requested_size``: the VM size the failed
-    write's request body asked for."""
+    write's request body asked for; the other ``REQUEST_EVIDENCE`` keys: what else of that body is kept."""
     events = list(events)
     sizes: dict[str, str] = {}  # correlation id → the VM size its request body asked for
+    evidence: dict[str, dict[str, Any]] = {}  # correlation id → REQUEST_EVIDENCE of its request body
     for event in events:
         if (event.get("status") or {}).get("value") == "Started" and (size := _asked_size(event)):
             sizes[str(event.get("correlationId"))] = size
+        if (event.get("status") or {}).get("value") == "Started" and (kept := request_evidence(event)):
+            evidence[str(event.get("correlationId"))] = kept
     failed: list[dict[str, Any]] = []
     succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
     sized: dict[tuple[str, str], str] = {}  # (operation, size asked for) → time of its latest success
@@ -373,6 +376,7 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
         op["succeeded_after"] = sorted(n for n, stamp in succeeded.items() if stamp > when)
         if op.get("correlation_id") in sizes:
             op["requested_size"] = sizes[str(op["correlation_id"])]
+        op.update(evidence.get(str(op.get("correlation_id")), {}))
         # a refused resize stands until a write asking for the same size succeeded (a tag update is no fix)
         later = sized.get((name, op["requested_size"].lower()), "") if op.get("requested_size") \
             else succeeded.get(name, "")
@@ -393,6 +397,36 @@ def _asked_size(event: dict[str, Any]) -> str | None:
     except (ValueError, TypeError):
         return None
     return str(size) if isinstance(size, str) and size else None
+
+
+# What a failed write's request body may tell a diagnosis, kept under these keys of the failed operation (dotted
+# paths of the body). Only these are kept: a body may hold secrets (armsim and Azure strip passwords, not all of them).
+REQUEST_EVIDENCE: dict[str, str] = {
+    "requested_location": "location",
+    "requested_image": "properties.storageProfile.imageReference",
+    "requested_plan": "plan",
+}
+
+
+def request_evidence(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``REQUEST_EVIDENCE`` of a Started event's request body (only what is set)."""
+    raw = (event.get("properties") or {}).get("requestbody")
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, TypeError):
+        return {}
+    return {key: copy.deepcopy(value) for key, path in REQUEST_EVIDENCE.items()
+            if (value := dotted(body, path)) not in (None, "", {}, [])}
+
+
+def refused_create(obs: Observation) -> dict[str, Any] | None:
+    """The standing failed write of a VM that does not exist: its create was refused (newest first)."""
+    if obs.vm is not None:
+        return None
+    return next((op for op in obs.failed_operations if not op.get("resolved_at")
+                 and str(op.get("operation", "")).lower() == "microsoft.compute/virtualmachines/write"), None)
 
 
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
@@ -468,6 +502,12 @@ def _read_usages(az: Azure, obs: Observation) -> None:
                   for d in (_d(u) for u in az.compute.usage.list(obs.location))]
 
 
+def _marketplace_reader() -> FactReader:
+    from runbooks.marketplace import read_marketplace
+
+    return read_marketplace
+
+
 FactReader = Callable[["Azure", Observation], None]
 # Every fact but "vm" (always read first). Order matters only for readability of the request log.
 FACTS: dict[str, FactReader] = {
@@ -482,15 +522,19 @@ FACTS: dict[str, FactReader] = {
     "sizes": _read_sizes,
     "skus": _read_skus,
     "usages": _read_usages,
+    "marketplace": lambda az, obs: _marketplace_reader()(az, obs),
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
+# The facts that can be read of a VM that does not exist (its create was refused): evidence about the request.
+WITHOUT_VM: set[str] = {"activity-log", "marketplace"}
 
 
 def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missing_ok: bool = False,
             user_data: bool = True) -> Observation:
     """Read the VM and the ``facts`` asked for (default: all). Raises TargetNotFound when the VM does not
-    exist, unless ``missing_ok`` (then ``vm`` is None and nothing else is read). ``user_data=False`` (a
-    verification poll) reads the model and the instance view in one request."""
+    exist, unless ``missing_ok`` (then ``vm`` is None and nothing else is read) or its create was refused (a
+    standing failed write in its activity log: then ``vm`` is None and only the ``WITHOUT_VM`` facts are read).
+    ``user_data=False`` (a verification poll) reads the model and the instance view in one request."""
     wanted = set(ALL_FACTS if facts is None else facts)
     one_read = not user_data and "instance-view" in wanted
     if ref.subscription and ref.subscription.lower() != az.conn.subscription_id.lower():
@@ -507,6 +551,11 @@ def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missin
             if missing_ok and code != "ResourceGroupNotFound":
                 obs.gathered = set(ALL_FACTS)
                 return obs
+            if code != "ResourceGroupNotFound":  # a VM whose create was refused: its activity log is the evidence
+                _read_activity_log(az, obs)
+                obs.gathered.add("activity-log")
+                if refused_create(obs) is not None:
+                    return gather(az, obs, wanted)
             where = f"resource group '{ref.resource_group}'" if code == "ResourceGroupNotFound" else f"VM {ref}"
             raise TargetNotFound(f"{where} not found in subscription {az.conn.subscription_id}") from None
         obs.gathered.add("vm")
@@ -525,10 +574,12 @@ def gather(az: Azure, obs: Observation, facts: Iterable[str]) -> Observation:
     unknown = wanted - ALL_FACTS
     if unknown:
         raise ValueError(f"unknown facts {sorted(unknown)}; known: {sorted(ALL_FACTS)}")
-    if obs.vm is None:
+    if obs.vm is None and refused_create(obs) is None:
         return obs
     try:
         for name, read in FACTS.items():
+            if obs.vm is None and name not in WITHOUT_VM:
+                continue  # nothing of a VM that does not exist can be read but its activity log
             if name in wanted and name not in obs.gathered:
                 read(az, obs)
                 obs.gathered.add(name)

@@ -33,6 +33,10 @@ OPERATION_ACTIONS = {
     "virtual_machine_extensions.begin_create_or_update": "Microsoft.Compute/virtualMachines/extensions/write",
     "network_interfaces.begin_create_or_update": "Microsoft.Network/networkInterfaces/write",
     "public_ip_addresses.begin_create_or_update": "Microsoft.Network/publicIPAddresses/write",
+    # names from the provider's operations list (azure-rest-api-specs marketplaceordering 2021-01-01)
+    "marketplace_agreements.create":
+        "Microsoft.MarketplaceOrdering/offertypes/publishers/offers/plans/agreements/write",
+    "marketplace_agreements.cancel": "Microsoft.MarketplaceOrdering/agreements/offers/plans/cancel/action",
 }
 # ARM's linked access checks: (operation, path in its body to referenced ids, action needed on each). ``name[]``
 # walks a list, ``name{}`` takes an object's keys.
@@ -67,6 +71,9 @@ class Need:
 
     @property
     def resource_group(self) -> str:
+        """The resource group of the resource (its subscription for a subscription-level one: legal terms)."""
+        if "/resourcegroups/" not in self.resource.lower():
+            return "/".join(self.resource.split("/")[:3])
         p = resource_parts(self.resource)
         return f"/subscriptions/{p.subscription}/resourceGroups/{p.resource_group}"
 
