@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runbooks.azure import Call, agreement_parts
+from runbooks.azure import Call, agreement_id, agreement_parts
 from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext
 from runbooks.errors import StepRefused
 from runbooks.marketplace import terms_of
@@ -15,12 +15,16 @@ _READS = ("activity-log", "marketplace")
 
 
 def _terms(state: Observation) -> tuple[str, dict[str, Any], tuple[str, str, str]]:
+    """(id, JSON, (publisher, offer, plan)) of the terms the observation read, spelled as Azure answered them."""
     found = terms_of(state)
-    parts = agreement_parts(found[0]) if found else None
-    if found is None or parts is None:
+    if found is None:
         raise StepRefused(f"{state.ref}: no legal terms of a Marketplace plan were read for its refused create; "
                           "nothing to accept")
-    return found[0], found[1], parts
+    props = found[1].get("properties") or {}
+    parts = (str(props.get("publisher") or ""), str(props.get("product") or ""), str(props.get("plan") or ""))
+    if not all(parts):
+        parts = agreement_parts(found[0]) or parts
+    return agreement_id(state.subscription, *parts), found[1], parts
 
 
 def _terms_call(state: Observation, op: str, accepted: bool) -> Change:
@@ -41,9 +45,9 @@ def _terms_call(state: Observation, op: str, accepted: bool) -> Change:
 
 
 def _undo_accept(before: Observation, now: Observation, planned: Any, run: StepContext) -> Outcome | str:
-    rid, terms, _ = _terms(before)
+    rid, terms, parts = _terms(before)
     if (terms.get("properties") or {}).get("accepted"):
-        return NoChange(f"the terms of {rid.split('/publishers/', 1)[-1]} were accepted before the run",
+        return NoChange(f"the legal terms of Marketplace plan {'/'.join(parts)} were accepted before the run",
                         goal=(Expect(rid, "properties.accepted", True),))
     return _terms_call(before, "cancel", False)
 
@@ -51,9 +55,8 @@ def _undo_accept(before: Observation, now: Observation, planned: Any, run: StepC
 @step("accept-marketplace-terms", "accept the legal terms of the Marketplace plan the refused create named (the "
       "operator's decision: it binds the subscription to the publisher's licence)", reads=_READS, undo=_undo_accept)
 def accept_marketplace_terms(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
-    rid, _, _ = _terms(state)
+    rid, _, parts = _terms(state)
     goal = Expect(rid, "properties.accepted", True)
     if goal.holds(state.view(rid)):
-        return NoChange(f"the legal terms of {rid.split('/publishers/', 1)[-1].removesuffix('/agreements/current')} "
-                        "are accepted", goal=(goal,))
+        return NoChange(f"the legal terms of Marketplace plan {'/'.join(parts)} are accepted", goal=(goal,))
     return _terms_call(state, "create", True)
