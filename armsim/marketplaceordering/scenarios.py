@@ -93,15 +93,21 @@ def accept_terms(b: Builder, image: str) -> None:
     b.sub.marketplace.set_accepted(ref["publisher"], ref["offer"], ref["sku"], True)
 
 
-def marketplace_terms(app: App) -> dict[str, Any]:
+def _world(app: App, rg: str, web: str, nva: str) -> tuple[Builder, str, str, str]:
+    """A resource group with a network, an Ubuntu VM and a Palo Alto VM-Series whose terms were accepted before its
+    create (both healthy): the builder, the subnet and the two VM ids."""
     from armsim.scenarios import Builder
 
     b = Builder(app)
-    b.rg("rg-market")
-    subnet = b.network("rg-market")
-    web01 = _vm(b, "rg-market", "web-01", subnet, "ubuntu", None)
+    b.rg(rg)
+    subnet = b.network(rg)
+    healthy = _vm(b, rg, web, subnet, "ubuntu", None)
     accept_terms(b, "vmseries")
-    vpn01 = _vm(b, "rg-market", "vpn-01", subnet, "vmseries", plan_of("vmseries"))
+    return b, subnet, healthy, _vm(b, rg, nva, subnet, "vmseries", plan_of("vmseries"))
+
+
+def marketplace_terms(app: App) -> dict[str, Any]:
+    b, subnet, web01, vpn01 = _world(app, "rg-market", "web-01", "vpn-01")
     _vm(b, "rg-market", "rtr-01", subnet, "c8000v", plan_of("c8000v"), refused="ResourcePurchaseValidationFailed")
     accept_terms(b, "c8000v")
     rtr01 = _vm(b, "rg-market", "rtr-01", subnet, "c8000v", plan_of("c8000v"))
@@ -112,14 +118,7 @@ def marketplace_terms(app: App) -> dict[str, Any]:
 
 
 def marketplace_plan(app: App) -> dict[str, Any]:
-    from armsim.scenarios import Builder
-
-    b = Builder(app)
-    b.rg("rg-plan")
-    subnet = b.network("rg-plan")
-    web11 = _vm(b, "rg-plan", "web-11", subnet, "ubuntu", None)
-    accept_terms(b, "vmseries")
-    nva14 = _vm(b, "rg-plan", "nva-14", subnet, "vmseries", plan_of("vmseries"))
+    b, subnet, web11, nva14 = _world(app, "rg-plan", "web-11", "nva-14")
     refused = "VMMarketplaceInvalidInput"
     fw11 = _vm(b, "rg-plan", "fw-11", subnet, "fortigate", None, refused=refused)
     web12 = _vm(b, "rg-plan", "web-12", subnet, "ubuntu", plan_of("vmseries"), refused=refused)
