@@ -101,7 +101,7 @@ def _verb(op: str) -> str:
     method = op.rsplit(".", 1)[-1].removeprefix("begin_")
     if method == "delete":
         return "DELETE"
-    if method == "create_or_update":
+    if method in ("create_or_update", "create"):
         return "PUT"
     return "PATCH" if method == "update" else f"POST {method}"
 

@@ -37,6 +37,9 @@ CASES = [
     ("iops-limit", "rg-iops/io-01", "resize-in-place",
      "An IOPS RCA names this playbook; the operator resizes to the closest size that covers the disks.",
      "iops-limit"),
+    ("marketplace-terms", "rg-market/fw-01", "accept-terms",
+     "Accepting a publisher's licence binds the subscription: the operator names the fix.", None),
+    ("marketplace-plan", "rg-plan/nva-13", None, "", None),  # advice only: the plan block to use
 ]
 
 
@@ -63,6 +66,7 @@ def run_demo(latency_scale: float = 0.02) -> None:
     from armsim.scenarios import SCENARIOS
     from runbooks.apply import Hooks
     from runbooks.azure import Azure, Connection
+    from runbooks.errors import AdviceOnly
     from runbooks.observe import VmRef
     from runbooks.remediate import remediate_vm, run_diagnosis
     from runbooks.render import diagnosis_text, outcome_text, plan_text
@@ -95,8 +99,13 @@ def run_demo(latency_scale: float = 0.02) -> None:
                     print(f"\n{why}")
                 _title(f"{vm} — remediate --dry-run")
                 mark = arm.last_request
-                remediate_vm(az, ref, hooks, playbook=playbook, scenario=chosen, dry_run=True,
-                             show_plan=lambda p: print(plan_text(p)))
+                try:
+                    remediate_vm(az, ref, hooks, playbook=playbook, scenario=chosen, dry_run=True,
+                                 show_plan=lambda p: print(plan_text(p)))
+                except AdviceOnly as advice:  # the fix is the operator's (a template change): nothing to run
+                    print(advice)
+                    print(f"armsim's request log: {len(arm.writes(mark))} writes; the playbook advises only.")
+                    continue
                 print(f"armsim's request log: {len(arm.writes(mark))} writes during the dry run.")
                 _title(f"{vm} — remediate --yes")
                 started, since = time.monotonic(), time.time()
@@ -107,7 +116,8 @@ def run_demo(latency_scale: float = 0.02) -> None:
                 print(outcome_text(result.outcome))
                 bound = arm.critical_path(since)["seconds"]
                 print(f"Time to recovery {took:.2f}s; critical-path lower bound {bound:.2f}s "
-                      f"(ratio {took / bound:.3f}); ARM reads {az.counter.reads - reads0}, "
+                      f"(ratio {f'{took / bound:.3f}' if bound else 'n/a: no long-running operation'}); "
+                      f"ARM reads {az.counter.reads - reads0}, "
                       f"writes {az.counter.writes - writes0}.")
         _title("done: every VM is fixed and passes its playbook's verification")
 
