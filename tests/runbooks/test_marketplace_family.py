@@ -206,3 +206,29 @@ def test_plan_advice_after_the_fix_the_create_succeeds(rig: Rig) -> None:
     vm = _recreate(rig, "rg-plan", "web-12", "ubuntu", None)  # the plan block dropped, as advised
     assert vm.provisioning_state == "Succeeded"
     assert run_diagnosis(rig.az(), VmRef("rg-plan", "web-12")).playbook is None
+
+
+def test_a_saved_plan_of_accept_terms_applies_exactly(rig: Rig, tmp_path: Any) -> None:
+    rig.arm.seed("marketplace-terms")
+    saved = tmp_path / "plan.json"
+    made = rig.invoke("remediate", "--vm", FW01, "--scenario", "accept-terms", "--dry-run", "--plan-out", str(saved))
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "Seed-Only-Passw0rd!" not in saved.read_text()
+    mark = rig.arm.last_request
+    applied = rig.invoke("apply", "--plan", str(saved), "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert [w["method"] for w in rig.arm.writes(mark)] == ["PUT"] and _terms_accepted(rig, "fortigate")
+
+
+def test_an_automation_job_advises_on_a_refused_plan_and_writes_nothing(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from runbooks.automation.entry import remediate_main
+
+    for key, value in rig.arm.env().items():
+        monkeypatch.setenv(key, value)
+    rig.arm.seed("marketplace-plan")
+    mark = rig.arm.last_request
+    assert remediate_main(['{"vm": "rg-plan/fw-11", "apply": true, "allow_local_store": true}']) == 0
+    out = capsys.readouterr().out
+    assert "It advises; nothing was changed" in out and '"name": "fortinet_fg-vm_payg_2023"' in out, out
+    assert rig.arm.writes(mark) == []
