@@ -421,12 +421,17 @@ def request_evidence(event: dict[str, Any]) -> dict[str, Any]:
             if (value := dotted(body, path)) not in (None, "", {}, [])}
 
 
+_VM_WRITE, _VM_DELETE = "microsoft.compute/virtualmachines/write", "microsoft.compute/virtualmachines/delete"
+
+
 def refused_create(obs: Observation) -> dict[str, Any] | None:
-    """The standing failed write of a VM that does not exist: its create was refused (newest first)."""
+    """The standing failed write of a VM that does not exist (newest first): its create was refused. A VM deleted
+    since a failed write is not one."""
     if obs.vm is not None:
         return None
     return next((op for op in obs.failed_operations if not op.get("resolved_at")
-                 and str(op.get("operation", "")).lower() == "microsoft.compute/virtualmachines/write"), None)
+                 and str(op.get("operation", "")).lower() == _VM_WRITE
+                 and _VM_DELETE not in (op.get("succeeded_after") or ())), None)
 
 
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
@@ -502,10 +507,11 @@ def _read_usages(az: Azure, obs: Observation) -> None:
                   for d in (_d(u) for u in az.compute.usage.list(obs.location))]
 
 
-def _marketplace_reader() -> FactReader:
+def _read_marketplace(az: Azure, obs: Observation) -> None:
+    """The image a refused create named and the legal terms of its plan (runbooks.marketplace)."""
     from runbooks.marketplace import read_marketplace
 
-    return read_marketplace
+    read_marketplace(az, obs)
 
 
 FactReader = Callable[["Azure", Observation], None]
@@ -522,7 +528,7 @@ FACTS: dict[str, FactReader] = {
     "sizes": _read_sizes,
     "skus": _read_skus,
     "usages": _read_usages,
-    "marketplace": lambda az, obs: _marketplace_reader()(az, obs),
+    "marketplace": _read_marketplace,
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
 # The facts that can be read of a VM that does not exist (its create was refused): evidence about the request.

@@ -232,3 +232,21 @@ def test_an_automation_job_advises_on_a_refused_plan_and_writes_nothing(
     out = capsys.readouterr().out
     assert "It advises; nothing was changed" in out and '"name": "fortinet_fg-vm_payg_2023"' in out, out
     assert rig.arm.writes(mark) == []
+
+
+def test_a_deleted_vm_with_an_old_refused_write_is_not_found(rig: Rig) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    from runbooks.errors import TargetNotFound
+
+    rig.arm.seed("marketplace-terms")
+    compute = rig.arm.compute_client(retry_total=0)
+    rig.arm.add_fault(method="PATCH", path=r"/virtualMachines/web-01$", action="error", status=409,
+                      error={"code": "OperationNotAllowed", "message": "Injected refusal."})
+    with pytest.raises(HttpResponseError):  # a refused write stands in web-01's activity log…
+        compute.virtual_machines.begin_update("rg-market", "web-01", {"tags": {"env": "test"}}).result()
+    compute.virtual_machines.begin_delete("rg-market", "web-01").result()  # …then the VM is deleted
+    with pytest.raises(TargetNotFound, match="VM rg-market/web-01 not found"):
+        run_diagnosis(rig.az(), VmRef("rg-market", "web-01"))
+    with pytest.raises(TargetNotFound, match="VM rg-market/nothing-here not found"):
+        run_diagnosis(rig.az(), VmRef("rg-market", "nothing-here"))
