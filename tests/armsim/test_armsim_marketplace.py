@@ -137,3 +137,15 @@ def test_marketplace_plan_scenario_refuses_each_case(arm: Any) -> None:
     compute = arm.compute_client()
     assert {vm.name for vm in compute.virtual_machines.list("rg-plan")} == {"web-11", "nva-14"}
     assert len(seeded["targets"]) == 3 and set(seeded["cases"]) == set(seeded["targets"])
+
+
+def test_accepted_terms_survive_a_saved_world(tmp_path: Any) -> None:
+    from armsim.state import World
+
+    world = World()
+    world.default.marketplace.set_accepted("fortinet", "fortinet_fortigate-vm_v5", "fortinet_fg-vm_payg_2023", True)
+    world.save(tmp_path / "state.json")
+    again = World()
+    again.load(tmp_path / "state.json")
+    assert again.default.marketplace.accepted("fortinet", "fortinet_fortigate-vm_v5", "fortinet_fg-vm_payg_2023")
+    assert not again.default.marketplace.accepted("paloaltonetworks", "vmseries-flex", "byol")
