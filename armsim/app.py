@@ -58,6 +58,7 @@ def build_router() -> Router:
     from armsim.automation import urls as automation_urls
     from armsim.compute import urls as compute_urls
     from armsim.insights import urls as insights_urls
+    from armsim.marketplaceordering import urls as marketplaceordering_urls
     from armsim.network import urls as network_urls
     from armsim.policy import urls as policy_urls
     from armsim.resourcehealth import urls as resourcehealth_urls
@@ -67,7 +68,7 @@ def build_router() -> Router:
 
     router = Router()
     for module in (resources_urls, compute_urls, network_urls, authorization_urls, insights_urls, automation_urls,
-                   resourcehealth_urls, policy_urls, storage_urls, resources_generic):
+                   resourcehealth_urls, policy_urls, storage_urls, resources_generic, marketplaceordering_urls):
         module.register(router)
     return router
 

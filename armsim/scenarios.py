@@ -38,6 +38,10 @@ holds real evidence, such as the failed start); the fleet generator writes model
                                  of another set); distractors nic-07 (change taken) and nic-08 (healthy, two NICs)
     provisioning-failure         rg-prov: app-01 (Windows) and api-01 (Linux) created from images captured without
                                  Sysprep/deprovision timed out (agent ran); distractors web-01 (faulty host), app-02
+    marketplace-terms            rg-market: fw-01's create refused ResourcePurchaseValidationFailed (FortiGate terms not
+                                 accepted); distractors web-01, vpn-01, rtr-01 (armsim.marketplaceordering.scenarios)
+    marketplace-plan             rg-plan: creates of fw-11, web-12, nva-13 refused VMMarketplaceInvalidInput (plan
+                                 missing / not needed / wrong); distractors web-11, nva-14
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from armsim.compute import capacity
 from armsim.errors import BadRequest
 from armsim.http import ArmRequest, ArmResponse
 from armsim.identity import make_token
+from armsim.marketplaceordering.scenarios import marketplace_plan, marketplace_terms
 from armsim.scenarios_nic import nic_change
 from armsim.storage.scenario import bootdiag_storage
 
@@ -767,6 +772,8 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "resource-locked": resource_locked,
     "nic-change": nic_change,
     "provisioning-failure": provisioning_failure,
+    "marketplace-terms": marketplace_terms,
+    "marketplace-plan": marketplace_plan,
 }
 
 

@@ -337,6 +337,12 @@ class ArmSim:
         return MonitorManagementClient(credential or self.credential(), self.subscription_id,
                                        **{**self.client_kwargs(), **kwargs})
 
+    def marketplace_client(self, credential: Any = None, **kwargs: Any) -> Any:
+        from azure.mgmt.marketplaceordering import MarketplaceOrderingAgreements
+
+        return MarketplaceOrderingAgreements(credential or self.credential(), self.subscription_id,
+                                             **{**self.client_kwargs(), **kwargs})
+
     # --- Key Vault (armsim.keyvault) ----------------------------------------------------------------
     def vault_url(self, vault: str) -> str:
         """Where this armsim serves ``vault``: the ``vault_url`` for SecretClient."""

@@ -94,6 +94,7 @@ class Subscription:
         from armsim.automation.models import AutomationState
         from armsim.compute.models import ComputeState
         from armsim.keyvault.models import KeyVaultState
+        from armsim.marketplaceordering.models import MarketplaceState
         from armsim.network.models import NetworkState
         from armsim.policy.models import PolicyState
         from armsim.resourcehealth.models import HealthState
@@ -114,6 +115,7 @@ class Subscription:
         self.policy = PolicyState(self)
         self.activity: list[dict[str, Any]] = []
         self.storage = StorageState(self)
+        self.marketplace = MarketplaceState(self)
 
     def rg(self, name: str) -> ResourceGroup:
         try:
@@ -138,6 +140,7 @@ class Subscription:
             "locks": self.locks.to_state(), "automation": self.automation.to_state(), "activity": self.activity,
             "keyvault": self.keyvault.to_state(), "health": self.health.to_state(),
             "policy": self.policy.to_state(), "storage": self.storage.to_state(),
+            "marketplace": self.marketplace.to_state(),
         }
 
     def load_state(self, data: dict[str, Any]) -> None:
@@ -152,6 +155,7 @@ class Subscription:
         self.policy.load_state(data.get("policy", {}))
         self.activity = list(data.get("activity", []))
         self.storage.load_state(data.get("storage", {}))
+        self.marketplace.load_state(data.get("marketplace", {}))
 
 
 class World:

@@ -92,17 +92,17 @@ class Reality:
             if current is None or (state not in _IN_FLIGHT and not _changing_power(current)):
                 break
             if time.monotonic() > deadline:
-                raise ApplyFailed(f"{resource_parts(resource_id).name} is still {_in_flight(current, state)} after "
+                raise ApplyFailed(f"{resource_id.rsplit('/', 1)[-1]} is still {_in_flight(current, state)} after "
                                   f"{self.timeout:g} s: an operation on it has not finished. Re-run the same command "
                                   "once it has; finished work is kept.")
             if not said and self.progress is not None:
-                self.progress(f"    … {resource_parts(resource_id).name} is {_in_flight(current, state)} (an "
+                self.progress(f"    … {resource_id.rsplit('/', 1)[-1]} is {_in_flight(current, state)} (an "
                               f"operation is still running on it): waiting up to {self.timeout:g} s")
                 said = True
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
-        parts = resource_parts(resource_id)
-        if current is not None and parts.type == "virtualmachines" and parts.child is None:
+        parts = resource_parts(resource_id) if "/resourcegroups/" in resource_id.lower() else None
+        if current is not None and parts is not None and parts.type == "virtualmachines" and parts.child is None:
             return vm_view(current, current.get("properties", {}).pop("instanceView", None) or {})
         return {**current, "exists": True} if current is not None else {"exists": False}
 

@@ -178,6 +178,7 @@ class Azure:
         self._automation: Any = None
         self._health: Any = None
         self._resources: Any = None
+        self._marketplace: Any = None
         self._secret_clients: dict[str, Any] = {}
         self.compute = ComputeManagementClient(credential, sub, **kwargs)
         self.network = NetworkManagementClient(credential, sub, **kwargs)
@@ -200,8 +201,6 @@ class Azure:
             self._health = ResourceHealthMgmtClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
         return self._health
 
-    def client(self, name: str) -> Any:
-        return {"compute": self.compute, "network": self.network, "locks": self.locks}[name]
 
     def resources(self) -> Any:
         """The generic resource client (azure-mgmt-resource) on the same connection (made on first use): resources
@@ -212,6 +211,20 @@ class Azure:
             self._resources = ResourceManagementClient(self.credential, self.conn.subscription_id,
                                                        **self.client_kwargs)
         return self._resources
+    def marketplace(self) -> Any:
+        """A MarketplaceOrdering client (legal terms of Marketplace plans) on the same connection (made on first
+        use)."""
+        if self._marketplace is None:
+            from azure.mgmt.marketplaceordering import MarketplaceOrderingAgreements
+
+            self._marketplace = MarketplaceOrderingAgreements(self.credential, self.conn.subscription_id,
+                                                              **self.client_kwargs)
+        return self._marketplace
+
+    def client(self, name: str) -> Any:
+        if name == "marketplace":
+            return self.marketplace()
+        return {"compute": self.compute, "network": self.network, "locks": self.locks}[name]
 
     def secret_client(self, vault_url: str) -> Any:
         """A Key Vault SecretClient for one vault on this connection's credential (made once per vault).
@@ -478,10 +491,40 @@ def resource_parts(resource_id: str) -> ResourceParts:
                          str(child) if child else None)
 
 
+_AGREEMENT = re.compile(r"^/subscriptions/[^/]+/providers/Microsoft\.MarketplaceOrdering/offerTypes/virtualmachine/"
+                        r"publishers/([^/]+)/offers/([^/]+)/plans/([^/]+)/agreements/current$", re.IGNORECASE)
+
+
+def agreement_id(subscription: str, publisher: str, offer: str, plan: str) -> str:
+    """The id of the legal terms of a Marketplace plan on a subscription (``marketplace_agreements.get``)."""
+    return (f"/subscriptions/{subscription}/providers/Microsoft.MarketplaceOrdering/offerTypes/VirtualMachine/"
+            f"publishers/{publisher}/offers/{offer}/plans/{plan}/agreements/current")
+
+
+def agreement_parts(resource_id: str) -> tuple[str, str, str] | None:
+    """(publisher, offer, plan) of an agreement id; None for any other id."""
+    m = _AGREEMENT.match(resource_id or "")
+    return (m.group(1), m.group(2), m.group(3)) if m else None
+
+
+def get_agreement(az: Azure, publisher: str, offer: str, plan: str) -> dict[str, Any] | None:
+    """The legal terms of a Marketplace plan on this subscription, as ARM's JSON (None: no such plan)."""
+    try:
+        terms = az.marketplace().marketplace_agreements.get("virtualmachine", publisher, offer, plan)
+    except ResourceNotFoundError:
+        return None
+    return dict(terms.serialize(keep_readonly=True))
+
+
 def get_resource(az: Azure, resource_id: str) -> dict[str, Any] | None:
-    """GET any resource type the toolkit creates, by id; None when it does not exist."""
+    """GET any resource type the toolkit creates or changes, by id; None when it does not exist."""
     if "/providers/microsoft.authorization/locks/" in resource_id.lower():
         return _get_lock(az, resource_id)
+    if (terms := agreement_parts(resource_id)) is not None:
+        try:
+            return get_agreement(az, *terms)
+        except AZURE_ERRORS as e:
+            raise call_failed(e, f"read {resource_id}") from e
     p = resource_parts(resource_id)
     getters: dict[str, Any] = {
         "disks": az.compute.disks.get, "snapshots": az.compute.snapshots.get, "images": az.compute.images.get,

@@ -80,9 +80,11 @@ class Diagnosis:
     @property
     def advice(self) -> dict[str, Any] | None:
         """The playbook's recommendation for this VM (``recommend:``), or None."""
-        if self.playbook is None or self.playbook.recommend is None or self.observation.vm is None:
+        from runbooks.sizing import ADVICE_WITHOUT_VM, advise
+
+        if self.playbook is None or self.playbook.recommend is None or (
+                self.observation.vm is None and self.playbook.recommend not in ADVICE_WITHOUT_VM):
             return None
-        from runbooks.sizing import advise
 
         return advise(self.observation, self.playbook.recommend)
 

@@ -358,7 +358,7 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     start that failed for lack of capacity), or the VM was created again since (``created``: its timeCreated; a
     generalized VM rebuilt under its name is another VM). ``succeeded_after``: the operations (lower-case) that
     succeeded after it, for signals that other operations resolve. ``requested_size``: the VM size the failed
-    write's request body asked for."""
+    write's request body asked for; the other ``REQUEST_EVIDENCE`` keys: what else of that body is kept."""
     events = list(events)
     sizes: dict[str, str] = {}  # correlation id → the VM size its request body asked for
     asked_nics: dict[str, list[dict[str, Any]]] = {}  # correlation id → the NICs its request body asked for
@@ -367,6 +367,12 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
             sizes[str(event.get("correlationId"))] = size
         if (event.get("status") or {}).get("value") == "Started" and (nics := _asked_nics(event)) is not None:
             asked_nics[str(event.get("correlationId"))] = nics
+    evidence: dict[str, dict[str, Any]] = {}  # correlation id → REQUEST_EVIDENCE of its request body
+    for event in events:
+        if (event.get("status") or {}).get("value") == "Started" and (size := _asked_size(event)):
+            sizes[str(event.get("correlationId"))] = size
+        if (event.get("status") or {}).get("value") == "Started" and (kept := request_evidence(event)):
+            evidence[str(event.get("correlationId"))] = kept
     failed: list[dict[str, Any]] = []
     succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
     sized: dict[tuple[str, str], str] = {}  # (operation, size asked for) → time of its latest success
@@ -389,6 +395,7 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
             op["requested_size"] = sizes[str(op["correlation_id"])]
         if op.get("correlation_id") in asked_nics:
             op["requested_nics"] = asked_nics[str(op["correlation_id"])]
+        op.update(evidence.get(str(op.get("correlation_id")), {}))
         # a refused resize stands until a write asking for the same size succeeded (a tag update is no fix)
         later = sized.get((name, op["requested_size"].lower()), "") if op.get("requested_size") \
             else succeeded.get(name, "")
@@ -448,6 +455,39 @@ def _read_requested_nics(az: Azure, obs: Observation) -> None:
             obs.resources[nic_id.lower()] = _d(az.network.network_interfaces.get(p.resource_group, p.name))
         except ResourceNotFoundError:
             obs.resources[nic_id.lower()] = None
+# What a failed write's request body may tell a diagnosis, kept under these keys of the failed operation (dotted
+# paths of the body). Only these are kept: a body may hold secrets (armsim and Azure strip passwords, not all of them).
+REQUEST_EVIDENCE: dict[str, str] = {
+    "requested_location": "location",
+    "requested_image": "properties.storageProfile.imageReference",
+    "requested_plan": "plan",
+}
+
+
+def request_evidence(event: dict[str, Any]) -> dict[str, Any]:
+    """The ``REQUEST_EVIDENCE`` of a Started event's request body (only what is set)."""
+    raw = (event.get("properties") or {}).get("requestbody")
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, TypeError):
+        return {}
+    return {key: copy.deepcopy(value) for key, path in REQUEST_EVIDENCE.items()
+            if (value := dotted(body, path)) not in (None, "", {}, [])}
+
+
+_VM_WRITE, _VM_DELETE = "microsoft.compute/virtualmachines/write", "microsoft.compute/virtualmachines/delete"
+
+
+def refused_create(obs: Observation) -> dict[str, Any] | None:
+    """The standing failed write of a VM that does not exist (newest first): its create was refused. A VM deleted
+    since a failed write is not one."""
+    if obs.vm is not None:
+        return None
+    return next((op for op in obs.failed_operations if not op.get("resolved_at")
+                 and str(op.get("operation", "")).lower() == _VM_WRITE
+                 and _VM_DELETE not in (op.get("succeeded_after") or ())), None)
 
 
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
@@ -558,6 +598,11 @@ def _read_storage_accounts(az: Azure, obs: Observation) -> None:
                     "location": str(d.get("location") or "").replace(" ", "").lower(),
                     "sku": sku.get("name"), "tier": sku.get("tier"), "kind": d.get("kind")})
     obs.storage_accounts = sorted(out, key=lambda a: str(a["name"]))
+def _read_marketplace(az: Azure, obs: Observation) -> None:
+    """The image a refused create named and the legal terms of its plan (runbooks.marketplace)."""
+    from runbooks.marketplace import read_marketplace
+
+    read_marketplace(az, obs)
 
 
 FactReader = Callable[["Azure", Observation], None]
@@ -577,15 +622,19 @@ FACTS: dict[str, FactReader] = {
     "resource-health": _read_health,
     "boot-diagnostics": _read_storage_accounts,
     "requested-nics": _read_requested_nics,  # after "activity-log" and "nics", which it reads
+    "marketplace": _read_marketplace,
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
+# The facts that can be read of a VM that does not exist (its create was refused): evidence about the request.
+WITHOUT_VM: set[str] = {"activity-log", "marketplace"}
 
 
 def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missing_ok: bool = False,
             user_data: bool = True) -> Observation:
     """Read the VM and the ``facts`` asked for (default: all). Raises TargetNotFound when the VM does not
-    exist, unless ``missing_ok`` (then ``vm`` is None and nothing else is read). ``user_data=False`` (a
-    verification poll) reads the model and the instance view in one request."""
+    exist, unless ``missing_ok`` (then ``vm`` is None and nothing else is read) or its create was refused (a
+    standing failed write in its activity log: then ``vm`` is None and only the ``WITHOUT_VM`` facts are read).
+    ``user_data=False`` (a verification poll) reads the model and the instance view in one request."""
     wanted = set(ALL_FACTS if facts is None else facts)
     one_read = not user_data and "instance-view" in wanted
     if ref.subscription and ref.subscription.lower() != az.conn.subscription_id.lower():
@@ -602,6 +651,11 @@ def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missin
             if missing_ok and code != "ResourceGroupNotFound":
                 obs.gathered = set(ALL_FACTS)
                 return obs
+            if code != "ResourceGroupNotFound":  # a VM whose create was refused: its activity log is the evidence
+                _read_activity_log(az, obs)
+                obs.gathered.add("activity-log")
+                if refused_create(obs) is not None:
+                    return gather(az, obs, wanted)
             where = f"resource group '{ref.resource_group}'" if code == "ResourceGroupNotFound" else f"VM {ref}"
             raise TargetNotFound(f"{where} not found in subscription {az.conn.subscription_id}") from None
         obs.gathered.add("vm")
@@ -620,10 +674,12 @@ def gather(az: Azure, obs: Observation, facts: Iterable[str]) -> Observation:
     unknown = wanted - ALL_FACTS
     if unknown:
         raise ValueError(f"unknown facts {sorted(unknown)}; known: {sorted(ALL_FACTS)}")
-    if obs.vm is None:
+    if obs.vm is None and refused_create(obs) is None:
         return obs
     try:
         for name, read in FACTS.items():
+            if obs.vm is None and name not in WITHOUT_VM:
+                continue  # nothing of a VM that does not exist can be read but its activity log
             if name in wanted and name not in obs.gathered:
                 read(az, obs)
                 obs.gathered.add(name)

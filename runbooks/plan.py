@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from runbooks.azure import agreement_parts
 from runbooks.changes import Action, Change, Expect, NoChange, StepContext, restored_disk_id
 from runbooks.errors import JournalError, StepRefused, UsageError
 from runbooks.observe import Observation, dotted
@@ -119,6 +120,7 @@ class Plan:
         vm = self.vm_id.lower()
         allowed = {vm, *obs.disks, *obs.nics, *obs.public_ips, *obs.members}
         allowed |= {str(lk.get("id", "")).lower() for lk in obs.locks}  # the management locks covering the VM
+        allowed |= {k for k in obs.resources if agreement_parts(k)}  # the legal terms the observation read
         allowed |= {f"{vm}/extensions/{str(e.get('name', '')).lower()}" for e in obs.extensions}
         for step in self.steps:
             for disk, snap in step.backs_up.items():

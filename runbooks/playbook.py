@@ -220,9 +220,9 @@ class Playbook(Model):
                                             "articles the evidence picks, not every one)")
     auto_detect: bool = Field(True, description="false: considered only when named (--playbook), because its "
                               "detection reads what every diagnosis would otherwise pay for (the region's SKUs)")
-    recommend: Literal["sizes", "quota", "disk-limits"] | None = Field(
+    recommend: Literal["sizes", "quota", "disk-limits", "plan"] | None = Field(
         None, description="the advice a diagnosis shows (runbooks.sizing.advise): the sizes that fit the VM, its "
-        "vCPU quota, or its disks against its size's limits")
+        "vCPU quota, or its disks against its size's limits; plan: a refused create's Marketplace plan fix")
     ambiguity: str = Field("", description="when several scenarios fit a VM and this says why the choice matters, "
                            "unattended runs refuse to pick and interactive ones ask; empty: the first that fits "
                            "(the playbook's order of preference) is taken")

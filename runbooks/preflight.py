@@ -36,6 +36,10 @@ OPERATION_ACTIONS = {
     "virtual_machines.begin_power_off": "Microsoft.Compute/virtualMachines/powerOff/action",
     "management_locks.delete_by_scope": "Microsoft.Authorization/locks/delete",
     "management_locks.create_or_update_by_scope": "Microsoft.Authorization/locks/write",
+    # names from the provider's operations list (azure-rest-api-specs marketplaceordering 2021-01-01)
+    "marketplace_agreements.create":
+        "Microsoft.MarketplaceOrdering/offertypes/publishers/offers/plans/agreements/write",
+    "marketplace_agreements.cancel": "Microsoft.MarketplaceOrdering/agreements/offers/plans/cancel/action",
 }
 # ARM's linked access checks: (operation, path in its body to referenced ids, action needed on each). ``name[]``
 # walks a list, ``name{}`` takes an object's keys.
@@ -72,6 +76,9 @@ class Need:
 
     @property
     def resource_group(self) -> str:
+        """The resource group of the resource (its subscription for a subscription-level one: legal terms)."""
+        if "/resourcegroups/" not in self.resource.lower():
+            return "/".join(self.resource.split("/")[:3])
         p = resource_parts(self.resource)
         return f"/subscriptions/{p.subscription}/resourceGroups/{p.resource_group}"
 

@@ -510,8 +510,8 @@ def _approve(plan: Plan, hooks: Hooks) -> None:
 
 def _other_vms(plan: Plan) -> list[str]:
     """The VMs other than the run's own that its calls write (the members of its availability set)."""
-    out = {c.resource_id.lower(): c.resource_id for c in _calls_of(plan)
-           if resource_parts(c.resource_id).type == "virtualmachines" and resource_parts(c.resource_id).child is None
+    out = {c.resource_id.lower(): c.resource_id for c in _calls_of(plan) if "/resourcegroups/" in c.resource_id.lower()
+           and resource_parts(c.resource_id).type == "virtualmachines" and resource_parts(c.resource_id).child is None
            and c.resource_id.lower() != plan.vm_id.lower()}
     return [out[k] for k in sorted(out)]
 

@@ -21,7 +21,8 @@ def _short(value: Any, width: int = 70) -> str:
 def diagnosis_text(d: Diagnosis) -> str:
     obs = d.observation
     lines = [f"VM {obs.ref} ({obs.location}, {obs.props.get('hardwareProfile', {}).get('vmSize')})",
-             f"  status: {', '.join(obs.statuses()) or 'unknown'}"]
+             f"  status: {', '.join(obs.statuses()) or 'unknown'}"] if obs.vm is not None else [
+        f"VM {obs.ref}: does not exist (its create was refused; the evidence is the refused request)"]
     for op in obs.failed_operations[:3]:
         resolved = f" (no longer stands: {op.get('resolved_by') or 'it succeeded later'}, {op['resolved_at']})" \
             if op.get("resolved_at") else ""
@@ -108,7 +109,7 @@ def _verb(op: str) -> str:
     method = op.rsplit(".", 1)[-1].removeprefix("begin_").removesuffix("_by_scope")  # management locks' calls
     if method == "delete":
         return "DELETE"
-    if method == "create_or_update":
+    if method in ("create_or_update", "create"):
         return "PUT"
     return "PATCH" if method == "update" else f"POST {method}"
 

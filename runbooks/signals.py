@@ -37,9 +37,11 @@ class _SignalBase(BaseModel):
     id: str = Field(..., pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="kebab-case id")
     description: str = Field(..., min_length=1, description="what the signal means, in our own words")
     needs: ClassVar[frozenset[str]] = frozenset({"vm"})
+    # evaluated on a VM that does not exist too (its create was refused): evidence read without the VM
+    without_vm: ClassVar[bool] = False
 
     def evaluate(self, obs: Observation) -> SignalResult:
-        if obs.vm is None:
+        if obs.vm is None and not self.without_vm:
             return SignalResult(self.id, False, "the VM does not exist")
         return self._evaluate(obs)
 
@@ -110,6 +112,7 @@ class ActivityLogSignal(_SignalBase):
     message: str | None = None
     resolved_by: tuple[str, ...] = Field((), description="operations whose later success resolves the failure")
     needs: ClassVar[frozenset[str]] = frozenset({"vm", "activity-log"})
+    without_vm: ClassVar[bool] = True
 
     @field_validator("message")
     @classmethod
@@ -381,9 +384,33 @@ class RequestedNicsSignal(_SignalBase):
                   + f"; the VM has {has}; {what}")
         holds = True if self.fits_size is None else fits == self.fits_size
         return SignalResult(self.id, holds, detail)
+
+
 def one_line(text: Any) -> str:
     """An ARM message as one line of evidence (some carry CRLF-separated lists)."""
     return " ".join(str(text or "").split())
+
+
+class MarketplaceSignal(_SignalBase):
+    """The Marketplace plan of a refused create (its request body in the activity log) against its image and the
+    plan's legal terms on the subscription (``runbooks.marketplace``). ``condition``: ``terms-not-accepted`` /
+    ``terms-accepted``; ``plan-mismatch`` (any of the three below), ``plan-missing`` (the image is sold under a plan,
+    the request gave none), ``plan-not-needed`` (the request gave a plan, the image has none) or ``plan-differs``."""
+
+    source: Literal["marketplace"]
+    condition: Literal["terms-not-accepted", "terms-accepted", "plan-mismatch", "plan-missing", "plan-not-needed",
+                       "plan-differs"]
+    needs: ClassVar[frozenset[str]] = frozenset({"vm", "activity-log", "marketplace"})
+    without_vm: ClassVar[bool] = True
+
+    def _evaluate(self, obs: Observation) -> SignalResult:
+        from runbooks import marketplace
+
+        holds, detail = marketplace.condition(obs, self.condition)
+        return SignalResult(self.id, holds, detail)
+
+    def listable(self, with_model: bool) -> bool:
+        return False
 
 
 def _signal_source(v: Any) -> str | None:
@@ -395,10 +422,10 @@ def _signal_source(v: Any) -> str | None:
 
 AnySignal = (InstanceViewSignal | ProvisioningStateSignal | ActivityLogSignal | VmPropertySignal
              | RelatedResourceSignal | AvailabilitySetSignal | DiskLimitSignal | ResourceHealthSignal
-             | BootDiagnosticsSignal | ManagementLockSignal | RequestedNicsSignal)
+             | BootDiagnosticsSignal | ManagementLockSignal | RequestedNicsSignal | MarketplaceSignal)
 SIGNAL_SOURCES = ("instance-view", "provisioning-state", "activity-log", "vm-property", "related-resource",
                   "availability-set", "disk-limits", "resource-health", "boot-diagnostics", "management-lock",
-                  "requested-nics")
+                  "requested-nics", "marketplace")
 Signal = Annotated[
     Annotated[InstanceViewSignal, Tag("instance-view")]
     | Annotated[ProvisioningStateSignal, Tag("provisioning-state")]
@@ -410,7 +437,8 @@ Signal = Annotated[
     | Annotated[ResourceHealthSignal, Tag("resource-health")]
     | Annotated[BootDiagnosticsSignal, Tag("boot-diagnostics")]
     | Annotated[ManagementLockSignal, Tag("management-lock")]
-    | Annotated[RequestedNicsSignal, Tag("requested-nics")],
+    | Annotated[RequestedNicsSignal, Tag("requested-nics")]
+    | Annotated[MarketplaceSignal, Tag("marketplace")],
     Discriminator(
         _signal_source,
         custom_error_type="unknown_signal_source",

@@ -330,6 +330,7 @@ def _burstable(size: Size) -> bool:
 ADVICE_FACTS = frozenset({"vm", "instance-view", "disks", "nics", "placement", "sizes", "skus", "usages",
                           "activity-log"})
 _TOP = 5
+ADVICE_WITHOUT_VM = frozenset({"plan"})  # advice about a refused create, given when the VM does not exist
 
 
 def _size_line(s: Size) -> str:
@@ -340,7 +341,11 @@ def advise(obs: Observation, kind: str) -> dict[str, Any]:
     """The recommendation of a sizing playbook for this VM, as lines to show and data (JSON): ``sizes`` (what the
     refused size lacks here and the sizes that fit), ``quota`` (usage against the limits, the increase to ask for,
     the sizes that fit within quota) or ``disk-limits`` (the disks against the size's caps, the sizes that
-    cover them)."""
+    cover them); ``plan`` (a refused create's Marketplace plan against its image) is ``runbooks.marketplace``'s."""
+    if kind == "plan":
+        from runbooks import marketplace
+
+        return marketplace.advise(obs)
     requested = requested_size(obs)
     known = catalogue(obs)
     lines: list[str] = []

@@ -8,6 +8,7 @@ timeout passes; then ``VerifyFailed`` lists what is wrong and the ways back.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pydantic import TypeAdapter
 
 from runbooks.azure import Azure
 from runbooks.checks import CHECKS, FALLOUT, FalloutContext
-from runbooks.errors import VerifyFailed
+from runbooks.errors import TargetNotFound, VerifyFailed
 from runbooks.observe import Observation, gather, observe
 from runbooks.signals import AnySignal, Signal
 
@@ -72,9 +73,14 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation
     last_note = ""
     ref = plan.observation.ref
     full, unsettled_failure = True, False
+    # A VM whose create was refused (it does not exist) is verified by conditions that read its evidence only.
+    without_vm = bool(conds) and all(c.signal is not None and c.signal.without_vm for c in conds)
     while True:
         now = observe(az, ref, facts if full else waiting, missing_ok=True, user_data=False)
-        if now.vm is None:
+        if now.vm is None and without_vm:
+            with contextlib.suppress(TargetNotFound):
+                now = observe(az, ref, facts, user_data=False)  # its refused create and what it names
+        if now.vm is None and not (without_vm and now.failed_operations):
             wrong = [f"VM {ref} does not exist"]
             break
         judged = conds if full else [c for c in conds if c.needs <= waiting]
@@ -86,7 +92,7 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation
             continue
         wrong = [p for _, p in failing]
         elapsed = time.monotonic() - start
-        settled = str(now.props.get("provisioningState", "")).lower() in _SETTLED
+        settled = now.vm is None or str(now.props.get("provisioningState", "")).lower() in _SETTLED
         if (settled and any(not c.wait for c, _ in failing)) or elapsed > timeout:
             break
         if full:

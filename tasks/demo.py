@@ -40,6 +40,9 @@ CASES = [
     ("bootdiag-storage", "rg-bootdiag/diag-01", None, "", None),
     ("nic-change", "rg-nic/nic-01", None, "", None),
     ("provisioning-failure", "rg-prov/app-01", None, "", None),
+    ("marketplace-terms", "rg-market/fw-01", "accept-terms",
+     "Accepting a publisher's licence binds the subscription: the operator names the fix.", None),
+    ("marketplace-plan", "rg-plan/nva-13", None, "", None),  # advice only: the plan block to use
     ("resource-locked", "rg-locked/lk-01", "lift-lock-and-retry",
      "The lock's owners agree to lift it for the start; the operator names the fix, which puts the lock back.", None),
 ]
@@ -112,8 +115,13 @@ def run_demo(latency_scale: float = 0.02) -> None:
                     print(f"\n{why}")
                 _title(f"{vm} — remediate --dry-run")
                 mark = arm.last_request
-                remediate_vm(az, ref, hooks, playbook=playbook, scenario=chosen, dry_run=True,
-                             show_plan=lambda p: print(plan_text(p)))
+                try:
+                    remediate_vm(az, ref, hooks, playbook=playbook, scenario=chosen, dry_run=True,
+                                 show_plan=lambda p: print(plan_text(p)))
+                except AdviceOnly as advice:  # the fix is the operator's (a template change): nothing to run
+                    print(advice)
+                    print(f"armsim's request log: {len(arm.writes(mark))} writes; the playbook advises only.")
+                    continue
                 print(f"armsim's request log: {len(arm.writes(mark))} writes during the dry run.")
                 _title(f"{vm} — remediate --yes")
                 started, since = time.monotonic(), time.time()
@@ -124,7 +132,8 @@ def run_demo(latency_scale: float = 0.02) -> None:
                 print(outcome_text(result.outcome))
                 bound = arm.critical_path(since)["seconds"]
                 print(f"Time to recovery {took:.2f}s; critical-path lower bound {bound:.2f}s "
-                      f"(ratio {took / bound:.3f}); ARM reads {az.counter.reads - reads0}, "
+                      f"(ratio {f'{took / bound:.3f}' if bound else 'n/a: no long-running operation'}); "
+                      f"ARM reads {az.counter.reads - reads0}, "
                       f"writes {az.counter.writes - writes0}.")
             for world, target in [c for c in EXPLAINED if c[0] in SCENARIOS]:
                 arm.reset()

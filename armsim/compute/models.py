@@ -33,7 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from armsim.compute import capacity, catalog
+from armsim.compute import capacity, catalog, vmimages
 from armsim.compute import exceptions as cx
 from armsim.errors import (
     ArmError,
@@ -760,7 +760,9 @@ class ComputeState(Collections):
                 for dd in image.data_disks:
                     plans.append(("image-data", (dd, image.data_contents.get(str(dd["lun"]), uuid.uuid4().hex))))
             else:
-                os_disk.setdefault("osType", "Linux" if "ubuntu" in str(ref.get("offer", "")).lower()
+                platform = vmimages.check_create(self.sub, rid, ref, plan)
+                os_disk.setdefault("osType", platform.os_type if platform else "Linux"
+                                   if "ubuntu" in str(ref.get("offer", "")).lower()
                                    or "linux" in str(ref.get("offer", "")).lower() else "Windows")
                 disk_kw = {"guest": GUEST_SPECIALIZED, "size_gb": os_disk.get("diskSizeGB") or 127,
                            "hyper_v_generation": "V2" if security_type == "TrustedLaunch" else "V1"}

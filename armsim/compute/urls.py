@@ -5,6 +5,7 @@ from __future__ import annotations
 from armsim import schema as S
 from armsim.compute import capacity_responses as c
 from armsim.compute import responses as r
+from armsim.compute import vmimages
 from armsim.routing import Router
 
 SUB = "/subscriptions/{subscriptionId}"
@@ -75,3 +76,8 @@ def register(router: Router) -> None:
         add("GET", SUB + NS + f"/{rtype}", lst, f"{A}{rtype}/read")
     add("GET", RG + NS + "/availabilitySets/{name}/vmSizes", c.availability_set_sizes,
         A + "availabilitySets/vmSizes/read")
+    # marketplace images (armsim.compute.vmimages)
+    images = ops + "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}/versions"
+    add("GET", images, vmimages.list_images, A + "locations/publishers/artifacttypes/offers/skus/versions/read")
+    add("GET", images + "/{version}", vmimages.get_image,
+        A + "locations/publishers/artifacttypes/offers/skus/versions/read")

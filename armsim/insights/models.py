@@ -33,6 +33,8 @@ FRIENDLY = {
     "Microsoft.Compute/snapshots/write": "Create or Update Snapshot",
     "Microsoft.Compute/disks/write": "Create or Update Disk",
     "Microsoft.Compute/disks/delete": "Delete Disk",
+    "Microsoft.MarketplaceOrdering/offertypes/publishers/offers/plans/agreements/write":
+        "Save Agreement for virtual machine",
 }
 
 

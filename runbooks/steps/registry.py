@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 from runbooks.changes import Outcome, StepContext
 from runbooks.observe import Observation
 
-STEP_MODULES = ("backup", "recreate", "power", "placement", "diagnostics", "locks", "network")
+STEP_MODULES = ("backup", "recreate", "power", "placement", "diagnostics", "locks", "network", "marketplace")
 
 
 class StepParams(BaseModel):

@@ -155,10 +155,25 @@ def diagnose_bootdiag(rig: Rig) -> None:
     assert diag.signals["boot-storage-premium"].holds
 
 
+def accept_terms(rig: Rig) -> None:
+    """The marketplace-terms fix: a refused create's image and plan terms read, the terms accepted."""
+    rig.arm.seed("marketplace-terms")
+    az = _az(rig)
+    _, plan = plan_remediation(az, VmRef.parse("rg-market/fw-01"), "accept-terms")
+    remediate(az, plan, _hooks(), yes=True)
+
+
+def diagnose_marketplace(rig: Rig) -> None:
+    """A refused create diagnosed: its activity log, the image it named and the legal terms of its plan."""
+    rig.arm.seed("marketplace-terms")
+    diag = run_diagnosis(_az(rig), VmRef.parse("rg-market/fw-01"))
+    assert diag.signals["terms-not-accepted"].holds, diag.signals["terms-not-accepted"].detail
+
+
 FLOWS: dict[str, list[Callable[[Rig], None]]] = {
     "remediator": [resize_in_place, from_os_disk, from_image, recovery, with_links, redeploy, rollback_rebuild,
-                   bootdiag],
-    "reader": [diagnose_sizing, report_sweep, diagnose_and_dry_run, diagnose_bootdiag],
+                   bootdiag, accept_terms],
+    "reader": [diagnose_sizing, report_sweep, diagnose_and_dry_run, diagnose_bootdiag, diagnose_marketplace],
 }
 
 
