@@ -698,6 +698,8 @@ def resource_locked(app: App) -> dict[str, Any]:
     _post(app, lk04, "restart")
     return {"vms": [lk01, lk02, lk03, lk04], "targets": [lk01, lk02], "distractors": [lk03, lk04],
             "locks": {"lk-01": freeze, "lk-02": hold, "lk-03": keep}}
+
+
 def _specialized_image(b: Builder, rg: str, subnet: str, name: str, os_type: str) -> str:
     """A managed image captured from a VM whose guest was never generalized (the VM is deleted afterwards, as
     capture workflows do): deploying it as an image (FromImage + osProfile) times out in OS provisioning."""

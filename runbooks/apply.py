@@ -481,6 +481,7 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
             else:
                 _apply_change(az, plan, i, step, journal, hooks, outcome, yes=yes)
             journal.append({"event": "step-done", "index": i, "step": step.name})
+        current = total  # every step is done: a failure from here on (verification) is after the last one
         if plan.verify:
             hooks.progress(f"verify: {', '.join(c.describe for c in conditions(plan.verify))}")
             outcome.after = verify(az, plan, hooks.progress)
@@ -500,5 +501,9 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
         journal.append({"event": "run-failed", "error": str(e), "type": type(e).__name__})
         journal.finish("failed")
         raise
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM (stop_on_sigterm): what must be put back is
+        _run_always(az, plan, journal, hooks, outcome, after=current, yes=True,
+                    error=Aborted(f"interrupted during step {current + 1}"))
+        raise  # the run stays unfinished: the same command resumes it
     journal.finish("succeeded")
     return outcome

@@ -95,6 +95,8 @@ class Change:
     The step's goal is every action's goal plus ``also_expect``, or ``ends_with`` when given.
     ``keep_going``: a failed wave does not stop the later ones (starting each member of a set: one that Azure
     cannot place must not keep the others down); the step fails at the end, naming what did not happen.
+    ``destructive``: this change is destructive although its step is not always (a step that runs another
+    step, such as a retried deallocate): confirm mode asks before it.
     """
 
     summary: str
@@ -107,6 +109,7 @@ class Change:
     also_expect: tuple[Expect, ...] = ()
     ends_with: tuple[Expect, ...] | None = None  # the goal, when the actions pass through states (deallocate, start)
     keep_going: bool = False
+    destructive: bool = False
 
     @property
     def actions(self) -> list[Action]:

@@ -144,6 +144,10 @@ def evaluate_playbook(obs: Observation, pb: Playbook, matched: list[str] | None 
         reasons = [f"{s} holds: {results[s].detail}" for s in sc.when if results[s].holds]
         reasons += [f"{s} does not hold: {results[s].detail}" for s in missing]
         reasons += [f"{s} holds (rules it out): {results[s].detail}" for s in blocking]
+        if obs.vm is None:  # a refused create: only steps that need no VM can run
+            needy = [st.run for st in sc.run_steps if not catalog()[st.run].without_vm]
+            blocking += needy
+            reasons += [f"step {name} needs the VM, which does not exist (rules it out)" for name in needy]
         fits.append(ScenarioFit(sc, not missing and not blocking, reasons))
     return Diagnosis(obs, pb, results, fits, matched if matched is not None else [pb.id])
 

@@ -127,3 +127,15 @@ def exit_code(e: RunbookError) -> int:
     if isinstance(e, ApplyFailed):
         return WORK_FAILED if e.step else REFUSED
     return WORK_FAILED if isinstance(e, (VerifyFailed, LockLost, Aborted)) else REFUSED
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (an Automation job stopped, a service shut down) raises SystemExit in the main thread instead of
+    ending the process at once, so a run still puts back what its ``always`` steps promise (a lifted lock)."""
+    import signal
+
+    def _exit(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _exit)

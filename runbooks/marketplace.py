@@ -24,6 +24,11 @@ PLAN_KEYS = ("name", "product", "publisher")
 _IMAGE_MARK = "/artifacttypes/vmimage/"
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    """A Marketplace image version (``22.04.202401150``) as numbers, so 10.0 sorts after 9.1."""
+    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
+
+
 def _plan(value: Any) -> dict[str, str] | None:
     if not isinstance(value, dict) or not any(value.get(k) for k in PLAN_KEYS):
         return None
@@ -47,7 +52,7 @@ def read_marketplace(az: Azure, obs: Observation) -> None:
     try:
         if version.lower() == "latest":
             versions = [v.name for v in images.list(location, ref["publisher"], ref["offer"], ref["sku"])]
-            version = versions[-1] if versions else version
+            version = max(versions, key=_version_key) if versions else version
         image = _d(images.get(location, ref["publisher"], ref["offer"], ref["sku"], version))
     except ResourceNotFoundError:
         image = None

@@ -233,13 +233,14 @@ class Observation:
             "disks": self.disks, "nics": self.nics, "public_ips": self.public_ips,
             "extensions": sorted(json.dumps(e, sort_keys=True, default=str) for e in self.extensions),
             "images": sorted(str(i.get("id", "")).lower() for i in self.images),
-            "locks": sorted(str(lk.get("id", "")).lower() for lk in self.locks),
+            # a lock's whole definition: a plan that lifts and puts back a lock must put back the lock as it is now
+            "locks": sorted(json.dumps({"id": str(lk.get("id", "")).lower(), "properties": lk.get("properties")},
+                                       sort_keys=True, default=str) for lk in self.locks),
             "availability_set": self.availability_set,
             "members": {k: [v.get("properties", {}).get("vmId"), v.get("powerState"),
                             dotted(v, "properties.hardwareProfile.vmSize")] for k, v in self.members.items()},
             "sizes": sorted(str(x.get("name", "")).lower() for x in self.sizes),
             "skus": self.skus, "usages": self.usages, "storage_accounts": self.storage_accounts,
-            "health": [h.get("availabilityState") for h in self.health[:1]],  # the current state, not its clock
         }
         return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -336,6 +337,16 @@ def _read_locks(az: Azure, obs: Observation) -> None:
                  if _covers(str(_d(lk).get("id", "")), vm_id)]
 
 
+_VM_IN_ID = re.compile(r"^(/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.compute/virtualmachines/"
+                       r"[^/]+)(?:/|$)", re.IGNORECASE)
+
+
+def vm_of(resource_id: str) -> str | None:
+    """The VM (lower-case id) a resource id is, or belongs to (an extension); None for anything else."""
+    m = _VM_IN_ID.match(resource_id)
+    return m.group(1).lower() if m else None
+
+
 def activity_since(days: int = ACTIVITY_DAYS) -> str:
     """The ``eventTimestamp ge`` bound of the activity-log reads: ``days`` ago, UTC."""
     return (datetime.now(timezone.utc) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -347,8 +358,7 @@ def _read_activity_log(az: Azure, obs: Observation, days: int = ACTIVITY_DAYS) -
     events = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since(days)}' and "
                                                   f"resourceGroupName eq '{obs.ref.resource_group}'")
     vm_id = obs.vm_id.lower()
-    own = (d for d in (_d(ev) for ev in events)
-           if (rid := str(d.get("resourceId") or "").lower()) == vm_id or rid.startswith(vm_id + "/"))
+    own = (d for d in (_d(ev) for ev in events) if vm_of(str(d.get("resourceId") or "")) == vm_id)
     obs.failed_operations = failed_operations(own, obs.props.get("timeCreated"))
 
 
@@ -360,19 +370,11 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     succeeded after it, for signals that other operations resolve. ``requested_size``: the VM size the failed
     write's request body asked for; the other ``REQUEST_EVIDENCE`` keys: what else of that body is kept."""
     events = list(events)
-    sizes: dict[str, str] = {}  # correlation id → the VM size its request body asked for
-    asked_nics: dict[str, list[dict[str, Any]]] = {}  # correlation id → the NICs its request body asked for
+    evidence: dict[str, dict[str, Any]] = {}  # correlation id → what is kept of its request body (request_evidence)
     for event in events:
-        if (event.get("status") or {}).get("value") == "Started" and (size := _asked_size(event)):
-            sizes[str(event.get("correlationId"))] = size
-        if (event.get("status") or {}).get("value") == "Started" and (nics := _asked_nics(event)) is not None:
-            asked_nics[str(event.get("correlationId"))] = nics
-    evidence: dict[str, dict[str, Any]] = {}  # correlation id → REQUEST_EVIDENCE of its request body
-    for event in events:
-        if (event.get("status") or {}).get("value") == "Started" and (size := _asked_size(event)):
-            sizes[str(event.get("correlationId"))] = size
         if (event.get("status") or {}).get("value") == "Started" and (kept := request_evidence(event)):
             evidence[str(event.get("correlationId"))] = kept
+    sizes = {corr: kept["requested_size"] for corr, kept in evidence.items() if "requested_size" in kept}
     failed: list[dict[str, Any]] = []
     succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
     sized: dict[tuple[str, str], str] = {}  # (operation, size asked for) → time of its latest success
@@ -391,10 +393,6 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
         when = _stamp(op.get("time"))
         name = str(op.get("operation") or "").lower()
         op["succeeded_after"] = sorted(n for n, stamp in succeeded.items() if stamp > when)
-        if op.get("correlation_id") in sizes:
-            op["requested_size"] = sizes[str(op["correlation_id"])]
-        if op.get("correlation_id") in asked_nics:
-            op["requested_nics"] = asked_nics[str(op["correlation_id"])]
         op.update(evidence.get(str(op.get("correlation_id")), {}))
         # a refused resize stands until a write asking for the same size succeeded (a tag update is no fix)
         later = sized.get((name, op["requested_size"].lower()), "") if op.get("requested_size") \
@@ -406,27 +404,16 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     return failed
 
 
-def _asked(event: dict[str, Any], path: str) -> Any:
-    """The value at ``path`` of a write's request body (None when there is none, or it is not JSON)."""
-    raw = (event.get("properties") or {}).get("requestbody")
-    if not raw:
-        return None
-    try:
-        return dotted(json.loads(raw), path)
-    except (ValueError, TypeError):
-        return None
-
-
-def _asked_size(event: dict[str, Any]) -> str | None:
-    """The ``hardwareProfile.vmSize`` of a write's request body (only that is kept: a body may hold secrets)."""
-    size = _asked(event, "properties.hardwareProfile.vmSize")
+def _asked_size(body: dict[str, Any]) -> str | None:
+    """The ``hardwareProfile.vmSize`` a write's request body asked for."""
+    size = dotted(body, "properties.hardwareProfile.vmSize")
     return str(size) if isinstance(size, str) and size else None
 
 
-def _asked_nics(event: dict[str, Any]) -> list[dict[str, Any]] | None:
+def _asked_nics(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     """The NICs a write's request body asked for (``properties.networkProfile.networkInterfaces``): each NIC's id and
     primary flag (None when not given), nothing else; None when the body names no NIC list."""
-    refs = _asked(event, "properties.networkProfile.networkInterfaces")
+    refs = dotted(body, "properties.networkProfile.networkInterfaces")
     if not isinstance(refs, list):
         return None
     return [{"id": str(r["id"]), "primary": dotted(r, "properties.primary")}
@@ -457,10 +444,13 @@ def _read_requested_nics(az: Azure, obs: Observation) -> None:
             obs.resources[nic_id.lower()] = None
 # What a failed write's request body may tell a diagnosis, kept under these keys of the failed operation (dotted
 # paths of the body). Only these are kept: a body may hold secrets (armsim and Azure strip passwords, not all of them).
-REQUEST_EVIDENCE: dict[str, str] = {
-    "requested_location": "location",
-    "requested_image": "properties.storageProfile.imageReference",
-    "requested_plan": "plan",
+# What is kept of a failed write's request body (never the body itself: it may hold secrets): key → reader.
+REQUEST_EVIDENCE: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "requested_size": _asked_size,
+    "requested_nics": _asked_nics,
+    "requested_location": lambda body: body.get("location"),
+    "requested_image": lambda body: copy.deepcopy(dotted(body, "properties.storageProfile.imageReference")),
+    "requested_plan": lambda body: copy.deepcopy(body.get("plan")),
 }
 
 
@@ -473,8 +463,9 @@ def request_evidence(event: dict[str, Any]) -> dict[str, Any]:
         body = json.loads(raw)
     except (ValueError, TypeError):
         return {}
-    return {key: copy.deepcopy(value) for key, path in REQUEST_EVIDENCE.items()
-            if (value := dotted(body, path)) not in (None, "", {}, [])}
+    if not isinstance(body, dict):
+        return {}
+    return {key: value for key, read in REQUEST_EVIDENCE.items() if (value := read(body)) not in (None, "", {})}
 
 
 _VM_WRITE, _VM_DELETE = "microsoft.compute/virtualmachines/write", "microsoft.compute/virtualmachines/delete"
@@ -598,6 +589,8 @@ def _read_storage_accounts(az: Azure, obs: Observation) -> None:
                     "location": str(d.get("location") or "").replace(" ", "").lower(),
                     "sku": sku.get("name"), "tier": sku.get("tier"), "kind": d.get("kind")})
     obs.storage_accounts = sorted(out, key=lambda a: str(a["name"]))
+
+
 def _read_marketplace(az: Azure, obs: Observation) -> None:
     """The image a refused create named and the legal terms of its plan (runbooks.marketplace)."""
     from runbooks.marketplace import read_marketplace
@@ -652,7 +645,10 @@ def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missin
                 obs.gathered = set(ALL_FACTS)
                 return obs
             if code != "ResourceGroupNotFound":  # a VM whose create was refused: its activity log is the evidence
-                _read_activity_log(az, obs)
+                try:
+                    _read_activity_log(az, obs)
+                except AZURE_ERRORS:
+                    obs.failed_operations = []  # unreadable: the VM is simply not found
                 obs.gathered.add("activity-log")
                 if refused_create(obs) is not None:
                     return gather(az, obs, wanted)

@@ -8,8 +8,9 @@ estimate would fall below a reserve, delays the next request until the bucket ha
 The refill rate is ARM's documented one (reads 25/s, writes and deletes 10/s) until it is measured from
 successive headers — faster when the bucket refills faster, slower when another client shares it. A 429
 that still happens is retried by azure-core's RetryPolicy, which honours Retry-After / retry-after-ms. With
-such a hint ARM has said when to come back, so the pacer adds no wait of its own: it forgets its estimate
-until the next answer reports the bucket again (one 429 costs what its hint says, no more). A 429 without a
+such a hint ARM has said when to come back: other requests of that bucket wait until then too, no longer,
+and the estimate is forgotten until the next answer reports the bucket again (one 429 costs what its hint
+says, no more). A 429 without a
 hint empties the estimate and halves the refill rate (back off, since nothing better is known). One pacer
 serves every client and thread of a connection.
 """
@@ -46,12 +47,13 @@ class BucketEstimate:
     in_flight: int = 0
     anchor: tuple[float, int] | None = None  # (time, remaining) the refill is measured from
     answered_since_anchor: int = 0
+    hold_until: float = 0.0  # after a 429 with a hint: no request before then (ARM's word), then no estimate
 
     def book(self, now: float, reserve: float) -> float:
         """Take a token for a request; returns how long to wait before sending it so ``reserve`` is kept."""
         self.in_flight += 1
         if self.tokens is None:
-            return 0.0
+            return max(0.0, self.hold_until - now)
         at = max(now, self.stamp)
         tokens = min(self.capacity, self.tokens + self.refill * (at - self.stamp))
         if tokens - 1 < reserve:
@@ -84,8 +86,8 @@ class BucketEstimate:
         bucket until ARM reports it again. Without one: the bucket is empty and refills slower than thought."""
         self.in_flight = max(0, self.in_flight - 1)
         self.anchor = None
-        if hint_s is not None:
-            self.tokens = None
+        if hint_s is not None:  # every request of this bucket waits out the hint; the retried one already has
+            self.tokens, self.hold_until = None, max(self.hold_until, now + hint_s)
             return
         self.tokens, self.stamp = -float(self.in_flight), now
         self.refill = max(self.refill * 0.5, 0.1)

@@ -217,7 +217,7 @@ def plan_step(state: Observation, name: str, params: dict[str, Any], ctx: StepCo
                            params=params), state
     _check_backups(state, outcome, ctx, name)
     ctx.backups.update({k.lower(): v for k, v in outcome.backs_up.items()})
-    return PlannedStep(name, outcome.summary, kind=CHANGE, destructive=spec.destructive,
+    return PlannedStep(name, outcome.summary, kind=CHANGE, destructive=spec.destructive or outcome.destructive,
                        waves=[list(w) for w in outcome.waves], goal=list(outcome.goal), notes=list(outcome.notes),
                        params=params, deletes=list(outcome.deletes), backs_up=dict(outcome.backs_up),
                        keep_going=outcome.keep_going), outcome.predict(state)

@@ -43,7 +43,7 @@ from runbooks.errors import (
     UsageError,
 )
 from runbooks.journal import Store
-from runbooks.observe import Observation, VmRef, activity_since, failed_operations, gather, observe
+from runbooks.observe import Observation, VmRef, activity_since, failed_operations, gather, observe, vm_of
 from runbooks.playbook import Playbook, load_playbooks
 from runbooks.remediate import open_store, pending_run, remediate_vm, run_diagnosis
 from runbooks.signals import AnySignal, SignalResult
@@ -218,9 +218,9 @@ def _events_by_vm(az: Azure, report: SweepReport) -> dict[str, list[dict[str, An
             report.activity_pages += 1
             for ev in page:
                 event: dict[str, Any] = dict(ev.serialize(keep_readonly=True))
-                rid = str(event.get("resourceId") or "").lower()
-                if "/providers/microsoft.compute/virtualmachines/" in rid:
-                    events.setdefault(rid, []).append(event)
+                vm = vm_of(str(event.get("resourceId") or ""))  # the VM's own events and its extensions'
+                if vm is not None:
+                    events.setdefault(vm, []).append(event)
     except AZURE_ERRORS as e:
         raise call_failed(e, f"read the activity log of subscription {report.subscription}") from e
     return events

@@ -28,9 +28,13 @@ from tasks.runs import runs
 
 def quiet_broken_pipe() -> None:
     """`… | head` closes our stdout early: end quietly, as Unix tools do, instead of with a BrokenPipeError
-    traceback. Only for the command-line process: a program importing the tasks keeps its own handling."""
+    traceback; SIGTERM ends a run the way Ctrl-C does (its always-steps, a lock put back, still run). Only for
+    the command-line process: a program importing the tasks keeps its own handling."""
+    from runbooks.errors import stop_on_sigterm
+
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    stop_on_sigterm()
 
 
 if Path(sys.argv[0]).name in ("invoke", "inv"):  # the invoke binary imports this collection, then runs it

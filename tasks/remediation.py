@@ -67,7 +67,7 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
             return
         diag = run_diagnosis(azure(endpoint, ca_bundle, subscription), ref, pool, playbook=playbook or None)
         rendered = matched_articles(diag, articles) if articles else []
-        if (article or error or code) and diag.playbook is not None:
+        if (article or error or code) and playbook and diag.playbook is not None:  # a playbook the input named
             agrees = diag.playbook.id in diag.matched
             out["vm_agrees"] = agrees
             lines.append(f"{ref}: its own evidence {'agrees' if agrees else 'does not show this failure'} "

@@ -133,18 +133,22 @@ def _holds(cond: dict[str, Any], body: dict[str, Any], params: dict[str, Any]) -
         return any(_holds(c, body, params) for c in cond["anyOf"])
     if "not" in cond:
         return not _holds(cond["not"], body, params)
-    actual = _field(body, str(cond.get("field")))
-    text = str(actual or "").lower()
+    name = str(cond.get("field"))
+    actual = _field(body, name)
+    # ARM compares locations by their short name ("East US" is "eastus")
+    norm = (lambda v: str(v or "").replace(" ", "").lower()) if name.lower() == "location" else \
+        (lambda v: str(v or "").lower())
+    text = norm(actual)
     for op, raw in cond.items():
         if op == "field":
             continue
         want = _value(raw, params)
         if op == "equals":
-            return text == str(want).lower()
+            return text == norm(want)
         if op == "notEquals":
-            return text != str(want).lower()
+            return text != norm(want)
         if op in ("in", "notIn"):
-            found = text in {str(w).lower() for w in want or []}
+            found = text in {norm(w) for w in (want if isinstance(want, list) else [want])}
             return found if op == "in" else not found
         if op in ("like", "notLike"):
             matched = fnmatch.fnmatch(text, str(want).lower())

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any, TextIO, TypeVar
@@ -165,6 +166,10 @@ def run_job(argv: list[str], model: type[P], body: Callable[[P, JobOutput], int]
             out: JobOutput | None = None) -> int:
     """Parse, run ``body``, map errors to stream lines and an exit status. A traceback means a bug."""
     out = out or JobOutput()
+    if threading.current_thread() is threading.main_thread():
+        from runbooks.errors import stop_on_sigterm
+
+        stop_on_sigterm()  # a stopped job (SIGTERM) still puts back a lifted lock
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
     handler = _StreamHandler(out)

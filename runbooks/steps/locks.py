@@ -8,6 +8,7 @@ A lock at the subscription's scope is not lifted by a script: it covers every re
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from runbooks import scope_locks
@@ -137,7 +138,10 @@ def retry_blocked_operation(state: Observation, params: NoParams, ctx: StepConte
         raise StepRefused(f"{state.ref}: the lock refused {operation}, which this playbook does not retry: lift the "
                           "lock, run that operation again yourself, then put the lock back")
     spec = catalog()[name]
-    return spec.fn(state, spec.params(), ctx)
+    outcome = spec.fn(state, spec.params(), ctx)
+    if isinstance(outcome, Change) and spec.destructive:  # a retried deallocate asks as the deallocate would
+        return dataclasses.replace(outcome, destructive=True)
+    return outcome
 
 
 @step("restore-lock", "re-create the lifted lock exactly as it was (name, scope, level, notes, owners)",

@@ -53,7 +53,8 @@ def _undo_accept(before: Observation, now: Observation, planned: Any, run: StepC
 
 
 @step("accept-marketplace-terms", "accept the legal terms of the Marketplace plan the refused create named (the "
-      "operator's decision: it binds the subscription to the publisher's licence)", reads=_READS, undo=_undo_accept)
+      "operator's decision: it binds the subscription to the publisher's licence)", reads=_READS, undo=_undo_accept,
+      without_vm=True)
 def accept_marketplace_terms(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
     rid, _, parts = _terms(state)
     goal = Expect(rid, "properties.accepted", True)

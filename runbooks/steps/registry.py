@@ -60,13 +60,14 @@ class StepSpec:
     reads: frozenset[str] = frozenset()
     undo: UndoFn | None = None
     undo_note: str = ""  # why it cannot be undone, when ``undo`` is None
+    without_vm: bool = False  # it can run for a VM that does not exist (its create was refused)
 
 
 _STEPS: dict[str, StepSpec] = {}
 
 
 def step(name: str, summary: str, *, params: type[StepParams] = NoParams, destructive: bool = False,
-         reads: tuple[str, ...] = (), undo: UndoFn | None = None, undo_note: str = "",
+         reads: tuple[str, ...] = (), undo: UndoFn | None = None, undo_note: str = "", without_vm: bool = False,
          ) -> Callable[[StepFn], StepFn]:
     """Register a step function under ``name`` (the ``run:`` value in a playbook); ``undo`` says how rollback
     reverses it, or ``undo_note`` why it cannot be."""
@@ -74,7 +75,8 @@ def step(name: str, summary: str, *, params: type[StepParams] = NoParams, destru
     def register(fn: StepFn) -> StepFn:
         if name in _STEPS and _STEPS[name].fn is not fn:
             raise KeyError(f"step '{name}' is registered twice")
-        _STEPS[name] = StepSpec(name, summary, fn, params, destructive, frozenset(reads), undo, undo_note)
+        _STEPS[name] = StepSpec(name, summary, fn, params, destructive, frozenset(reads), undo, undo_note,
+                                without_vm)
         return fn
 
     return register

@@ -121,6 +121,9 @@ def test_diagnose_by_article_error_and_code_through_the_cli(rig: Rig) -> None:
     assert out["matches"][0]["playbook"] == "policy-denied" and out["vm_agrees"] is True
     disagrees = rig.invoke("diagnose", "--code", "RequestDisallowedByPolicy", "--vm", "rg-policy/pol-03")
     assert "does not show this failure" in disagrees.stdout, disagrees.stdout + disagrees.stderr
+    unknown = rig.invoke("diagnose", "--code", "NoSuchCode", "--vm", "rg-policy/pol-01", "--json")
+    out = json.loads(unknown.stdout)
+    assert out["matches"] == [] and "vm_agrees" not in out and out["playbook"] == "policy-denied"  # its own
     bad = rig.invoke("diagnose", "--article", "NoSuch_Article_Id")
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "no playbook serves article" in bad.stderr
 
@@ -139,3 +142,20 @@ def test_the_guest_crash_hardening_runs_only_when_named_and_enables_managed_boot
     assert vm.diagnostics_profile.boot_diagnostics.enabled and not vm.diagnostics_profile.boot_diagnostics.storage_uri
     with pytest.raises(Exception, match="does not fit"):  # ev-05 has boot diagnostics already
         remediate_vm(rig.az(), VmRef("rg-events", "ev-05"), rig.hooks(), scenario="enable-boot-diagnostics", yes=True)
+
+
+def test_a_vms_events_are_its_own_and_its_extensions_not_a_namesakes() -> None:
+    from runbooks.observe import vm_of
+
+    vm = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+    assert vm_of(vm) == vm.lower() and vm_of(vm + "/extensions/ade") == vm.lower()
+    assert vm_of(vm + "0") != vm.lower()  # vm10 is another VM
+    assert vm_of("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/vm1_OsDisk") is None
+
+
+def test_the_sweep_reports_a_disk_encryption_failure_of_a_vms_extension(rig: Rig) -> None:
+    from runbooks.sweep import sweep
+
+    rig.arm.seed("out-of-scope-failure")
+    report = sweep(rig.az())
+    assert [(i.ref, i.playbook) for i in report.items] == [("rg-ade/ade-01", "out-of-scope-failure")]

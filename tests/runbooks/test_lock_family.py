@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -277,20 +278,28 @@ def test_the_library_raises_apply_failed_with_the_lock_restored(rig: Rig) -> Non
 # --- 5. SIGKILL while the lock is lifted ------------------------------------------------------------------------------
 
 
-def test_sigkill_while_the_lock_is_lifted_then_rerun_restores_it_identical(rig: Rig) -> None:
-    seeded = seed(rig)
+ARGS = ["remediate", "--vm", LK01, "--scenario", SCENARIO, "--yes"]
+
+
+def _run_held_at_the_retry(rig: Rig) -> tuple[subprocess.Popen[str], dict[str, Any], str, dict[str, Any]]:
+    """The CLI in a subprocess, held (a 60 s delay fault) at the retried start, after it lifted lk-01's lock:
+    the process, the fault rule, the lock's lower id, and every lock's definition before the run."""
+    freeze = seed(rig)["locks"]["lk-01"].lower()
     locks = lock_definitions(rig)
-    freeze = seeded["locks"]["lk-01"].lower()
-    args = ["remediate", "--vm", LK01, "--scenario", SCENARIO, "--yes"]
     rule = rig.arm.add_fault(method="POST", path="/virtualMachines/lk-01/start$", action="delay", seconds=60)
-    proc = subprocess.Popen([INVOKE, *args], cwd=REPO, env=rig.env(), stdin=subprocess.DEVNULL,
+    proc = subprocess.Popen([INVOKE, *ARGS], cwd=REPO, env=rig.env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, rule, freeze, locks
+
+
+def test_sigkill_while_the_lock_is_lifted_then_rerun_restores_it_identical(rig: Rig) -> None:
+    proc, rule, freeze, locks = _run_held_at_the_retry(rig)
     kill_when(proc, lambda: rule["fired"] >= 1, "the retried start")
     with rig.arm.world.lock:
         rig.arm.world.faults.clear()
     assert freeze not in lock_definitions(rig)  # killed while the lock is lifted
 
-    again = rig.invoke(*args)
+    again = rig.invoke(*ARGS)
 
     assert again.returncode == 0, again.stdout + again.stderr
     assert "An unfinished run" in again.stdout and "resuming" in again.stdout
@@ -298,6 +307,26 @@ def test_sigkill_while_the_lock_is_lifted_then_rerun_restores_it_identical(rig: 
     assert lock_definitions(rig) == locks
     assert power(rig, LK01) == "running"
     assert pending_run(rig.az(), VmRef.parse(LK01)) is None
+
+
+def test_sigterm_while_the_lock_is_lifted_puts_it_back_before_the_process_ends(rig: Rig) -> None:
+    """SIGTERM (a stopped Automation job, a shutdown) is not SIGKILL: the run still puts the lock back on its way
+    out, and stays resumable for the blocked start."""
+    proc, rule, freeze, locks = _run_held_at_the_retry(rig)
+    deadline = time.monotonic() + 60
+    while rule["fired"] < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert rule["fired"] >= 1, "the retried start was never sent"
+    assert freeze not in lock_definitions(rig)  # the lock is lifted now
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err, err
+    assert lock_definitions(rig) == locks  # put back before the process ended, with no re-run
+    with rig.arm.world.lock:
+        rig.arm.world.faults.clear()
+    again = rig.invoke(*ARGS)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert lock_definitions(rig) == locks and power(rig, LK01) == "running"
 
 
 # --- 6. sweep, preflight ----------------------------------------------------------------------------------------------

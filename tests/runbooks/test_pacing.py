@@ -3,6 +3,8 @@ without a hint it backs off (empty bucket, slower refill). Pure: a fake clock, n
 
 from __future__ import annotations
 
+import pytest
+
 from runbooks.pacing import BucketEstimate, retry_hint_s
 
 
@@ -16,11 +18,13 @@ def _busy_bucket() -> BucketEstimate:
 def test_a_429_with_a_hint_costs_no_more_than_the_hint() -> None:
     bucket = _busy_bucket()
     bucket.book(1.0, reserve=10)
-    bucket.throttled(1.0, hint_s=0.02)
-    assert bucket.book(1.02, reserve=10) == 0.0  # the retry goes after the hint azure-core waited, not later
+    bucket.book(1.0, reserve=10)  # another request of the bucket, in flight
+    bucket.throttled(1.0, hint_s=0.5)
+    assert bucket.book(1.1, reserve=10) == pytest.approx(0.4)  # others wait out the hint, no longer
+    assert bucket.book(1.5, reserve=10) == 0.0  # the retry goes after the hint azure-core waited, not later
     assert bucket.refill == 10.0  # nothing learnt about the refill rate
-    bucket.observe(40, 1.05)  # the next answer reports the bucket again: pacing resumes from it
-    assert bucket.tokens is not None
+    bucket.observe(11, 1.55)  # the next answer reports the bucket again (nearly at the reserve): pacing resumes
+    assert bucket.book(1.55, reserve=10) > 0.0
 
 
 def test_a_429_without_a_hint_backs_off() -> None:
