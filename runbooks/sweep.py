@@ -43,7 +43,16 @@ from runbooks.errors import (
     UsageError,
 )
 from runbooks.journal import Store
-from runbooks.observe import Observation, VmRef, activity_since, failed_operations, gather, observe, vm_of
+from runbooks.observe import (
+    Observation,
+    VmRef,
+    activity_since,
+    failed_operations,
+    gather,
+    observe,
+    refused_create,
+    vm_of,
+)
 from runbooks.playbook import Playbook, load_playbooks
 from runbooks.remediate import open_store, pending_run, remediate_vm, run_diagnosis
 from runbooks.signals import AnySignal, SignalResult
@@ -380,6 +389,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     activity = _events_by_vm(az, report) if _needs_activity(pool) else None
     named = next(iter(pool.values())) if len(pool) == 1 and not next(iter(pool.values())).auto_detect else None
     region_skus: dict[str, list[dict[str, Any]]] = {}
+    listed: set[str] = set()  # every VM of the list in scope (lower id)
     try:
         for page in az.compute.virtual_machines.list_all(status_only="true").by_page():
             report.pages += 1
@@ -389,6 +399,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
                 if scope is not None and obs.ref.resource_group.lower() != scope:
                     continue
                 report.in_scope += 1
+                listed.add(obs.vm_id.lower())
                 if activity is not None and obs.vm_id.lower() in activity:
                     created = (vm.get("properties") or {}).get("timeCreated")
                     obs.failed_operations = failed_operations(activity[obs.vm_id.lower()], created)
@@ -408,11 +419,33 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
                             candidates=len(report.items)))
     except AZURE_ERRORS as e:
         raise call_failed(e, f"list the VMs of subscription {report.subscription}") from e
+    if activity is not None and named is None:
+        _refused_creates(report, pool, {k: v for k, v in activity.items() if k not in listed}, scope, found)
     if resource_group and report.in_scope == 0:
         report.notes.append(f"no VM of the subscription is in resource group {resource_group}")
     emit(SweepEvent("found", f"{len(report.items)} candidate(s) among {report.in_scope} VM(s)",
                     listed=report.listed, candidates=len(report.items)))
     return found
+
+
+def _refused_creates(report: SweepReport, pool: dict[str, Playbook], activity: dict[str, list[dict[str, Any]]],
+                     scope: str | None, found: dict[str, tuple[Observation, Playbook]]) -> None:
+    """The VMs the list cannot show (``activity``: the events of VMs not listed): those whose create Azure refused
+    (no VM exists), found in the activity log already read, each a candidate of the playbook its refusal belongs
+    to."""
+    for vm_id, events in sorted(activity.items()):
+        rg, name = _rg_and_name(vm_id)
+        if scope is not None and rg.lower() != scope:
+            continue
+        obs = Observation(ref=VmRef(rg, name), subscription=report.subscription, vm=None,
+                          failed_operations=failed_operations(events), gathered={"activity-log"})
+        if refused_create(obs) is None:
+            continue  # a VM that existed (listed or deleted since): not a refused create
+        pb = detected_playbook(obs, pool)
+        if pb is None:
+            continue
+        found[vm_id] = (obs, pb)
+        report.items.append(SweepItem(obs.vm_id, rg, name, ["(not created: its create was refused)"], pb.id))
 
 
 def _read_and_detect(az: Azure, ref: VmRef, pb: Playbook, region_skus: dict[str, list[dict[str, Any]]]) -> bool:

@@ -9,8 +9,9 @@ from remediation_helpers import Rig
 
 from runbooks.sweep import FAILED, REMEDIATED, SKIPPED, sweep
 
+# batch-03 and db-02: VMs whose create was refused (no VM exists; the list cannot show them, the activity log can)
 TARGETS = {"allocation-failure": {"app-01", "web-01", "shop-02"}, "size-not-in-cluster": {"api-01", "api-05"},
-           "quota-exceeded": {"batch-02"}, "sku-not-available": {"db-01"}}
+           "quota-exceeded": {"batch-02", "batch-03"}, "sku-not-available": {"db-01", "db-02"}}
 
 
 @pytest.mark.parametrize("seed", sorted(TARGETS))
@@ -50,4 +51,19 @@ def test_a_playbook_detected_only_when_named_is_swept_when_named(rig: Rig) -> No
     done = sweep(rig.az(), playbook="iops-limit", remediate=True)
     [item] = done.items
     assert item.result == SKIPPED and item.detail.startswith("advice only (no writes)")
+    assert rig.arm.writes(mark) == []
+
+
+def test_a_refused_create_is_swept_from_the_activity_log_and_only_advised(rig: Rig) -> None:
+    """fw-01's create was refused for unaccepted Marketplace terms: no VM exists, so the VM list cannot show it;
+    the sweep finds it in the activity log it reads anyway, and --remediate advises (accepting terms is the
+    operator's decision) with zero writes."""
+    rig.arm.seed("marketplace-terms")
+    mark = rig.arm.last_request
+    report = sweep(rig.az())
+    assert [(i.name, i.playbook) for i in report.items] == [("fw-01", "marketplace-terms")]
+    assert report.items[0].statuses == ["(not created: its create was refused)"]
+    fixed = sweep(rig.az(), remediate=True)
+    assert [(i.name, i.result) for i in fixed.items] == [("fw-01", SKIPPED)]
+    assert fixed.items[0].detail.startswith("advice only (no writes)"), fixed.items[0].detail
     assert rig.arm.writes(mark) == []
