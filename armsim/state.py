@@ -38,7 +38,7 @@ class Config:
     )
     page_size: int = 1000
     rbac: bool = False
-    retry_after: str = "ms"  # how poll responses hint the next poll: "ms" (retry-after-ms), "seconds", "none"
+    retry_after: str = "ms"  # poll hints: "ms"/"seconds" (exact time left), "azure" (per provider, as ARM), "none"
     # Automation sandbox (armsim/automation/sandbox.py). Job run times are real, not scaled by latency_scale.
     sandbox_python: str = ""  # a Python 3.10 interpreter for jobs; "" = python3.10 on PATH or under pyenv
     sandbox_max_jobs: int = 4  # jobs running at once; the rest wait as New

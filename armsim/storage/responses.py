@@ -29,7 +29,7 @@ def create(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName
     op = begin(world, req, subscription=state.sub.id, kind="storage.create", target=account.id, namespace="storage",
                location=account.location, duration=CREATE_SECONDS * world.config.latency_scale)
     return ArmResponse(202, None, {"Location": status_url(req, op, monitor=True),
-                                   **retry_hint(world, op.end - op.start)})
+                                   **retry_hint(world, op.end - op.start, "storage")})
 
 
 def get(world: World, req: ArmRequest, subscriptionId: str, resourceGroupName: str, accountName: str) -> ArmResponse:
@@ -59,7 +59,7 @@ def get_operation(world: World, req: ArmRequest, subscriptionId: str, location: 
         raise NotFound(f"The operation '{operationId}' was not found.", code="OperationNotFound")
     if not op.done:
         return ArmResponse(202, None, {"Location": status_url(req, op, monitor=True),
-                                       **retry_hint(world, max(0.0, op.end - world.clock()))})
+                                       **retry_hint(world, max(0.0, op.end - world.clock()), "storage")})
     if op.error is not None:
         return ArmResponse(200, {"status": op.status, "error": op.error})
     account = world.sub(op.subscription).storage.accounts.get(op.target.lower())

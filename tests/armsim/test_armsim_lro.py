@@ -156,3 +156,21 @@ def test_retry_hint_styles(env: Env, arm: ArmSim) -> None:
     arm.world.config.retry_after = "none"
     resp = env.raw("POST", f"{env.vm_id('rg', 'vm1')}/start")
     assert "Retry-After" not in resp.headers and "retry-after-ms" not in resp.headers
+
+
+def test_azure_like_poll_hints_are_the_providers_fixed_ones_not_the_time_left(env: Env) -> None:
+    """config.retry_after = "azure": every poll of a VM operation hints Compute's 10 s, a disk's 2 s (scaled by the
+    latency scale), whatever the time left, as ARM does; "ms" hints the exact time left (an oracle)."""
+    env.rg("rg")
+    env.vm("rg", "vm1")
+    env.arm.world.config.latency_scale = 0.01
+    env.arm.world.config.latencies = {**env.arm.world.config.latencies, "vm.deallocate": 60.0}
+    env.arm.world.config.retry_after = "azure"
+    resp = env.raw("POST", f"{env.vm_id('rg', 'vm1')}/deallocate")
+    assert resp.headers.get("retry-after-ms") == "100", dict(resp.headers)  # 10 s x 0.01, not the 600 ms left
+    poll = env.raw("GET", resp.headers["Azure-AsyncOperation"].replace(env.arm.endpoint, ""), api=None)
+    assert poll.headers.get("retry-after-ms") == "100"
+    _poll(env, resp.headers["Azure-AsyncOperation"])
+    env.arm.world.config.retry_after = "ms"
+    again = env.raw("POST", f"{env.vm_id('rg', 'vm1')}/start")
+    assert again.status_code == 202 and int(again.headers["retry-after-ms"]) in (400, 401)  # vm.start: 40 s x 0.01
