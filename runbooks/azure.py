@@ -10,6 +10,7 @@ This is the only module that knows SDK method names; everything else speaks in `
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
@@ -153,11 +154,6 @@ class Azure:
     """The SDK clients for one connection, sharing one credential and one request counter."""
 
     def __init__(self, conn: Connection, credential: Any = None) -> None:
-        from azure.mgmt.compute import ComputeManagementClient
-        from azure.mgmt.monitor import MonitorManagementClient
-        from azure.mgmt.network import NetworkManagementClient
-        from azure.mgmt.resource.locks import ManagementLockClient
-
         if credential is None:
             from azure.identity import DefaultAzureCredential
 
@@ -173,17 +169,38 @@ class Azure:
             kwargs["connection_verify"] = conn.ca_bundle
         if conn.polling_interval is not None:
             kwargs["polling_interval"] = conn.polling_interval
-        sub = conn.subscription_id
         self.credential, self.client_kwargs = credential, kwargs
         self._automation: Any = None
         self._health: Any = None
         self._resources: Any = None
         self._marketplace: Any = None
         self._secret_clients: dict[str, Any] = {}
-        self.compute = ComputeManagementClient(credential, sub, **kwargs)
-        self.network = NetworkManagementClient(credential, sub, **kwargs)
-        self.locks = ManagementLockClient(credential, sub, **kwargs)
-        self.monitor = MonitorManagementClient(credential, sub, **kwargs)
+
+    # Each SDK client is made on first use: importing azure.mgmt.network alone takes over a second, and most runs
+    # (a diagnosis, an Automation job's first call) need only some of them.
+    @functools.cached_property
+    def compute(self) -> Any:
+        from azure.mgmt.compute import ComputeManagementClient
+
+        return ComputeManagementClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
+
+    @functools.cached_property
+    def network(self) -> Any:
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
+
+    @functools.cached_property
+    def locks(self) -> Any:
+        from azure.mgmt.resource.locks import ManagementLockClient
+
+        return ManagementLockClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
+
+    @functools.cached_property
+    def monitor(self) -> Any:
+        from azure.mgmt.monitor import MonitorManagementClient
+
+        return MonitorManagementClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
 
     def automation(self) -> Any:
         """An Automation client on the same connection, credential and counters (made on first use)."""
