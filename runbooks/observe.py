@@ -363,7 +363,8 @@ def _read_activity_log(az: Azure, obs: Observation, days: int = ACTIVITY_DAYS) -
 
 
 def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> list[dict[str, Any]]:
-    """A resource's failed operations from its activity-log events (newest first, at most 20). A failure that no
+    """A resource's failed operations from its activity-log events (newest first, at most 20 per resource: the VM,
+    each of its extensions). A failure that no
     longer stands is kept, marked ``resolved_at`` (and ``resolved_by``): the same operation succeeded later (a
     start that failed for lack of capacity), or the VM was created again since (``created``: its timeCreated; a
     generalized VM rebuilt under its name is another VM). ``succeeded_after``: the operations (lower-case) that
@@ -378,9 +379,12 @@ def failed_operations(events: Iterable[dict[str, Any]], created: Any = None) -> 
     failed: list[dict[str, Any]] = []
     succeeded: dict[str, str] = {}  # operation (lower) → time of its latest success
     sized: dict[tuple[str, str], str] = {}  # (operation, size asked for) → time of its latest success
-    for event in events:
+    per_resource: dict[str, int] = {}  # failures kept per resource: an extension failing again and again must
+    for event in events:                # not push the VM's own failures out
         status = (event.get("status") or {}).get("value")
-        if status == "Failed" and len(failed) < 20:
+        resource = str(event.get("resourceId") or "").lower()
+        if status == "Failed" and per_resource.get(resource, 0) < 20:
+            per_resource[resource] = per_resource.get(resource, 0) + 1
             failed.append(_failed_op(event))
         elif status == "Succeeded":
             name = str((event.get("operationName") or {}).get("value") or "").lower()

@@ -159,3 +159,20 @@ def test_the_sweep_reports_a_disk_encryption_failure_of_a_vms_extension(rig: Rig
     rig.arm.seed("out-of-scope-failure")
     report = sweep(rig.az())
     assert [(i.ref, i.playbook) for i in report.items] == [("rg-ade/ade-01", "out-of-scope-failure")]
+
+
+def test_an_extension_failing_again_and_again_does_not_hide_the_vms_own_failure() -> None:
+    from runbooks.observe import failed_operations
+
+    vm = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1"
+
+    def failed(rid: str, code: str, minute: int) -> dict[str, object]:
+        return {"status": {"value": "Failed"}, "resourceId": rid, "eventTimestamp": f"2026-12-01T10:{minute:02d}:00Z",
+                "correlationId": f"c{minute}-{code}", "operationName": {"value": "x/write"},
+                "properties": {"statusMessage": json.dumps({"error": {"code": code, "message": "m"}})}}
+
+    # newest first, as the activity log lists them: 30 extension failures, then the VM's own refusal
+    events = [failed(vm + "/extensions/ade", "VMExtensionProvisioningError", 59 - i) for i in range(30)]
+    events.append(failed(vm, "ScopeLocked", 0))
+    codes = [op["error_code"] for op in failed_operations(events)]
+    assert "ScopeLocked" in codes and codes.count("VMExtensionProvisioningError") == 20
