@@ -10,7 +10,7 @@ This is the only module that knows SDK method names; everything else speaks in `
 
 from __future__ import annotations
 
-import functools
+import importlib
 import os
 import re
 import threading
@@ -170,73 +170,50 @@ class Azure:
         if conn.polling_interval is not None:
             kwargs["polling_interval"] = conn.polling_interval
         self.credential, self.client_kwargs = credential, kwargs
-        self._automation: Any = None
-        self._health: Any = None
-        self._resources: Any = None
-        self._marketplace: Any = None
+        self._sdk_clients: dict[str, Any] = {}
         self._secret_clients: dict[str, Any] = {}
 
-    # Each SDK client is made on first use: importing azure.mgmt.network alone takes over a second, and most runs
-    # (a diagnosis, an Automation job's first call) need only some of them.
-    @functools.cached_property
+    def _sdk(self, module: str, name: str) -> Any:
+        """The SDK client ``module.name`` on this connection, credential and counters, made on first use:
+        importing azure.mgmt.network alone takes over a second, and most runs need only some clients."""
+        client = self._sdk_clients.get(name)
+        if client is None:
+            cls = getattr(importlib.import_module(module), name)
+            client = self._sdk_clients[name] = cls(self.credential, self.conn.subscription_id, **self.client_kwargs)
+        return client
+
+    @property
     def compute(self) -> Any:
-        from azure.mgmt.compute import ComputeManagementClient
+        return self._sdk("azure.mgmt.compute", "ComputeManagementClient")
 
-        return ComputeManagementClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
-
-    @functools.cached_property
+    @property
     def network(self) -> Any:
-        from azure.mgmt.network import NetworkManagementClient
+        return self._sdk("azure.mgmt.network", "NetworkManagementClient")
 
-        return NetworkManagementClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
-
-    @functools.cached_property
+    @property
     def locks(self) -> Any:
-        from azure.mgmt.resource.locks import ManagementLockClient
+        return self._sdk("azure.mgmt.resource.locks", "ManagementLockClient")
 
-        return ManagementLockClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
-
-    @functools.cached_property
+    @property
     def monitor(self) -> Any:
-        from azure.mgmt.monitor import MonitorManagementClient
-
-        return MonitorManagementClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
+        return self._sdk("azure.mgmt.monitor", "MonitorManagementClient")
 
     def automation(self) -> Any:
-        """An Automation client on the same connection, credential and counters (made on first use)."""
-        if self._automation is None:
-            from azure.mgmt.automation import AutomationClient
-
-            self._automation = AutomationClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
-        return self._automation
+        """Azure Automation (accounts, runbooks, jobs)."""
+        return self._sdk("azure.mgmt.automation", "AutomationClient")
 
     def health(self) -> Any:
-        """A Resource Health client on the same connection, credential and counters (made on first use)."""
-        if self._health is None:
-            from azure.mgmt.resourcehealth import ResourceHealthMgmtClient
-
-            self._health = ResourceHealthMgmtClient(self.credential, self.conn.subscription_id, **self.client_kwargs)
-        return self._health
-
+        """Resource Health (availability statuses)."""
+        return self._sdk("azure.mgmt.resourcehealth", "ResourceHealthMgmtClient")
 
     def resources(self) -> Any:
-        """The generic resource client (azure-mgmt-resource) on the same connection (made on first use): resources
-        the toolkit reads without an SDK of their own, such as storage accounts."""
-        if self._resources is None:
-            from azure.mgmt.resource.resources import ResourceManagementClient
+        """The generic resource client: resources the toolkit reads without an SDK of their own (storage
+        accounts)."""
+        return self._sdk("azure.mgmt.resource.resources", "ResourceManagementClient")
 
-            self._resources = ResourceManagementClient(self.credential, self.conn.subscription_id,
-                                                       **self.client_kwargs)
-        return self._resources
     def marketplace(self) -> Any:
-        """A MarketplaceOrdering client (legal terms of Marketplace plans) on the same connection (made on first
-        use)."""
-        if self._marketplace is None:
-            from azure.mgmt.marketplaceordering import MarketplaceOrderingAgreements
-
-            self._marketplace = MarketplaceOrderingAgreements(self.credential, self.conn.subscription_id,
-                                                              **self.client_kwargs)
-        return self._marketplace
+        """MarketplaceOrdering (legal terms of Marketplace plans)."""
+        return self._sdk("azure.mgmt.marketplaceordering", "MarketplaceOrderingAgreements")
 
     def client(self, name: str) -> Any:
         if name == "marketplace":
@@ -564,10 +541,15 @@ def get_resource(az: Azure, resource_id: str) -> dict[str, Any] | None:
     return r.as_dict() if hasattr(r, "as_dict") else dict(r)
 
 
+def scope_of_lock(lock_id: str) -> str:
+    """The scope a management lock sits at: its id less ``/providers/Microsoft.Authorization/locks/NAME``."""
+    cut = lock_id.lower().rfind("/providers/microsoft.authorization/locks/")
+    return lock_id[:cut] if cut >= 0 else lock_id
+
+
 def _get_lock(az: Azure, lock_id: str) -> dict[str, Any] | None:
     """A management lock by id, as ARM's JSON (its msrest model serialised); None when it does not exist."""
-    cut = lock_id.lower().rfind("/providers/microsoft.authorization/locks/")
-    scope, name = lock_id[:cut], lock_id.rsplit("/", 1)[-1]
+    scope, name = scope_of_lock(lock_id), lock_id.rsplit("/", 1)[-1]
     try:
         lock = az.locks.management_locks.get_by_scope(scope, name)
     except ResourceNotFoundError:

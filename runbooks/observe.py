@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from runbooks.azure import AZURE_ERRORS, call_failed, resource_parts
+from runbooks.azure import AZURE_ERRORS, call_failed, resource_parts, scope_of_lock
 from runbooks.errors import TargetNotFound, UsageError
 
 if TYPE_CHECKING:
@@ -689,8 +689,7 @@ def gather(az: Azure, obs: Observation, facts: Iterable[str]) -> Observation:
 
 
 def _covers(lock_id: str, vm_id: str) -> bool:
-    scope = lock_id.lower().split("/providers/microsoft.authorization/locks/")[0].rstrip("/") + "/"
-    return (vm_id + "/").startswith(scope)
+    return (vm_id + "/").startswith(scope_of_lock(lock_id).lower().rstrip("/") + "/")
 
 
 def _failed_op(event: dict[str, Any]) -> dict[str, Any]:

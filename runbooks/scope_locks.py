@@ -11,17 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from runbooks.azure import scope_of_lock
 from runbooks.observe import Observation
 
-LOCKS_SEGMENT = "/providers/microsoft.authorization/locks/"
 _LOCKED_SCOPES = re.compile(r"locked:\s*(.*?)\.\s*Please", re.IGNORECASE | re.DOTALL)
 
 
 def lock_scope(lock: dict[str, Any]) -> str:
-    """The scope a lock sits at (its id less ``/providers/Microsoft.Authorization/locks/NAME``)."""
-    lock_id = str(lock.get("id", ""))
-    cut = lock_id.lower().rfind(LOCKS_SEGMENT)
-    return lock_id[:cut] if cut >= 0 else lock_id
+    """The scope a lock (its JSON) sits at."""
+    return scope_of_lock(str(lock.get("id", "")))
 
 
 def scope_kind(scope: str, vm_id: str) -> str:
