@@ -1,4 +1,5 @@
-"""``python -m armsim serve [--host H] [--port P] [--state FILE] [--scenario NAME] [--latency-scale F] [--rbac]``"""
+"""``python -m armsim serve [--host H] [--port P] [--state FILE] [--scenario NAME] [--latency-scale F] [--rbac]
+[--no-throttling] [--env-file FILE]``"""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--latency-scale", type=float, default=1.0, help="multiply every operation's duration")
     serve.add_argument("--rbac", action="store_true", help="enforce role assignments (see /_armsim/rbac)")
     serve.add_argument("--no-throttling", action="store_true", help="turn ARM's request token buckets off")
+    serve.add_argument("--env-file", help="write `export` lines for the toolkit and azure-identity here (`. FILE`)")
     args = parser.parse_args(argv)
     if args.latency_scale <= 0:
         parser.error("--latency-scale must be > 0")
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"armsim: cannot start: {e}", file=sys.stderr)
         return 2
-    serve_forever(sim, args.scenario)
+    serve_forever(sim, args.scenario, args.env_file)
     return 0
 
 

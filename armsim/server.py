@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import socket
 import ssl
@@ -371,13 +372,25 @@ class ArmSim:
                             **{"verify_challenge_resource": False, "connection_verify": self.ca_bundle, **kwargs})
 
 
-def serve_forever(sim: ArmSim, scenario: str | None) -> None:
-    """Start, seed, print the one JSON line, serve until SIGTERM/SIGINT."""
+def write_env_file(sim: ArmSim, path: str) -> None:
+    """Shell ``export`` lines pointing the toolkit and azure-identity at this armsim (owner-only: the identity
+    header is the managed identity's secret)."""
+    import shlex
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sim.env().items()))
+
+
+def serve_forever(sim: ArmSim, scenario: str | None, env_file: str | None = None) -> None:
+    """Start, seed, print the one JSON line (and write ``env_file``), serve until SIGTERM/SIGINT."""
     import signal
 
     sim.start()
     if scenario:
         sim.seed(scenario)
+    if env_file:
+        write_env_file(sim, env_file)
     print(json.dumps(sim.info()), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
