@@ -637,10 +637,10 @@ def console_progress(stream: TextIO | None = None) -> Iterator[OnEvent]:
     from rich.progress import Progress as Bars
     from rich.table import Column
 
-    # spinner 1 + description 54 + bar 20 + count 7 + elapsed 7, and a space between each: 93 columns
+    # spinner 1 + description 62 + bar 15 + count 7 + elapsed 7, and a space between each: 96 columns
     with Bars(SpinnerColumn(table_column=Column(width=1)),
-              TextColumn("{task.description}", table_column=Column(width=54, no_wrap=True, overflow="ellipsis")),
-              BarColumn(bar_width=20), TextColumn("{task.fields[count]}", table_column=Column(width=7, no_wrap=True)),
+              TextColumn("{task.description}", table_column=Column(width=62, no_wrap=True, overflow="ellipsis")),
+              BarColumn(bar_width=15), TextColumn("{task.fields[count]}", table_column=Column(width=7, no_wrap=True)),
               TimeElapsedColumn(table_column=Column(width=7, no_wrap=True)),
               console=Console(file=out, width=min(WIDTH, Console(file=out).width)), expand=False) as bars:
         lock = threading.Lock()
