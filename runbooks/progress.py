@@ -47,6 +47,21 @@ def fit(text: str, width: int = WIDTH) -> str:
     return one if len(one) <= width else one[: width - 1] + "…"
 
 
+def wrap_prefixed(prefix: str, text: str, width: int = WIDTH) -> list[str]:
+    """``prefix: text`` as whole lines of at most ``width`` characters, each starting with ``prefix:`` (later ones
+    indented), so nothing is cut and every line still says whose it is (a VM's, in a sweep's log). No prefix: the
+    text alone, wrapped the same way."""
+    import textwrap
+
+    head = f"{prefix}: " if prefix else ""
+    room = width - len(head) - 2
+    if room < 20:
+        return [fit(head + text, width)]
+    chunks = textwrap.wrap(" ".join(text.split()), room + 2, break_on_hyphens=False) or [""]
+    rest = textwrap.wrap(" ".join(" ".join(chunks[1:]).split()), room, break_on_hyphens=False)
+    return [head + chunks[0], *(f"{head}  {chunk}" for chunk in rest)]
+
+
 def timeout_scale() -> float:
     """``RUNBOOKS_TIMEOUT_SCALE`` (default 1): how much faster than Azure the clock the timeouts model runs."""
     raw = os.environ.get(TIMEOUT_SCALE_ENV, "").strip()

@@ -616,18 +616,22 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
 @contextmanager
 def console_progress(stream: TextIO | None = None) -> Iterator[OnEvent]:
     """An ``on_event`` callback. On a terminal: a row per VM in flight (its last step; gone when it ends, leaving
-    one line with its result) under the listing and a total bar (M/N VMs), each row ≤ 100 columns. Otherwise one
-    whole line per event, prefixed by its VM, ≤ 100 columns, never two threads' lines mixed (logs, Automation)."""
-    from runbooks.progress import WIDTH, fit
+    its result) under the listing and a total bar (M/N VMs), each row ≤ 100 columns. Otherwise whole lines of at
+    most 100 columns, each prefixed by its VM (a long event wraps; nothing is cut), an event's lines written at once
+    so two threads' never mix (logs, CI)."""
+    from runbooks.progress import WIDTH, wrap_prefixed
+
+    def lines(event: SweepEvent) -> list[str]:
+        return wrap_prefixed(event.vm or "", event.message)
 
     out = stream if stream is not None else sys.stderr
     if not out.isatty():
         lock = threading.Lock()
 
         def plain(event: SweepEvent) -> None:
-            line = fit(str(event)) + "\n"
+            text = "".join(line + "\n" for line in lines(event))
             with lock:
-                out.write(line)
+                out.write(text)
                 out.flush()
 
         yield plain
@@ -669,9 +673,10 @@ def console_progress(stream: TextIO | None = None) -> Iterator[OnEvent]:
                     bars.remove_task(rows.pop(event.vm))
                 if total:
                     bars.update(total[0], completed=event.finished, count=f"{event.finished}/{event.candidates}")
-                bars.console.print(fit(str(event)), markup=False, highlight=False, soft_wrap=True)
+                bars.console.print("\n".join(lines(event)), markup=False, highlight=False, soft_wrap=True)
             elif event.kind == "stop":
-                bars.console.print(fit(str(event)), style="yellow", markup=False, highlight=False, soft_wrap=True)
+                bars.console.print("\n".join(lines(event)), style="yellow", markup=False, highlight=False,
+                                   soft_wrap=True)
 
         yield show
 

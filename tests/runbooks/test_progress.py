@@ -136,25 +136,40 @@ def test_hooks_without_a_tracker_report_waits_as_plain_lines_through_progress() 
     assert lines[0] == "    → start VM web-01 (waiting until ARM ends it)" and lines[1].startswith("    ✓ start VM")
 
 
-def test_the_sweep_without_a_terminal_writes_one_whole_line_per_event_prefixed_by_its_vm() -> None:
+def test_the_sweep_without_a_terminal_writes_whole_lines_each_prefixed_by_its_vm_never_mixed() -> None:
     out = io.StringIO()
+    sent: dict[str, list[str]] = {}
     with console_progress(out) as show:
         def vm(n: int) -> None:
             ref = f"rg-sweep/vm-{n:02d}"
-            show(SweepEvent("start", "started", vm=ref, candidates=4))
-            for i in range(10):
-                show(SweepEvent("step", f"→ create VM vm-{n:02d} step {i} " + "detail " * 30, vm=ref))
-            show(SweepEvent("done", "failed: " + "Conflict " * 40, vm=ref, candidates=4, finished=n))
+            messages = ["started", *(f"→ create VM vm-{n:02d} step {i} " + "detail " * (i * 4) for i in range(10)),
+                        "failed: " + "Conflict " * 40]
+            sent[ref] = [" ".join(m.split()) for m in messages]
+            show(SweepEvent("start", messages[0], vm=ref, candidates=4))
+            for m in messages[1:-1]:
+                show(SweepEvent("step", m, vm=ref))
+            show(SweepEvent("done", messages[-1], vm=ref, candidates=4, finished=n))
 
         threads = [threading.Thread(target=vm, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        show(SweepEvent("stop", "1 remediation(s) failed (--max-errors 1): no new one was started"))
     lines = out.getvalue().splitlines()
-    assert len(lines) == 4 * 12
     assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
-    assert all(line.startswith("rg-sweep/vm-0") and line[len("rg-sweep/vm-00")] == ":" for line in lines), lines
+    assert lines[-1] == "1 remediation(s) failed (--max-errors 1): no new one was started"
+    events: list[tuple[str, str]] = []  # (vm, text): a continuation line must follow a line of the same VM
+    for line in lines[:-1]:
+        ref, _, text = line.partition(": ")
+        assert ref in sent, line
+        if text.startswith("  "):
+            assert events and events[-1][0] == ref, line
+            events[-1] = (ref, f"{events[-1][1]} {text.strip()}")
+        else:
+            events.append((ref, text))
+    assert any(len(text) > WIDTH for _, text in events)  # long events were wrapped, not cut
+    assert {ref: [text for r, text in events if r == ref] for ref in sent} == sent
 
 
 class Recording(Tracker):
