@@ -7,7 +7,8 @@ it"), is polled (the last state seen: a poller's status, the verification condit
 
 * ``PlainTracker``: one whole line per event (each ≤ 100 columns, written at once under a lock, so parallel
   waits never interleave): for logs, pipes and Azure Automation's output stream. A poll is shown when its
-  state changes, or every ``RUNBOOKS_PROGRESS_EVERY_S`` seconds (default 15) while it does not.
+  state changes (from "InProgress" at the start), or every ``RUNBOOKS_PROGRESS_EVERY_S`` seconds (default 15)
+  while it does not.
 * ``LiveTracker``: on a terminal, a rich Live area with one status line per running operation (spinner, what,
   elapsed / deadline, last state), redrawn ten times a second; each operation leaves one ✓/✗ line when it ends.
 
@@ -37,6 +38,8 @@ TIMEOUT_SCALE_ENV = "RUNBOOKS_TIMEOUT_SCALE"
 # A scaled timeout is never cut below this (nor above the unscaled one): the toolkit's own work (TLS, JSON,
 # a loaded machine) does not speed up with armsim's clock.
 MIN_SCALED_TIMEOUT_S = 30.0
+# A started operation is taken to be in progress: a poller answering just that is not news until the period passes.
+STARTED_STATE = "InProgress"
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 _ids = itertools.count(1)
 
@@ -197,14 +200,14 @@ class PlainTracker(Tracker):
 
     def started(self, op: Operation) -> None:
         with self.lock:
-            self._said[op.id] = (time.monotonic(), "")
+            self._said[op.id] = (time.monotonic(), STARTED_STATE)
             self.write(op.start_text())
 
     def polled(self, op: Operation, state: str) -> None:
         op.state = state
         every = self.every_s if self.every_s is not None else progress_every()
         with self.lock:
-            when, said = self._said.get(op.id, (op.started, ""))
+            when, said = self._said.get(op.id, (op.started, STARTED_STATE))
             now = time.monotonic()
             if state != said or now - when >= every:
                 self._said[op.id] = (now, state)
