@@ -225,3 +225,53 @@ def test_a_remediation_reports_each_wait_with_the_state_azure_answered(rig: Rig,
     create_polls = {s for kind, what, _, s in recording.events if kind == "poll" and what.startswith("create VM")}
     assert "InProgress" in create_polls and create_polls <= {"InProgress", "Succeeded"}, create_polls
     assert not any("still running" in line for line in rig.progress)  # waits went to the tracker, not to progress
+
+
+def test_an_automation_job_streams_each_wait_as_whole_plain_lines(rig: Rig, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """No terminal in an Automation sandbox: the job's Output stream gets one line per event, ≤ 100 columns."""
+    from runbooks.automation.entry import remediate_main
+
+    for key, value in rig.arm.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("RUNBOOKS_PROGRESS_EVERY_S", "0.2")
+    rig.arm.seed("generalized-without-sysprep")
+    rig.arm.world.config.latency_scale = 0.05
+    code = remediate_main(['{"vm": "rg-demo/api-01", "scenario": "from-os-disk", "apply": true, '
+                           '"allow_local_store": true}'])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0, lines
+    waits = [line for line in lines if line.lstrip().startswith(("→ ", "… ", "✓ ", "✗ "))]
+    assert any(line.startswith("    → create VM api-01") and line.endswith("(waiting until ARM ends it)")
+               for line in waits), waits
+    assert any(line.startswith("      … create VM api-01") and "still running" in line for line in waits), waits
+    assert any(line.startswith("    ✓ verify (") for line in waits), waits
+    assert all(len(line) <= WIDTH for line in waits), max(waits, key=len)
+
+
+def test_an_automation_jobs_records_from_parallel_threads_never_mix() -> None:
+    from runbooks.automation.entry import JobOutput
+
+    chars: list[str] = []
+
+    class OneCharAtATime(io.StringIO):
+        def write(self, s: str) -> int:
+            for ch in s:
+                chars.append(ch)
+                time.sleep(0)
+            return len(s)
+
+    out = JobOutput(OneCharAtATime())
+    expected = {f"VERBOSE: rg-sweep/vm-{n:02d}: step {i}" for n in range(6) for i in range(20)}
+
+    def vm(n: int) -> None:
+        for i in range(20):
+            out.verbose(f"rg-sweep/vm-{n:02d}: step {i}")
+
+    threads = [threading.Thread(target=vm, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = "".join(chars).splitlines()
+    assert len(lines) == len(expected) and set(lines) == expected
