@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from remediation_helpers import Rig, seed
@@ -15,6 +16,15 @@ from runbooks.apply import Hooks
 from runbooks.errors import UsageError
 from runbooks.progress import WIDTH, Operation, PlainTracker, Tracker, fit, scaled, stream_writer
 from runbooks.sweep import SweepEvent, console_progress
+
+
+def in_parallel(fn: Callable[[int], None], n: int) -> None:
+    """``fn(0)`` … ``fn(n - 1)`` at once, each in its own thread; returns when all have."""
+    threads = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def test_plain_lines_say_what_is_waited_for_its_deadline_the_state_and_how_it_ended() -> None:
@@ -91,11 +101,7 @@ def test_parallel_waits_never_mix_their_lines() -> None:
             op.poll(f"InProgress {n}")
             op.end()
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_parallel(work, 6)
     lines = "".join(chars).splitlines()
     assert len(lines) == 6 * 15 * 3
     for line in lines:
@@ -154,11 +160,7 @@ def test_the_sweep_without_a_terminal_writes_whole_lines_each_prefixed_by_its_vm
                 show(SweepEvent("step", m, vm=ref))
             show(SweepEvent("done", messages[-1], vm=ref, candidates=4, finished=n))
 
-        threads = [threading.Thread(target=vm, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_parallel(vm, 4)
         show(SweepEvent("stop", "1 remediation(s) failed (--max-errors 1): no new one was started"))
     lines = out.getvalue().splitlines()
     assert all(len(line) <= WIDTH for line in lines), max(lines, key=len)
@@ -268,10 +270,6 @@ def test_an_automation_jobs_records_from_parallel_threads_never_mix() -> None:
         for i in range(20):
             out.verbose(f"rg-sweep/vm-{n:02d}: step {i}")
 
-    threads = [threading.Thread(target=vm, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_parallel(vm, 6)
     lines = "".join(chars).splitlines()
     assert len(lines) == len(expected) and set(lines) == expected
