@@ -260,7 +260,7 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
             failure = started
         else:
             try:
-                finish(started, call, op=op)
+                finish(started, call, op)
                 return None
             except ApplyFailed as e:
                 failure = e

@@ -14,7 +14,7 @@ import importlib
 import os
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -436,21 +436,15 @@ def start_call(az: Azure, call: Call) -> Any:
         raise call_failed(e, call.summary) from e
 
 
-def finish(poller: Any, call: Call, progress: Callable[[str], None] | None = None, *,
-           op: Operation | None = None) -> Any:
-    """Wait for a started call. ``op`` (``runbooks.progress``) is told the poller's status every half second
-    (a live line moves; a plain one says it is still running every ``RUNBOOKS_PROGRESS_EVERY_S`` seconds, so a
-    create that takes minutes at Azure's pace is never silent); ``progress`` alone: plain lines through it."""
-    from runbooks.progress import PlainTracker, wait_for_poller
-
+def finish(poller: Any, call: Call, op: Operation | None = None) -> Any:
+    """Wait for a started call. ``op`` (``runbooks.progress``) is told the poller's status every half second: a
+    live line moves, a plain one says it is still running every ``RUNBOOKS_PROGRESS_EVERY_S`` seconds, so a
+    create that takes minutes at Azure's pace is never silent."""
     try:
-        if hasattr(poller, "done") and hasattr(poller, "wait") and (op is not None or progress is not None):
-            if op is None:
-                assert progress is not None
-                with PlainTracker(progress).operation(call.summary, indent="      ") as own:
-                    wait_for_poller(poller, own)
-            else:
-                wait_for_poller(poller, op)
+        if op is not None and hasattr(poller, "done") and hasattr(poller, "wait"):
+            from runbooks.progress import wait_for_poller
+
+            wait_for_poller(poller, op)
         return poller.result() if hasattr(poller, "result") else poller
     except AZURE_ERRORS as e:
         raise call_failed(e, call.summary) from e
