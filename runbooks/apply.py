@@ -37,6 +37,7 @@ from runbooks.errors import (
 from runbooks.journal import RunJournal
 from runbooks.observe import Observation, observe, vm_view
 from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
+from runbooks.progress import Operation, PlainTracker, Tracker
 from runbooks.steps.registry import catalog
 from runbooks.verify import conditions, report_fallout, verify
 
@@ -44,11 +45,22 @@ from runbooks.verify import conditions, report_fallout, verify
 @dataclass
 class Hooks:
     """How the engine talks to the operator: ``confirm(question) -> bool``, ``progress(line)`` and, for a
-    choice between scenarios, ``choose(question, [(id, evidence)]) -> id or None`` (None: cannot ask)."""
+    choice between scenarios, ``choose(question, [(id, evidence)]) -> id or None`` (None: cannot ask).
+    ``tracker`` shows each wait (``runbooks.progress``); without one, waits are plain lines through ``progress``."""
 
     confirm: Callable[[str], bool]
     progress: Callable[[str], None] = print
     choose: Callable[[str, list[tuple[str, str]]], str | None] | None = None
+    tracker: Tracker | None = None
+
+    def __post_init__(self) -> None:
+        if self.tracker is None:
+            self.tracker = PlainTracker(self.progress)
+
+    @property
+    def ops(self) -> Tracker:
+        assert self.tracker is not None
+        return self.tracker
 
 
 @dataclass
@@ -237,7 +249,7 @@ def _start(az: Azure, step: PlannedStep, call: Call, journal: RunJournal | None)
 
 
 def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: RunJournal | None,
-          hooks: Hooks) -> ApplyFailed | None:
+          hooks: Hooks, op: Operation) -> ApplyFailed | None:
     """Wait for a started action (``started``: its poller, or the ``ApplyFailed`` ARM answered the start with);
     on a transient capacity failure, start it again while it has attempts left. Returns the failure that ends it
     (recorded in the journal once), or None once it succeeded."""
@@ -248,7 +260,7 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
             failure = started
         else:
             try:
-                finish(started, call, hooks.progress)
+                finish(started, call, op)
                 return None
             except ApplyFailed as e:
                 failure = e
@@ -260,6 +272,7 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
         attempt += 1
         hooks.progress(f"    ! {call.summary}: {failure.code}; trying again in {pause:g} s (attempt {attempt} of "
                        f"{action.attempts})")
+        op.poll(f"{failure.code}: attempt {attempt} of {action.attempts} in {pause:g}s")
         time.sleep(pause)
         try:
             started = _start(az, step, call, journal)
@@ -276,38 +289,49 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
              outcome: Outcome, reality: Reality) -> None:
     """Start every action of a wave whose goal does not hold yet (they run in parallel), then wait for all. An
     action with ``attempts`` > 1 is tried again after a transient capacity failure, saying so."""
-    started: list[tuple[Action, Any]] = []
-    for action in wave:
-        call = action.call
-        if action.goal and not reality.unmet(action.goal):
-            hooks.progress(f"    = {call.summary}: already done")
-            outcome.skipped_calls += 1
-            continue
-        hooks.progress(f"    → {call.summary}")
-        try:
-            started.append((action, _start(az, step, call, journal)))
-        except ApplyFailed as e:
-            if step.keep_going or (action.attempts > 1 and e.code in TRANSIENT_CAPACITY):
-                started.append((action, e))  # retried or reported with the wave: the others still start
-                continue
-            raise ApplyFailed(f"step {step.name}: {e}. Re-run the same command to retry; finished work is kept.",
-                              code=e.code, step=step.name) from e
+    started: list[tuple[Action, Any, Operation]] = []
     errors: list[ApplyFailed] = []
-    for action, poller in started:
-        call = action.call
-        failure = _wait(az, step, action, poller, journal, hooks)
-        if failure is not None:
-            errors.append(failure)
-            continue
-        outcome.made_calls += 1
-        reality.finished.add((call.op, call.resource_id.lower()))
-        if journal:
-            journal.append({"event": "call-done", "step": step.name, "op": call.op, "resource": call.resource_id})
-        hooks.progress(f"    ✓ {call.summary}")
+    try:
+        for action in wave:
+            call = action.call
+            if action.goal and not reality.unmet(action.goal):
+                hooks.progress(f"    = {call.summary}: already done")
+                outcome.skipped_calls += 1
+                continue
+            op = hooks.ops.start(call.summary)  # "→ summary": shown until it ends
+            try:
+                started.append((action, _start(az, step, call, journal), op))
+            except ApplyFailed as e:
+                if step.keep_going or (action.attempts > 1 and e.code in TRANSIENT_CAPACITY):
+                    started.append((action, e, op))  # retried or reported with the wave: the others still start
+                    continue
+                op.end(False, e.code or "refused")
+                raise ApplyFailed(f"step {step.name}: {e}. Re-run the same command to retry; finished work is "
+                                  "kept.", code=e.code, step=step.name) from e
+        _wait_all(az, step, started, journal, hooks, outcome, reality, errors)
+    finally:  # a refusal, Ctrl-C or a lost lock stops the run here: no wait is left shown as running
+        for _, _, op in started:
+            op.end(False, "not waited for: the run stopped")
     if errors:
         first = errors[0]
         raise ApplyFailed(f"step {step.name}: {first}. Re-run the same command to retry; finished work is kept.",
                           code=first.code, step=step.name)
+
+
+def _wait_all(az: Azure, step: PlannedStep, started: list[tuple[Action, Any, Operation]], journal: RunJournal | None,
+              hooks: Hooks, outcome: Outcome, reality: Reality, errors: list[ApplyFailed]) -> None:
+    for action, poller, op in started:
+        call = action.call
+        failure = _wait(az, step, action, poller, journal, hooks, op)
+        if failure is not None:
+            op.end(False, failure.code or "failed")
+            errors.append(failure)
+            continue
+        op.end(True)
+        outcome.made_calls += 1
+        reality.finished.add((call.op, call.resource_id.lower()))
+        if journal:
+            journal.append({"event": "call-done", "step": step.name, "op": call.op, "resource": call.resource_id})
 
 
 def _record_failure(journal: RunJournal | None, step: PlannedStep, call: Call, e: ApplyFailed) -> None:
@@ -484,7 +508,7 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
         current = total  # every step is done: a failure from here on (verification) is after the last one
         if plan.verify:
             hooks.progress(f"verify: {', '.join(c.describe for c in conditions(plan.verify))}")
-            outcome.after = verify(az, plan, hooks.progress)
+            outcome.after = verify(az, plan, hooks.progress, tracker=hooks.ops)
             hooks.progress("    ✓ every condition holds")
         outcome.fallout = report_fallout(az, plan, outcome.after)
     except LockLost:

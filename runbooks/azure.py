@@ -14,10 +14,9 @@ import importlib
 import os
 import re
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
@@ -32,6 +31,9 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from runbooks.errors import ApplyFailed, SecretMissing, UsageError
 from runbooks.pacing import ThrottlePacer
+
+if TYPE_CHECKING:
+    from runbooks.progress import Operation
 
 PUBLIC_ARM = "https://management.azure.com"
 # What an SDK call can fail with that a user can act on: ARM's answer, no connection, or a connection lost
@@ -434,32 +436,18 @@ def start_call(az: Azure, call: Call) -> Any:
         raise call_failed(e, call.summary) from e
 
 
-PROGRESS_EVERY_ENV = "RUNBOOKS_PROGRESS_EVERY_S"  # seconds between "still running" lines (default 15)
-
-
-def finish(poller: Any, call: Call, progress: Callable[[str], None] | None = None) -> Any:
-    """Wait for a started call. A long-running one says every ``RUNBOOKS_PROGRESS_EVERY_S`` seconds that it is
-    still running, so a create that takes minutes at Azure's pace is never silent."""
+def finish(poller: Any, call: Call, op: Operation | None = None) -> Any:
+    """Wait for a started call. ``op`` (``runbooks.progress``) is told the poller's status every half second: a
+    live line moves, a plain one says it is still running every ``RUNBOOKS_PROGRESS_EVERY_S`` seconds, so a
+    create that takes minutes at Azure's pace is never silent."""
     try:
-        if progress is not None and hasattr(poller, "done") and hasattr(poller, "wait"):
-            every = _progress_every()
-            start = time.monotonic()
-            poller.wait(every)
-            while not poller.done():
-                progress(f"      … {call.summary}: still running ({time.monotonic() - start:.0f}s)")
-                poller.wait(every)
+        if op is not None and hasattr(poller, "done") and hasattr(poller, "wait"):
+            from runbooks.progress import wait_for_poller
+
+            wait_for_poller(poller, op)
         return poller.result() if hasattr(poller, "result") else poller
     except AZURE_ERRORS as e:
         raise call_failed(e, call.summary) from e
-
-
-def _progress_every() -> float:
-    raw = os.environ.get(PROGRESS_EVERY_ENV, "")
-    try:
-        value = float(raw) if raw.strip() else 15.0
-    except ValueError:
-        value = 15.0
-    return value if value > 0 else 15.0
 
 
 @dataclass(frozen=True)

@@ -615,41 +615,68 @@ def _remediate_one(az: Azure, item: SweepItem, hooks: Hooks, pool: dict[str, Pla
 
 @contextmanager
 def console_progress(stream: TextIO | None = None) -> Iterator[OnEvent]:
-    """An ``on_event`` callback: rich progress bars on a terminal, plain lines otherwise (logs, CI)."""
+    """An ``on_event`` callback. On a terminal: a row per VM in flight (its last step; gone when it ends, leaving
+    its result) under the listing and a total bar (M/N VMs), each row ≤ 100 columns. Otherwise whole lines of at
+    most 100 columns, each prefixed by its VM (a long event wraps; nothing is cut), an event's lines written at once
+    so two threads' never mix (logs, CI)."""
+    from runbooks.progress import WIDTH, wrap_prefixed
+
+    def lines(event: SweepEvent) -> list[str]:
+        return wrap_prefixed(event.vm or "", event.message)
+
     out = stream if stream is not None else sys.stderr
     if not out.isatty():
         lock = threading.Lock()
 
         def plain(event: SweepEvent) -> None:
+            text = "".join(line + "\n" for line in lines(event))
             with lock:
-                print(str(event), file=out, flush=True)
+                out.write(text)
+                out.flush()
 
         yield plain
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bars
+    from rich.table import Column
 
-    with Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-              TimeElapsedColumn(), console=Console(file=out)) as bars:
-        listing = bars.add_task("listing VMs", total=None)
-        working: dict[str, TaskID] = {}
+    # spinner 1 + description 62 + bar 15 + count 7 + elapsed 7, and a space between each: 96 columns
+    with Bars(SpinnerColumn(table_column=Column(width=1)),
+              TextColumn("{task.description}", table_column=Column(width=62, no_wrap=True, overflow="ellipsis")),
+              BarColumn(bar_width=15), TextColumn("{task.fields[count]}", table_column=Column(width=7, no_wrap=True)),
+              TimeElapsedColumn(table_column=Column(width=7, no_wrap=True)),
+              console=Console(file=out, width=min(WIDTH, Console(file=out).width)), expand=False) as bars:
+        lock = threading.Lock()
+        listing = bars.add_task("listing VMs", total=None, count="")
+        total: list[TaskID] = []
+        rows: dict[str, TaskID] = {}
 
         def show(event: SweepEvent) -> None:
+            with lock:
+                _show(event)
+
+        def _show(event: SweepEvent) -> None:
             if event.kind == "page":
                 bars.update(listing, completed=event.listed, description=f"listing VMs ({event.candidates} found)")
             elif event.kind == "found":
-                bars.update(listing, total=event.listed, completed=event.listed)
-            elif event.kind == "start" and "task" not in working:
-                working["task"] = bars.add_task("working", total=event.candidates)
-            elif event.kind == "step" and "task" in working:
-                bars.update(working["task"], description=f"{event.vm}: {event.message[:60]}")
+                bars.update(listing, total=max(event.listed, 1), completed=max(event.listed, 1), count="",
+                            description=f"listed {event.listed} VMs: {event.message}")
+            elif event.kind == "start" and event.vm:
+                if not total:
+                    total.append(bars.add_task("VMs done", total=event.candidates, count=f"0/{event.candidates}"))
+                rows[event.vm] = bars.add_task(f"  {event.vm}: started", total=None, count="")
+            elif event.kind == "step" and event.vm in rows:
+                bars.update(rows[event.vm], description=f"  {event.vm}: {event.message}")
             elif event.kind == "done":
-                if "task" in working:
-                    bars.update(working["task"], completed=event.finished)
-                bars.console.print(str(event), markup=False, highlight=False)
+                if event.vm in rows:
+                    bars.remove_task(rows.pop(event.vm))
+                if total:
+                    bars.update(total[0], completed=event.finished, count=f"{event.finished}/{event.candidates}")
+                bars.console.print("\n".join(lines(event)), markup=False, highlight=False, soft_wrap=True)
             elif event.kind == "stop":
-                bars.console.print(str(event), style="yellow", markup=False, highlight=False)
+                bars.console.print("\n".join(lines(event)), style="yellow", markup=False, highlight=False,
+                                   soft_wrap=True)
 
         yield show
 

@@ -20,6 +20,7 @@ from runbooks.azure import Azure
 from runbooks.checks import CHECKS, FALLOUT, FalloutContext
 from runbooks.errors import TargetNotFound, VerifyFailed
 from runbooks.observe import Observation, gather, observe
+from runbooks.progress import Operation, PlainTracker, Tracker, scaled
 from runbooks.signals import AnySignal, Signal
 
 _SIGNAL = TypeAdapter(Signal)
@@ -61,16 +62,22 @@ def conditions(verify: list[dict[str, Any]]) -> list[Condition]:
     return out
 
 
-def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation:
-    """Poll the VM until the plan's conditions hold; return that observation. ``plan``: a ``runbooks.plan.Plan``."""
+def verify(az: Azure, plan: Any, progress: Callable[[str], None], *, tracker: Tracker | None = None) -> Observation:
+    """Poll the VM until the plan's conditions hold; return that observation. ``plan``: a ``runbooks.plan.Plan``.
+    The wait is one operation of ``tracker`` (default: plain lines through ``progress``): its timeout is the
+    plan's, at ``RUNBOOKS_TIMEOUT_SCALE``; its state, the conditions still unmet."""
+    with (tracker or PlainTracker(progress)).operation("verify", scaled(float(plan.verify_timeout_s))) as op:
+        return _verify(az, plan, op)
+
+
+def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
     conds = conditions(plan.verify)
     facts = set().union(*(c.needs for c in conds)) | {"vm"}
     # While it waits (an agent that boots), only what the waiting conditions read is polled; everything is read
     # on the first poll (a condition that need not wait fails early) and again once the waiting ones hold.
     waiting = set().union(*(c.needs for c in conds if c.wait)) | {"vm"}
-    timeout = float(plan.verify_timeout_s)
+    timeout = float(op.timeout_s or plan.verify_timeout_s)
     start = time.monotonic()
-    last_note = ""
     ref = plan.observation.ref
     full, unsettled_failure = True, False
     # A VM whose create was refused (it does not exist) is verified by conditions that read its evidence only.
@@ -101,10 +108,7 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation
             full = True  # it has settled since a condition that need not wait failed: judge that one again
             continue
         full = False
-        note = "; ".join(wrong)
-        if note != last_note:
-            progress(f"    waiting (up to {timeout:g}s): {note}")
-            last_note = note
+        op.poll("; ".join(wrong))  # shown when it changes (and, plain, every RUNBOOKS_PROGRESS_EVERY_S)
         # poll often relative to the time already spent, so a slow boot is not overshot by much
         time.sleep(min(5.0, max(0.02, elapsed * 0.03)))
     ways_back = [f"the snapshots taken before any change are kept: {', '.join(_names(plan.snapshots))}"] \

@@ -58,27 +58,33 @@ def azure(endpoint: str, ca_bundle: str, subscription: str) -> Azure:
 
 
 def hooks(yes: bool, dry_run: bool = False) -> Hooks:
-    """Confirm mode asks on the terminal; without one (and without --yes) it refuses before any write."""
+    """Confirm mode asks on the terminal; without one (and without --yes) it refuses before any write. Waits show
+    as live status lines on a terminal, as one plain line per event otherwise (``runbooks.progress``)."""
     from runbooks.apply import Hooks
     from runbooks.errors import ConfirmationRequired
+    from runbooks.progress import for_stream
 
     if not yes and not dry_run and not sys.stdin.isatty():
         raise ConfirmationRequired("confirm mode needs a terminal to ask before destructive steps: pass --yes "
                                    "for automation, or --dry-run to see the plan")
 
+    tracker = for_stream(sys.stdout)
+
     def confirm(question: str) -> bool:
-        return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+        with tracker.paused():
+            return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
 
     def choose(question: str, options: list[tuple[str, str]]) -> str | None:
         print(f"{question}.")
         for n, (scenario, evidence) in enumerate(options, 1):
             print(f"  {n}. {scenario}: {evidence}")
-        answer = input(f"Which scenario (1-{len(options)}, or a scenario id; empty stops)? ").strip()
+        with tracker.paused():
+            answer = input(f"Which scenario (1-{len(options)}, or a scenario id; empty stops)? ").strip()
         if answer.isdigit() and 1 <= int(answer) <= len(options):
             return options[int(answer) - 1][0]
         return answer or None
 
-    return Hooks(confirm=confirm, progress=lambda line: print(line, flush=True), choose=choose)
+    return Hooks(confirm=confirm, progress=tracker.line, choose=choose, tracker=tracker)
 
 
 def print_json(data: Any) -> None:

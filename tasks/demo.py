@@ -77,17 +77,27 @@ def _title(text: str) -> None:
     print(f"\n=== {text} " + "=" * max(0, 90 - len(text)), flush=True)
 
 
-def run_demo(latency_scale: float = 0.02) -> None:
+def run_demo(latency_scale: float = 0.02, only: str = "") -> None:
     from armsim import ArmSim
     from armsim.scenarios import SCENARIOS
     from runbooks.apply import Hooks
     from runbooks.azure import Azure, Connection
-    from runbooks.errors import AdviceOnly
+    from runbooks.errors import AdviceOnly, UsageError
     from runbooks.observe import VmRef
+    from runbooks.progress import for_stream
     from runbooks.remediate import remediate_vm, run_diagnosis
     from runbooks.render import diagnosis_text, outcome_text, plan_text
 
-    cases = [c for c in CASES if c[0] in SCENARIOS]
+    if not latency_scale > 0:
+        raise UsageError(f"--latency-scale must be greater than 0 (got {latency_scale:g})")
+    chosen_cases = {c.strip() for c in only.split(",") if c.strip()}
+    known = {c[0] for c in CASES} | {c[0] for c in EXPLAINED}
+    if chosen_cases - known:
+        raise UsageError(f"--only: unknown case(s) {', '.join(sorted(chosen_cases - known))}; use "
+                         f"{', '.join(sorted(known))}")
+    cases = [c for c in CASES if c[0] in SCENARIOS and (not chosen_cases or c[0] in chosen_cases)]
+    explained = [c for c in EXPLAINED if c[0] in SCENARIOS and (not chosen_cases or c[0] in chosen_cases)]
+    tracker = for_stream()  # live status lines on a terminal, plain lines otherwise
     with tempfile.TemporaryDirectory(prefix="runbooks-demo-") as home, \
             ArmSim(latency_scale=latency_scale) as arm:
         _title(f"armsim is up at {arm.endpoint} (latency scale {latency_scale:g}: Azure's durations x "
@@ -96,7 +106,9 @@ def run_demo(latency_scale: float = 0.02) -> None:
               + " (and healthy or look-alike VMs beside them).")
         # polls without a hint wait as long as they would on Azure, at armsim's pace
         env = {**arm.env(), "RUNBOOKS_HOME": home, "RUNBOOKS_ADMIN_PASSWORD": secrets.token_urlsafe(18) + "!a1",
-               "RUNBOOKS_POLL_INTERVAL_S": f"{max(0.05, 5.0 * latency_scale):g}"}
+               "RUNBOOKS_POLL_INTERVAL_S": f"{max(0.05, 5.0 * latency_scale):g}",
+               # verification's wait for the VM agent models Azure's minutes: at armsim's pace too
+               "RUNBOOKS_TIMEOUT_SCALE": f"{latency_scale:g}"}
         env.pop("RUNBOOKS_ARM_ENDPOINT")
         with _env(env):
             from azure.identity import DefaultAzureCredential
@@ -108,7 +120,7 @@ def run_demo(latency_scale: float = 0.02) -> None:
                 arm.seed(seed)
                 az = Azure(conn, credential)
                 ref = VmRef.parse(vm)
-                hooks = Hooks(confirm=lambda q: True, progress=print)
+                hooks = Hooks(confirm=lambda q: True, progress=tracker.line, tracker=tracker)
                 _title(f"{vm} — diagnose (read-only)")
                 print(diagnosis_text(run_diagnosis(az, ref, playbook=playbook)))
                 if why:
@@ -135,7 +147,7 @@ def run_demo(latency_scale: float = 0.02) -> None:
                       f"(ratio {f'{took / bound:.3f}' if bound else 'n/a: no long-running operation'}); "
                       f"ARM reads {az.counter.reads - reads0}, "
                       f"writes {az.counter.writes - writes0}.")
-            for world, target in [c for c in EXPLAINED if c[0] in SCENARIOS]:
+            for world, target in explained:
                 arm.reset()
                 arm.seed(world)
                 az, ref = Azure(conn, credential), VmRef.parse(target)
@@ -144,15 +156,17 @@ def run_demo(latency_scale: float = 0.02) -> None:
                 _title(f"{target} — remediate --yes (nothing to repair in ARM: explained)")
                 mark = arm.last_request
                 try:
-                    remediate_vm(az, ref, Hooks(confirm=lambda q: True, progress=print), yes=True)
+                    remediate_vm(az, ref, Hooks(confirm=lambda q: True, progress=tracker.line, tracker=tracker),
+                                 yes=True)
                 except AdviceOnly as explained:
                     print(explained)
                 print(f"armsim's request log: {len(arm.writes(mark))} writes.")
         _title("done: every VM is fixed and passes its playbook's verification, or explained")
 
 
-@task(help={"latency_scale": "how fast armsim's clock runs for the demo (1.0 = Azure's real durations)"})
-def demo(c: Context, latency_scale: float = 0.02) -> None:
+@task(help={"latency_scale": "how fast armsim's clock runs for the demo (1.0 = Azure's real durations)",
+            "only": "run only these cases: armsim scenario ids, comma-separated (e.g. redeploy-vm,nic-change)"})
+def demo(c: Context, latency_scale: float = 0.02, only: str = "") -> None:
     """Start armsim, seed a VM per playbook, then diagnose, dry-run, remediate and verify each."""
     with user_errors():
-        run_demo(latency_scale)
+        run_demo(latency_scale, only)

@@ -119,10 +119,13 @@ class JobOutput:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        self.lock = threading.Lock()  # a sweep's VMs report from parallel threads: their lines never mix
 
     def _emit(self, prefix: str, text: str) -> None:
-        for line in str(text).splitlines() or [""]:
-            print(f"{prefix}{line}", file=self.stream, flush=True)
+        records = "".join(f"{prefix}{line}\n" for line in str(text).splitlines() or [""])
+        with self.lock:
+            self.stream.write(records)
+            self.stream.flush()
 
     def output(self, text: str) -> None:
         self._emit("", text)
