@@ -15,6 +15,7 @@ from runbooks.checks import CHECKS
 from runbooks.journal import store_from_env
 from runbooks.observe import Observation, VmRef
 from runbooks.remediate import plan_remediation, remediate
+from runbooks.render import plan_text
 
 VM = "rg-demo/app-01"
 NOTE = "NIC app-01-nic (ipconfig1): keeps 10.0.0.4 (Static; it was Dynamic)"
@@ -43,6 +44,9 @@ def test_rebuilt_nic_keeps_its_free_address_as_static(rig: Rig) -> None:
     assert len(subnet_reads) == 1, subnet_reads  # one read of the subnet, whatever the number of addresses
     step = _rebuild_step(plan)
     assert NOTE in step.notes
+    recorded = next(s for s in plan.steps if s.name == "record-network").summary
+    assert "app-01-nic (ipconfig1 10.0.0.4 Dynamic)" in recorded
+    assert plan_text(plan).count(NOTE) == 1  # the dry run shows it
     action = step.actions[0]
     asked = action.call.args["parameters"]["properties"]["ipConfigurations"][0]["properties"]
     assert (asked["privateIPAllocationMethod"], asked["privateIPAddress"]) == ("Static", "10.0.0.4")
