@@ -259,18 +259,19 @@ PRIVATE_IP_TAKEN = ("PrivateIPAddressIsAllocated", "PrivateIPAddressInUse")
 
 
 def _holders(obs: Observation, subnet_id: str) -> dict[str, str] | None:
-    """Who holds each private address of a subnet as the plan read it (address → ipconfig id); None: not read."""
+    """Who holds each private address of a subnet as the plan read it (address → ipconfig id); None: unknown (the
+    subnet was not read, or its ipconfigs came without their addresses)."""
     subnet = obs.resources.get(subnet_id.lower())
-    if not subnet:
-        return None
-    return {str(c["properties"]["privateIPAddress"]): str(c.get("id", ""))
-            for c in subnet.get("properties", {}).get("ipConfigurations") or []
-            if (c.get("properties") or {}).get("privateIPAddress")}
+    configs = (subnet or {}).get("properties", {}).get("ipConfigurations") or []
+    held = {str(c["properties"]["privateIPAddress"]): str(c.get("id", ""))
+            for c in configs if (c.get("properties") or {}).get("privateIPAddress")}
+    return held if subnet and (held or not configs) else None
 
 
 def _keep_addresses(obs: Observation, nic: dict[str, Any], body: dict[str, Any]) -> list[str]:
-    """Pin, in ``body`` (the NIC's PUT), each ipconfig's old private IPv4 address as Static where no other NIC holds
-    it (the subnets were read once each, at plan time); one note per ipconfig says what it keeps and why."""
+    """Pin, in ``body`` (the NIC's PUT), each ipconfig's old private IPv4 address as Static unless another NIC holds
+    it (the subnets were read once each, at plan time; unknown: asked for all the same, the fallback covers it); one
+    note per ipconfig says what it keeps and why."""
     notes = []
     old_configs = nic.get("properties", {}).get("ipConfigurations", [])
     for cfg, new in zip(old_configs, body["properties"]["ipConfigurations"], strict=True):
@@ -286,20 +287,21 @@ def _keep_addresses(obs: Observation, nic: dict[str, Any], body: dict[str, Any])
             continue
         holders = _holders(obs, str((cp.get("subnet") or {}).get("id", "")))
         holder = (holders or {}).get(address, "")
-        if holders is None:
-            if was != "Static":
-                notes.append(f"{label}: its subnet was not read, so {address} is not kept: the rebuilt NIC gets the "
-                             "next free address (Dynamic)")
-        elif holder and not holder.lower().startswith(nic["id"].lower() + "/"):
+        kept = f"Static{', as before' if was == 'Static' else '; it was Dynamic'}"
+        if holder and not holder.lower().startswith(nic["id"].lower() + "/"):
             np["privateIPAllocationMethod"] = "Dynamic"
             np.pop("privateIPAddress", None)
             parts = holder.split("/")
             who = f"{parts[-3]} ({parts[-1]})" if len(parts) > 3 else holder
             notes.append(f"{label}: {address} is held by {who} now, so the rebuilt NIC gets the next free address "
                          f"(Dynamic{'; it was Static' if was == 'Static' else ''})")
+            continue
+        np.update(privateIPAllocationMethod="Static", privateIPAddress=address)
+        if holders is None:
+            notes.append(f"{label}: asks for {address} again ({kept}); who holds which address in its subnet is not "
+                         "known, so if another NIC holds it the rebuild takes the next free one")
         else:
-            np.update(privateIPAllocationMethod="Static", privateIPAddress=address)
-            notes.append(f"{label}: keeps {address} (Static{', as before' if was == 'Static' else '; it was Dynamic'})")
+            notes.append(f"{label}: keeps {address} ({kept})")
     return notes
 
 
