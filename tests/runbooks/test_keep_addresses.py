@@ -6,11 +6,14 @@ old one. And ``nics-as-before``, judged on observations."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from remediation_helpers import Rig, assert_converged, before
 
 from runbooks.apply import Hooks
+from runbooks.azure import Call
+from runbooks.changes import Action, Expect
 from runbooks.checks import CHECKS
 from runbooks.journal import store_from_env
 from runbooks.observe import Observation, VmRef
@@ -136,3 +139,16 @@ def test_nics_as_before_compares_addresses() -> None:
         "NIC vm1-nic (ipconfig1) has 10.0.0.9 (Dynamic), expected 10.0.0.4"]  # same NIC, moved: wrong
     assert check.fn(before_run, _obs("10.0.0.9", "Static", "g2")) == [
         "NIC vm1-nic (ipconfig1) has 10.0.0.9 (Static), expected 10.0.0.4"]  # pinned to another address: wrong
+
+
+def test_a_fallback_survives_the_plan_file() -> None:
+    """A saved plan (the run store's copy, what a resume applies) keeps each action's fallback."""
+    call = Call("network", "network_interfaces.begin_create_or_update", {"parameters": {"a": 1}}, "/x/nic", "create",
+                "rebuild NIC nic (Static 10.0.0.4)")
+    instead = Call("network", "network_interfaces.begin_create_or_update", {"parameters": {"a": 2}}, "/x/nic",
+                   "create", "rebuild NIC nic with the next free address(es)")
+    action = Action(call, (Expect("/x/nic", "exists", True),), fallback=instead,
+                    fallback_on=("PrivateIPAddressIsAllocated",))
+    again = Action.from_dict(json.loads(json.dumps(action.to_dict())))
+    assert again == action
+    assert "fallback" not in Action(call, ()).to_dict()  # plans without one are written as before
