@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from remediation_helpers import Rig, assert_converged, before
+from remediation_helpers import Rig, assert_converged, before, run_to_completion
 
 from runbooks.apply import Hooks
 from runbooks.azure import Call
@@ -17,7 +17,7 @@ from runbooks.changes import Action, Expect
 from runbooks.checks import CHECKS
 from runbooks.journal import store_from_env
 from runbooks.observe import Observation, VmRef
-from runbooks.remediate import plan_remediation, remediate
+from runbooks.remediate import plan_remediation, remediate, rollback_run
 from runbooks.render import plan_text
 
 VM = "rg-demo/app-01"
@@ -152,3 +152,13 @@ def test_a_fallback_survives_the_plan_file() -> None:
     again = Action.from_dict(json.loads(json.dumps(action.to_dict())))
     assert again == action
     assert "fallback" not in Action(call, ()).to_dict()  # plans without one are written as before
+
+
+def test_rollback_leaves_the_kept_address_and_says_the_nic_stays(rig: Rig) -> None:
+    rig.arm.seed("generalized-vm")
+    outcome = run_to_completion(rig, VM, "from-image")
+    dry, _ = rollback_run(rig.az(), outcome.plan.run_id, rig.hooks(), dry_run=True)
+    assert any("rebuild-deleted-nics" in line and "stays" in line for line in dry.cannot), dry.cannot
+    rollback_run(rig.az(), outcome.plan.run_id, rig.hooks(), yes=True)
+    kept = _ipconfig(rig.observe(VM))
+    assert (kept["privateIPAddress"], kept["privateIPAllocationMethod"]) == ("10.0.0.4", "Static")
