@@ -285,6 +285,24 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
     return failure
 
 
+def _fall_back(az: Azure, step: PlannedStep, action: Action, failure: ApplyFailed, journal: RunJournal | None,
+               hooks: Hooks, op: Operation) -> ApplyFailed | None:
+    """Azure refused ``action``'s call (journaled) with a code its fallback is for: make the fallback call instead
+    (same goal), saying so in the progress and the journal (``call-fallback``)."""
+    assert action.fallback is not None
+    hooks.progress(f"    ! {action.call.summary}: {failure.code}; instead: {action.fallback.summary}")
+    op.poll(f"{failure.code}: instead {action.fallback.summary}")
+    if journal:
+        journal.append({"event": "call-fallback", "step": step.name, "op": action.call.op,
+                        "resource": action.call.resource_id, "code": failure.code, "instead": action.fallback.summary})
+    instead = Action(action.fallback, action.goal, action.attempts)
+    try:
+        started: Any = _start(az, step, instead.call, journal)
+    except ApplyFailed as e:
+        started = e
+    return _wait(az, step, instead, started, journal, hooks, op)
+
+
 def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJournal | None, hooks: Hooks,
              outcome: Outcome, reality: Reality) -> None:
     """Start every action of a wave whose goal does not hold yet (they run in parallel), then wait for all. An
@@ -302,8 +320,9 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
             try:
                 started.append((action, _start(az, step, call, journal), op))
             except ApplyFailed as e:
-                if step.keep_going or (action.attempts > 1 and e.code in TRANSIENT_CAPACITY):
-                    started.append((action, e, op))  # retried or reported with the wave: the others still start
+                if step.keep_going or (action.attempts > 1 and e.code in TRANSIENT_CAPACITY) or \
+                        (action.fallback is not None and e.code in action.fallback_on):
+                    started.append((action, e, op))  # retried, fallen back or reported with the wave: the others start
                     continue
                 op.end(False, e.code or "refused")
                 raise ApplyFailed(f"step {step.name}: {e}. Re-run the same command to retry; finished work is "
@@ -323,6 +342,9 @@ def _wait_all(az: Azure, step: PlannedStep, started: list[tuple[Action, Any, Ope
     for action, poller, op in started:
         call = action.call
         failure = _wait(az, step, action, poller, journal, hooks, op)
+        if failure is not None and action.fallback is not None and failure.code in action.fallback_on:
+            call = action.fallback
+            failure = _fall_back(az, step, action, failure, journal, hooks, op)
         if failure is not None:
             op.end(False, failure.code or "failed")
             errors.append(failure)

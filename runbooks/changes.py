@@ -67,22 +67,31 @@ TRANSIENT_CAPACITY = frozenset({"AllocationFailed", "ZonalAllocationFailed", "Ov
 @dataclass(frozen=True)
 class Action:
     """One call and the goal it reaches: apply skips the call when its goal already holds. ``attempts``: how
-    often apply tries it when Azure answers a transient capacity failure (``TRANSIENT_CAPACITY``)."""
+    often apply tries it when Azure answers a transient capacity failure (``TRANSIENT_CAPACITY``). ``fallback``:
+    the call apply makes instead when Azure refuses this one with a code of ``fallback_on`` (a NIC asking for its
+    old address, taken since the plan, is made with the next free one); same goal."""
 
     call: Call
     goal: tuple[Expect, ...]
     attempts: int = 1
+    fallback: Call | None = None
+    fallback_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = {**self.call.to_dict(), "goal": [e.to_dict() for e in self.goal]}
         if self.attempts != 1:
             out["attempts"] = self.attempts
+        if self.fallback is not None:
+            out["fallback"] = {**self.fallback.to_dict(), "on": list(self.fallback_on)}
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Action:
+        fallback = d.get("fallback")
         return cls(Call.from_dict(dict(d)), tuple(Expect.from_dict(e) for e in d.get("goal", [])),
-                   max(1, int(d.get("attempts", 1))))
+                   max(1, int(d.get("attempts", 1))),
+                   Call.from_dict(dict(fallback)) if isinstance(fallback, Mapping) else None,
+                   tuple(str(c) for c in (fallback or {}).get("on", [])))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runbooks.observe import Observation
+from runbooks.observe import Observation, dotted
 
 if TYPE_CHECKING:
     from runbooks.azure import Azure
@@ -49,11 +49,35 @@ def _nic_ids(obs: Observation) -> set[str]:
     return {str(n.get("id", "")).lower() for n in obs.props.get("networkProfile", {}).get("networkInterfaces", [])}
 
 
-@check("nics-as-before")
+def _addresses(nic: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """ipconfig name → (private address, allocation method)."""
+    return {str(c.get("name")): (c.get("properties", {}).get("privateIPAddress"),
+                                 c.get("properties", {}).get("privateIPAllocationMethod") or "Dynamic")
+            for c in nic.get("properties", {}).get("ipConfigurations", [])}
+
+
+@check("nics-as-before", needs=("vm", "nics"))
 def nics_as_before(before: Observation, now: Observation) -> list[str]:
-    """The VM has the same NICs as before the run."""
+    """The VM has the same NICs as before the run, each ipconfig with the private address it had. A NIC the run
+    rebuilt (a new resourceGuid) may have another address only as Dynamic: another NIC held the old one (the plan
+    or the fallout says so)."""
     want, have = _nic_ids(before), _nic_ids(now)
-    return [] if want == have else [f"NICs differ: expected {sorted(want)}, found {sorted(have)}"]
+    if want != have:
+        return [f"NICs differ: expected {sorted(want)}, found {sorted(have)}"]
+    problems = []
+    for key, old in before.nics.items():
+        new = now.nics.get(key)
+        if new is None:
+            continue  # not read now (a VM whose NICs were not read before the run is compared by id only)
+        rebuilt = old.get("properties", {}).get("resourceGuid") != new.get("properties", {}).get("resourceGuid")
+        found = _addresses(new)
+        for name, (address, _) in _addresses(old).items():
+            if name not in found:
+                problems.append(f"NIC {old.get('name')} has no ipconfig {name} any more")
+            elif found[name][0] != address and not (rebuilt and found[name][1] == "Dynamic"):
+                problems.append(f"NIC {old.get('name')} ({name}) has {found[name][0]} ({found[name][1]}), expected "
+                                f"{address}")
+    return problems
 
 
 def _data_disks(obs: Observation) -> dict[Any, str]:
@@ -155,20 +179,40 @@ def public_ip_addresses(ctx: FalloutContext) -> list[str]:
     return out
 
 
-@fallout("private-ip-addresses", needs=("nics",))
+@fallout("private-ip-addresses", needs=("nics", "subnets"))
 def private_ip_addresses(ctx: FalloutContext) -> list[str]:
-    """Private addresses of the VM's NICs that changed during the run."""
+    """Private addresses of the VM's NICs: each one that changed during the run (and who holds the old one now),
+    each one a rebuilt NIC kept by making it Static (a later operator may want Dynamic back)."""
     if ctx.after is None:
         return []
     out = []
     for nic_id, nic in ctx.before.nics.items():
-        cur = ctx.after.nics.get(nic_id)
-        old = [c.get("properties", {}).get("privateIPAddress") for c in nic["properties"]["ipConfigurations"]]
-        new = [c.get("properties", {}).get("privateIPAddress")
-               for c in (cur or {}).get("properties", {}).get("ipConfigurations", [])]
-        if old != new:
-            out.append(f"NIC {nic['name']} private address changed: {old} → {new}")
+        cur = ctx.after.nics.get(nic_id) or {}
+        found = _addresses(cur)
+        for name, (address, method) in _addresses(nic).items():
+            new, new_method = found.get(name, (None, None))
+            if new == address and new_method == "Static" and method != "Static":
+                out.append(f"NIC {nic['name']} ({name}) kept its private address {address}: it is now Static (it "
+                           "was Dynamic); set it back to Dynamic if you prefer (Azure may then move it when the NIC "
+                           "is next rebuilt)")
+            elif new != address:
+                subnet = dotted(next((c for c in nic["properties"]["ipConfigurations"] if c.get("name") == name), {}),
+                                "properties.subnet.id")
+                holder = _holder(ctx.after, str(subnet or ""), address)
+                why = f"; {address} is held by {holder} now" if holder else ""
+                out.append(f"NIC {nic['name']} ({name}) private address changed: {address} → {new or 'none'} "
+                           f"({new_method or 'gone'}{why})")
     return out
+
+
+def _holder(obs: Observation, subnet_id: str, address: Any) -> str | None:
+    """``NIC (ipconfig)`` that holds ``address`` in the subnet as ``obs`` read it (``subnets`` fact); None if none."""
+    subnet = obs.resources.get(subnet_id.lower()) or {}
+    for c in subnet.get("properties", {}).get("ipConfigurations") or []:
+        if address and (c.get("properties") or {}).get("privateIPAddress") == address:
+            parts = str(c.get("id", "")).split("/")
+            return f"{parts[-3]} ({parts[-1]})" if len(parts) > 3 else str(c.get("id"))
+    return None
 
 
 @fallout("old-os-disk")

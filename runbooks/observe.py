@@ -602,6 +602,25 @@ def _read_marketplace(az: Azure, obs: Observation) -> None:
     read_marketplace(az, obs)
 
 
+def _read_subnets(az: Azure, obs: Observation) -> None:
+    """The subnets of the VM's NICs, each read once with its ipconfigs expanded (who holds which private address),
+    into ``resources`` (lower subnet id → subnet JSON; None: gone): a rebuilt NIC keeps its address only if free."""
+    seen: set[str] = set()
+    for nic in obs.nics.values():
+        for cfg in nic.get("properties", {}).get("ipConfigurations", []):
+            subnet_id = str((cfg.get("properties", {}).get("subnet") or {}).get("id", ""))
+            if "/subnets/" not in subnet_id.lower() or subnet_id.lower() in seen:
+                continue
+            seen.add(subnet_id.lower())
+            vnet_id, _, name = subnet_id.rpartition("/subnets/")
+            p = resource_parts(vnet_id)
+            try:
+                obs.resources[subnet_id.lower()] = _d(az.network.subnets.get(p.resource_group, p.name, name,
+                                                                            expand="ipConfigurations"))
+            except ResourceNotFoundError:
+                obs.resources[subnet_id.lower()] = None
+
+
 FactReader = Callable[["Azure", Observation], None]
 # Every fact but "vm" (always read first). Order matters only for readability of the request log.
 FACTS: dict[str, FactReader] = {
@@ -620,6 +639,7 @@ FACTS: dict[str, FactReader] = {
     "boot-diagnostics": _read_storage_accounts,
     "requested-nics": _read_requested_nics,  # after "activity-log" and "nics", which it reads
     "marketplace": _read_marketplace,
+    "subnets": _read_subnets,  # after "nics", which it reads
 }
 ALL_FACTS = frozenset({"vm", *FACTS})
 # The facts that can be read of a VM that does not exist (its create was refused): evidence about the request.

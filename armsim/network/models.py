@@ -283,6 +283,19 @@ class NetworkState(Collections):
         return [f"{n.id}/ipConfigurations/{c['name']}" for n in self.nics.values() for c in n.ip_configurations
                 if str((c.get("properties", {}).get("subnet") or {}).get("id", "")).lower() == subnet_id.lower()]
 
+    def subnet_configs_expanded(self, subnet_id: str) -> list[dict[str, Any]]:
+        """The subnet's ipConfigurations with their properties (``$expand=ipConfigurations``): each NIC ipconfig in
+        it as the NIC shows it (name, private address and its allocation method, version, primary)."""
+        out = []
+        for n in self.nics.values():
+            for c in n.to_dict()["properties"]["ipConfigurations"]:
+                if str((c["properties"].get("subnet") or {}).get("id", "")).lower() == subnet_id.lower():
+                    out.append({"id": c["id"], "name": c["name"], "etag": c["etag"], "properties": {
+                        k: v for k, v in c["properties"].items() if k in (
+                            "privateIPAddress", "privateIPAllocationMethod", "privateIPAddressVersion", "primary",
+                            "provisioningState")}})
+        return out
+
     # --- public IPs ---------------------------------------------------------------------------------
     def put_pip(self, rg: str, name: str, body: dict[str, Any]) -> tuple[PublicIPAddress, bool]:
         rid = self.rid(rg, "publicIPAddresses", name)
@@ -321,7 +334,7 @@ class NetworkState(Collections):
             raise InvalidParameter("Network interface must have at least one IP configuration.",
                                    target="ipConfigurations", code="NetworkInterfaceMustHaveIpConfiguration")
         configs: list[dict[str, Any]] = []
-        claimed: set[str] = set()  # addresses taken by earlier ipconfigs of this request
+        claimed: dict[str, str] = {}  # address → the ipconfig of this request that took it
 
         def in_use(ips: dict[str, str], address: str) -> bool:
             return address in claimed or ips.get(address, rid.lower()) != rid.lower()
@@ -353,19 +366,23 @@ class NetworkState(Collections):
                     ip = ipaddress.ip_address(address)
                 except ValueError:
                     raise InvalidParameter(f"IP address {address} is not valid.", target="privateIPAddress") from None
+                address = str(ip)
+                cfg_id = f"{rid}/ipConfigurations/{cname}"
                 if ip not in net:
-                    raise BadRequest(f"Private static IP address {address} does not belong to the range of subnet "
-                                     f"prefix {subnet['addressPrefix']}.", code="PrivateIPAddressNotInSubnet")
-                if in_use(self._vnet_ips(vnet.id), address):
-                    raise BadRequest(f"IP configuration {rid}/ipConfigurations/{cname} is using the private IP "
-                                     f"address {address} which is already allocated to resource.",
-                                     code="PrivateIPAddressInUse")
+                    raise private_ip_not_in_subnet(address, subnet["addressPrefix"])
+                if method == "Static" and reserved_address(net, ip):
+                    raise private_ip_reserved(address, subnet["addressPrefix"])
+                if address in claimed:
+                    raise private_ip_in_use(cfg_id, address, claimed[address])
+                holder = self._vnet_ips(vnet.id).get(address, rid.lower())
+                if holder != rid.lower():
+                    raise private_ip_allocated(cfg_id, address, self._holder_config(holder, address))
             else:
                 address = _free_address(net, self._vnet_ips(vnet.id), in_use)
                 if address is None:
                     raise BadRequest(f"Subnet {subnet['name']} has no free IP addresses.",
                                      code="SubnetIsFull")
-            claimed.add(address)
+            claimed[address] = f"{rid}/ipConfigurations/{cname}"
             pip_ref = cprops.get("publicIPAddress")
             if isinstance(pip_ref, dict) and pip_ref.get("id"):
                 pip = self.pips.get(str(pip_ref["id"]).lower())
@@ -409,6 +426,14 @@ class NetworkState(Collections):
             ref_id = ref.get("id") if isinstance(ref, dict) else None
             if not unmodelled_reference(self.sub, ref_id, rtype):
                 raise reference_not_found(str(ref_id), rid)
+
+    def _holder_config(self, nic_key: str, address: str) -> str:
+        """The id of the ipconfig of NIC ``nic_key`` (lower id) that holds ``address``."""
+        nic = self.nics.get(nic_key)
+        for c in nic.ip_configurations if nic is not None else []:
+            if c.get("properties", {}).get("privateIPAddress") == address:
+                return f"{nic.id}/ipConfigurations/{c['name']}" if nic is not None else nic_key
+        return nic_key
 
     def _release_pip(self, config: dict[str, Any]) -> None:
         ref = config.get("properties", {}).get("publicIPAddress")
@@ -488,11 +513,52 @@ class NetworkState(Collections):
                 self.delete_nic(nic, cascade_pips=True)
 
 
+def reserved_address(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                     ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Azure reserves the first four addresses and the last one of every subnet (azure-docs, "Azure Virtual Network
+    FAQ": x.x.x.0 network, .1 gateway, .2 and .3 Azure DNS, and the broadcast address). armsim applies the same rule
+    to IPv6 subnets (not verified for IPv6)."""
+    offset = int(ip) - int(net.network_address)
+    return offset < 4 or offset == net.num_addresses - 1
+
+
+def private_ip_not_in_subnet(address: str, prefix: str) -> BadRequest:
+    """400, code and message as a 2025 lab log of real Azure quotes them (also AKS and ingress-nginx write-ups)."""
+    return BadRequest(f"Private static IP address {address} does not belong to the range of subnet prefix {prefix}.",
+                      code="PrivateIPAddressNotInSubnet")
+
+
+def private_ip_reserved(address: str, prefix: str) -> BadRequest:
+    """400 ``PrivateIPAddressInReservedRange``: code in azure-docs' "common deployment errors" table and
+    terraform-provider-azurerm #4225; message as a 2025 lab log of real Azure quotes it."""
+    return BadRequest(f"Private static IP address {address} falls within reserved IP range of subnet prefix "
+                      f"{prefix}.", code="PrivateIPAddressInReservedRange")
+
+
+def private_ip_allocated(config_id: str, address: str, holder: str) -> BadRequest:
+    """An address another NIC holds: 400 ``PrivateIPAddressIsAllocated`` with this message
+    (F5Networks/terraform-azure-bigip-module #63, 2024; acs-engine-terraform #10, 2018; a 2025 lab log)."""
+    return BadRequest(f"IP configuration {config_id} is using the private IP address {address} which is already "
+                      f"allocated to resource {holder}.", code="PrivateIPAddressIsAllocated")
+
+
+def private_ip_in_use(config_id: str, address: str, other: str) -> BadRequest:
+    """Two ipconfigs of one request asking for one address: 400 ``PrivateIPAddressInUse``, the code and message
+    bosh-azure-cpi-release #121 (2016) quotes for an address taken by another ipconfig; that Azure still answers it
+    for this case is armsim's assumption (not verified)."""
+    return BadRequest(f"IP configuration {config_id} is using the same private IP address {address} as IP "
+                      f"configuration {other}.", code="PrivateIPAddressInUse")
+
+
+# the codes Azure answers a requested private address with when another ipconfig holds it
+PRIVATE_IP_TAKEN = ("PrivateIPAddressIsAllocated", "PrivateIPAddressInUse")
+
+
 def _free_address(net: ipaddress.IPv4Network | ipaddress.IPv6Network, ips: dict[str, str],
                   in_use: Callable[[dict[str, str], str], bool]) -> str | None:
     """The first free address Azure would hand out: it reserves the first four and the last one of a
     subnet. The search starts after the addresses already in use, so allocating N NICs stays linear."""
-    first, last = (4, net.num_addresses - 2) if net.num_addresses > 8 else (1, net.num_addresses - 2)
+    first, last = 4, net.num_addresses - 2
     size = last - first + 1
     if size <= 0:
         return None

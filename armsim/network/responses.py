@@ -102,7 +102,15 @@ def get_subnet(world: World, req: ArmRequest, subscriptionId: str, resourceGroup
     if subnetName.lower() not in vnet.subnets:
         raise NotFound(f"Resource {vnet.id}/subnets/{subnetName} not found.", code="NotFound")
     key = subnetName.lower()
-    return ok(vnet.subnet_dict(key, net._subnet_users(f"{vnet.id}/subnets/{vnet.subnets[key]['name']}")))
+    subnet_id = f"{vnet.id}/subnets/{vnet.subnets[key]['name']}"
+    body = vnet.subnet_dict(key, net._subnet_users(subnet_id))
+    if "ipconfigurations" in [e.strip().lower() for e in (req.arg("$expand") or "").split(",")]:
+        # "$expand: Expands referenced resources" (REST reference); the expanded shape is armsim's reading of it
+        # (each ipconfig with its address and allocation method), not verified against Azure
+        configs = net.subnet_configs_expanded(subnet_id)
+        if configs:
+            body["properties"]["ipConfigurations"] = configs
+    return ok(body)
 
 
 def get_operation(world: World, req: ArmRequest, subscriptionId: str, location: str,

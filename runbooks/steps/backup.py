@@ -29,15 +29,19 @@ def export_vm_definition(state: Observation, params: NoParams, ctx: StepContext)
                     "plan, which is written before the first change")
 
 
-@step("record-network", "keep each NIC's and public IP's configuration in the run's plan", reads=("nics",))
+@step("record-network", "keep each NIC's and public IP's configuration (and who holds which address in their "
+      "subnets) in the run's plan", reads=("nics", "subnets"))
 def record_network(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
-    """Like export-vm-definition, for the network: the NICs and public IPs are in the plan's observation."""
+    """Like export-vm-definition, for the network: the NICs and public IPs are in the plan's observation, with the
+    subnets they are in (each read once, its ipconfigs' addresses expanded) for a NIC rebuild to keep its addresses."""
     nics = ", ".join(f"{n['name']} ({_ips(n)})" for n in state.nics.values()) or "none"
     return NoChange(f"NIC configuration kept in the run's plan: {nics}; {len(state.public_ips)} public IP(s)")
 
 
 def _ips(nic: dict[str, Any]) -> str:
-    return ", ".join(str(c.get("properties", {}).get("privateIPAddress"))
+    """Each ipconfig's private address and how Azure allocated it: ``ipconfig1 10.0.0.4 Dynamic``."""
+    return ", ".join(f"{c.get('name')} {c.get('properties', {}).get('privateIPAddress')} "
+                     f"{c.get('properties', {}).get('privateIPAllocationMethod') or 'Dynamic'}"
                      for c in nic.get("properties", {}).get("ipConfigurations", []))
 
 

@@ -215,10 +215,11 @@ def _predicted(old: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
             "properties": {**copy.deepcopy(body.get("properties", {})), "provisioningState": "Succeeded"}}
 
 
-@step("rebuild-deleted-nics", "recreate the NICs and public IPs Azure deleted with the VM, same IP configuration",
-      reads=("nics",), undo_note=_KEPT)
+@step("rebuild-deleted-nics", "recreate the NICs and public IPs Azure deleted with the VM, same IP configuration "
+      "and, where still free, the same private addresses", reads=("nics", "subnets"), undo_note=_KEPT)
 def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext) -> Outcome:
-    """Recreate the NICs (and their public IPs) the VM had that are now gone, with the same IP configuration."""
+    """Recreate the NICs (and their public IPs) the VM had that are now gone, with the same IP configuration; each
+    private address is kept (as Static: Azure keeps a requested address only so) when no other NIC holds it."""
     _, nics, pips = doomed(ctx.observed)
     pip_actions, creates = [], {}
     for pip in pips:
@@ -239,24 +240,87 @@ def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext)
         if not _absent(state, nic["id"]):
             continue
         body = nic_body(nic)
+        notes += _keep_addresses(ctx.observed, nic, body)
         configs = body["properties"]["ipConfigurations"]
-        for cfg in nic.get("properties", {}).get("ipConfigurations", []):
-            cp = cfg.get("properties", {})
-            if cp.get("privateIPAllocationMethod", "Dynamic") == "Dynamic" and cp.get("privateIPAddress"):
-                notes.append(f"NIC {nic['name']} ({cfg.get('name')}): its dynamic address {cp['privateIPAddress']} is "
-                             "released with the VM, and the rebuilt NIC gets the next free one. Azure keeps a "
-                             "requested address only as Static, and asking for it would fail the rebuild if "
-                             "another NIC took it meanwhile")
-        nic_actions.append(Action(Call("network", "network_interfaces.begin_create_or_update", {
-            "resource_group_name": _rg(nic["id"]), "network_interface_name": nic["name"], "parameters": body},
-            nic["id"], "create", f"rebuild NIC {nic['name']} ({', '.join(_addr(c) for c in configs)})"),
-            _made(nic["id"])))
+        args = {"resource_group_name": _rg(nic["id"]), "network_interface_name": nic["name"], "parameters": body}
+        call = Call("network", "network_interfaces.begin_create_or_update", args, nic["id"], "create",
+                    f"rebuild NIC {nic['name']} ({', '.join(_addr(c) for c in configs)})")
+        nic_actions.append(Action(call, _made(nic["id"]), **_next_free_instead(nic, args)))
         creates[nic["id"]] = _predicted(nic, body)
     waves = tuple(tuple(w) for w in (pip_actions, nic_actions) if w)
     if not waves:
         return NoChange("no NIC or public IP needs rebuilding: none the VM had is gone")
     return Change(f"rebuild {len(nic_actions)} NIC(s) and {len(pip_actions)} public IP(s)", waves=waves,
                   creates=creates, notes=tuple(notes))
+
+
+# Azure's codes for a requested private address another ipconfig holds (armsim.network.models.PRIVATE_IP_TAKEN)
+PRIVATE_IP_TAKEN = ("PrivateIPAddressIsAllocated", "PrivateIPAddressInUse")
+
+
+def _holders(obs: Observation, subnet_id: str) -> dict[str, str] | None:
+    """Who holds each private address of a subnet as the plan read it (address → ipconfig id); None: unknown (the
+    subnet was not read, or its ipconfigs came without their addresses)."""
+    subnet = obs.resources.get(subnet_id.lower())
+    configs = (subnet or {}).get("properties", {}).get("ipConfigurations") or []
+    held = {str(c["properties"]["privateIPAddress"]): str(c.get("id", ""))
+            for c in configs if (c.get("properties") or {}).get("privateIPAddress")}
+    return held if subnet and (held or not configs) else None
+
+
+def _keep_addresses(obs: Observation, nic: dict[str, Any], body: dict[str, Any]) -> list[str]:
+    """Pin, in ``body`` (the NIC's PUT), each ipconfig's old private IPv4 address as Static unless another NIC holds
+    it (the subnets were read once each, at plan time; unknown: asked for all the same, the fallback covers it); one
+    note per ipconfig says what it keeps and why."""
+    notes = []
+    old_configs = nic.get("properties", {}).get("ipConfigurations", [])
+    for cfg, new in zip(old_configs, body["properties"]["ipConfigurations"], strict=True):
+        cp, np = cfg.get("properties", {}), new["properties"]
+        address, was = cp.get("privateIPAddress"), cp.get("privateIPAllocationMethod") or "Dynamic"
+        label = f"NIC {nic['name']} ({cfg.get('name')})"
+        if not address:
+            continue
+        if str(cp.get("privateIPAddressVersion", "IPv4")).lower() == "ipv6":
+            if was != "Static":
+                notes.append(f"{label}: its IPv6 address {address} is not kept (only IPv4 addresses are pinned); "
+                             "it gets the next free one")
+            continue
+        holders = _holders(obs, str((cp.get("subnet") or {}).get("id", "")))
+        holder = (holders or {}).get(address, "")
+        kept = f"Static{', as before' if was == 'Static' else '; it was Dynamic'}"
+        if holder and not holder.lower().startswith(nic["id"].lower() + "/"):
+            np["privateIPAllocationMethod"] = "Dynamic"
+            np.pop("privateIPAddress", None)
+            parts = holder.split("/")
+            who = f"{parts[-3]} ({parts[-1]})" if len(parts) > 3 else holder
+            notes.append(f"{label}: {address} is held by {who} now, so the rebuilt NIC gets the next free address "
+                         f"(Dynamic{'; it was Static' if was == 'Static' else ''})")
+            continue
+        np.update(privateIPAllocationMethod="Static", privateIPAddress=address)
+        if holders is None:
+            notes.append(f"{label}: asks for {address} again ({kept}); who holds which address in its subnet is not "
+                         "known, so if another NIC holds it the rebuild takes the next free one")
+        else:
+            notes.append(f"{label}: keeps {address} ({kept})")
+    return notes
+
+
+def _next_free_instead(nic: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """The fallback of a NIC rebuild that asks for addresses: the same PUT with every requested address left to
+    Azure (Dynamic, the next free one), made when another NIC took one of them between the plan and now."""
+    body = copy.deepcopy(args["parameters"])
+    asked = [c["properties"] for c in body["properties"]["ipConfigurations"]
+             if c["properties"].get("privateIPAddress") and
+             str(c["properties"].get("privateIPAddressVersion", "IPv4")).lower() != "ipv6"]
+    if not asked:
+        return {}
+    for props in asked:
+        props["privateIPAllocationMethod"] = "Dynamic"
+        props.pop("privateIPAddress", None)
+    call = Call("network", "network_interfaces.begin_create_or_update", {**args, "parameters": body}, nic["id"],
+                "create", f"rebuild NIC {nic['name']} with the next free address(es) (Dynamic): another NIC took "
+                "its old one since the plan")
+    return {"fallback": call, "fallback_on": PRIVATE_IP_TAKEN}
 
 
 def nic_body(nic: dict[str, Any], *, keep_address: bool = False) -> dict[str, Any]:

@@ -41,7 +41,9 @@ def outcome_as_data(step: str, case: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": planned.summary,
                            "waves": [[{"op": a.call.op, "resource_id": a.call.resource_id, "effect": a.call.effect,
                                        "args": a.call.args,
-                                       "goal": [[e.subject.rsplit("/", 1)[-1], e.path, e.value] for e in a.goal]}
+                                       "goal": [[e.subject.rsplit("/", 1)[-1], e.path, e.value] for e in a.goal],
+                                       **({"fallback": {"on": list(a.fallback_on), "summary": a.fallback.summary,
+                                                        "args": a.fallback.args}} if a.fallback else {})}
                                       for a in wave] for wave in planned.waves]}
     if planned.notes:
         out["notes"] = planned.notes
