@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from runbooks.apply import Hooks
-from runbooks.azure import AZURE_ERRORS, Azure, call_failed, resource_parts
+from runbooks.azure import AZURE_ERRORS, Azure, activity_pages, call_failed, image_pages, resource_parts, vm_pages
 from runbooks.detect import detected
 from runbooks.errors import (
     AdviceOnly,
@@ -60,6 +60,11 @@ from runbooks.signals import AnySignal, SignalResult
 MAX_CONCURRENCY = 10  # azure-core's HTTP connection pool holds 10 connections per host; ARM refills 10 writes/s
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
+
+# The lists are read as raw pages of ARM's JSON (runbooks.azure.vm_pages…): turning 10 000 VMs into SDK models
+# cost 75% of a sweep's CPU. True reads them through the SDK's pagers and models instead, as before (for
+# bench/sweep.py's before/after figures); the results are the same.
+SDK_MODELS = False
 
 # result of a candidate
 FOUND, REMEDIATED, FAILED, SKIPPED = "found", "remediated", "failed", "skipped"
@@ -220,13 +225,14 @@ def _needs_activity(pool: dict[str, Playbook]) -> bool:
 def _events_by_vm(az: Azure, report: SweepReport) -> dict[str, list[dict[str, Any]]]:
     """The subscription's activity log of the last days, read once: each VM's events (lower id)."""
     events: dict[str, list[dict[str, Any]]] = {}
+    since = f"eventTimestamp ge '{activity_since()}' and resourceProvider eq 'Microsoft.Compute'"
     try:
-        pager = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since()}' and "
-                                                   "resourceProvider eq 'Microsoft.Compute'")
-        for page in pager.by_page():
+        pages: Iterator[list[Any]] = az.monitor.activity_logs.list(filter=since).by_page() if SDK_MODELS \
+            else activity_pages(az, since)
+        for page in pages:
             report.activity_pages += 1
             for ev in page:
-                event: dict[str, Any] = dict(ev.serialize(keep_readonly=True))
+                event: dict[str, Any] = dict(ev.serialize(keep_readonly=True)) if SDK_MODELS else ev
                 vm = vm_of(str(event.get("resourceId") or ""))  # the VM's own events and its extensions'
                 if vm is not None:
                     events.setdefault(vm, []).append(event)
@@ -246,10 +252,15 @@ def _listed_observation(sub: str, vm: dict[str, Any]) -> Observation:
 
 
 def _statuses_only(vm: Any) -> dict[str, Any]:
-    """A listed VM (an SDK model) as JSON holding only its id and instance-view statuses."""
+    """A listed VM (ARM's JSON or an SDK model) as JSON holding only its id and instance-view statuses."""
     view = (vm.get("properties") or {}).get("instanceView") or {}
     return {"id": vm.get("id"), "properties": {"instanceView": {"statuses": [
         s.as_dict() if hasattr(s, "as_dict") else dict(s) for s in view.get("statuses") or []]}}}
+
+
+def _json(item: Any) -> dict[str, Any]:
+    """A listed item as ARM's JSON: a raw page's dict as is, an SDK model (``SDK_MODELS``) converted."""
+    return item.as_dict() if hasattr(item, "as_dict") else item
 
 
 def _rg_and_name(vm_id: str) -> tuple[str, str]:
@@ -391,11 +402,13 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     region_skus: dict[str, list[dict[str, Any]]] = {}
     listed: set[str] = set()  # every VM of the list in scope (lower id)
     try:
-        for page in az.compute.virtual_machines.list_all(status_only="true").by_page():
+        pages: Iterator[Any] = az.compute.virtual_machines.list_all(status_only="true").by_page() if SDK_MODELS \
+            else vm_pages(az, status_only=True)
+        for page in pages:
             report.pages += 1
             for vm in page:
                 report.listed += 1
-                obs = _listed_observation(report.subscription, _statuses_only(vm) if statuses_suffice else vm.as_dict())
+                obs = _listed_observation(report.subscription, _statuses_only(vm) if statuses_suffice else _json(vm))
                 if scope is not None and obs.ref.resource_group.lower() != scope:
                     continue
                 report.in_scope += 1
@@ -409,7 +422,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
                     continue
                 if statuses_suffice:
                     ops = obs.failed_operations
-                    obs = _listed_observation(report.subscription, vm.as_dict())
+                    obs = _listed_observation(report.subscription, _json(vm))
                     obs.failed_operations = ops
                 found[obs.vm_id.lower()] = (obs, pb)
                 report.items.append(SweepItem(obs.vm_id, obs.ref.resource_group, obs.ref.name, obs.statuses(),
@@ -468,10 +481,11 @@ def _recommend_all(az: Azure, report: SweepReport, found: dict[str, tuple[Observ
     if _needs_images([pb for _, pb in found.values()]):
         by_source: dict[str, list[dict[str, Any]]] = {}
         try:
-            for page in az.compute.images.list().by_page():
+            pages: Iterator[Any] = az.compute.images.list().by_page() if SDK_MODELS else image_pages(az)
+            for page in pages:
                 report.image_pages += 1
                 for image in page:
-                    d = image.as_dict()
+                    d = _json(image)
                     source = str(((d.get("properties") or {}).get("sourceVirtualMachine") or {}).get("id", ""))
                     if source:
                         by_source.setdefault(source.lower(), []).append(d)
