@@ -24,7 +24,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
@@ -272,25 +272,31 @@ def _has_model(obs: Observation) -> bool:
     return "storageProfile" in obs.props
 
 
-def detected_playbook(obs: Observation, playbooks: dict[str, Playbook]) -> Playbook | None:
-    """The first playbook one of whose list-visible detect signals holds (as ``detect.diagnose`` orders them)."""
+_Detectors = list[tuple[Playbook, list[AnySignal], list[AnySignal]]]
+
+
+def detected_playbook(obs: Observation, playbooks: dict[str, Playbook],
+                      detectors: dict[bool, _Detectors] | None = None) -> Playbook | None:
+    """The first playbook one of whose list-visible detect signals holds (as ``detect.diagnose`` orders them),
+    unless one of its list-visible ``detect_unless`` signals holds too. ``detectors``: ``list_detectors`` of
+    ``playbooks``, worked out once for many VMs."""
     with_model = _has_model(obs)
-    for pb in playbooks.values():
-        if not pb.auto_detect:
-            continue
-        for signal_id in pb.detect:
-            signal = pb.signal(signal_id)
-            if not _per_vm_list(signal) or not _visible(signal, with_model):
-                continue
-            if signal.evaluate(obs).holds and not _ruled_out(obs, pb, with_model):
+    table = detectors[with_model] if detectors is not None else list_detectors(playbooks)[with_model]
+    for pb, detect, unless in table:
+        for signal in detect:
+            if signal.evaluate(obs).holds and not any(u.evaluate(obs).holds for u in unless):
                 return pb
     return None
 
 
-def _ruled_out(obs: Observation, pb: Playbook, with_model: bool) -> bool:
-    """Does one of the playbook's ``detect_unless`` signals that the list shows hold?"""
-    return any(_per_vm_list(pb.signal(s)) and _visible(pb.signal(s), with_model) and pb.signal(s).evaluate(obs).holds
-               for s in pb.detect_unless)
+def list_detectors(playbooks: dict[str, Playbook]) -> dict[bool, _Detectors]:
+    """Each auto-detected playbook (in order) with its detect and ``detect_unless`` signals the sweep can evaluate
+    per listed VM, from the statuses alone (False) or with the model (True)."""
+    def usable(ids: Iterable[str], pb: Playbook, with_model: bool) -> list[AnySignal]:
+        return [pb.signal(s) for s in ids if _per_vm_list(pb.signal(s)) and _visible(pb.signal(s), with_model)]
+
+    return {with_model: [(pb, usable(pb.detect, pb, with_model), usable(pb.detect_unless, pb, with_model))
+                         for pb in playbooks.values() if pb.auto_detect] for with_model in (False, True)}
 
 
 def recommend(obs: Observation, pb: Playbook) -> tuple[str | None, str]:
@@ -401,6 +407,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     named = next(iter(pool.values())) if len(pool) == 1 and not next(iter(pool.values())).auto_detect else None
     region_skus: dict[str, list[dict[str, Any]]] = {}
     listed: set[str] = set()  # every VM of the list in scope (lower id)
+    detectors = list_detectors(pool)
     try:
         pages: Iterator[Any] = az.compute.virtual_machines.list_all(status_only="true").by_page() if SDK_MODELS \
             else vm_pages(az, status_only=True)
@@ -417,7 +424,7 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
                     created = (vm.get("properties") or {}).get("timeCreated")
                     obs.failed_operations = failed_operations(activity[obs.vm_id.lower()], created)
                 pb = named if named is not None and _read_and_detect(az, obs.ref, named, region_skus) else \
-                    detected_playbook(obs, pool) if named is None else None
+                    detected_playbook(obs, pool, detectors) if named is None else None
                 if pb is None:
                     continue
                 if statuses_suffice:
