@@ -185,3 +185,24 @@ def test_a_jobs_first_read_of_its_vm_imports_no_compute_sdk(rig: Rig) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     loaded = out.stdout.strip().splitlines()[-1]
     assert "azure.mgmt.compute" not in loaded and "azure.mgmt.core" in loaded
+
+
+SWEEP_CHILD = """
+import sys
+from runbooks.automation.entry import sweep_main
+code = sweep_main(['{"remediate": false}'])
+print(code, sorted(m for m in sys.modules if m.startswith("azure.mgmt.") and m.count(".") == 2))
+"""
+
+
+def test_a_report_mode_sweep_job_loads_no_sdk_client_module(rig: Rig) -> None:
+    rig.arm.seed("fleet", vms=40, resource_groups=2, generalized_fraction=0.25, seed=4)
+    rig.arm.seed("generalized-after-capture")  # a captured image: the image list is read too
+    env = {**rig.env(), "REQUESTS_CA_BUNDLE": rig.arm.ca_bundle}
+    mark = rig.arm.last_request
+    out = subprocess.run([sys.executable, "-c", SWEEP_CHILD], cwd=REPO, env=env, text=True, capture_output=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    paths = [r["path"].lower() for r in rig.arm.requests(mark)]
+    assert any(p.endswith("/images") for p in paths) and any(p.endswith("/virtualmachines") for p in paths)
+    assert out.stdout.strip().splitlines()[-1] == "0 ['azure.mgmt.core']"
