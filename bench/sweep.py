@@ -173,7 +173,7 @@ def _one_fleet(arm: RemoteArm, args: argparse.Namespace, vms: int) -> None:
           f"{args.resource_groups} resource groups, {seeded['generalized']} generalized")
     rows = [_measure(arm, "sweep (raw pages)", _azure(arm), _sweep(False))]
     if args.sdk_models:
-        rows.append(_measure(arm, "sweep (SDK models, before)", _azure(arm), _sweep(False, sdk_models=True)))
+        rows.append(_measure(arm, "sweep (SDK models: the old reading)", _azure(arm), _sweep(False, sdk_models=True)))
     if not args.sweep_only:
         rows += [_measure(arm, "sweep --diagnose", _azure(arm), _sweep(True)),
                  _measure(arm, "naive (list + instance view per VM)", _azure(arm), _naive)]
