@@ -14,7 +14,7 @@ import importlib
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -545,3 +545,121 @@ def _get_lock(az: Azure, lock_id: str) -> dict[str, Any] | None:
     except AZURE_ERRORS as e:
         raise call_failed(e, f"read {lock_id}") from e
     return dict(lock.serialize(keep_readonly=True))
+
+
+# --- raw reads: ARM's JSON without the SDK's models ---------------------------------------------------------
+# A 10 000-VM list turned into SDK models costs seconds of CPU, and importing azure.mgmt.compute alone costs
+# over half a second of a job's cold start. These reads go through a plain ARM pipeline with the same policies
+# (credential, pacer, Retry-After guard, request counter) and return ARM's JSON as sent: the same dicts the
+# SDK models' ``as_dict()`` give (tests/runbooks/test_raw_reads.py compares both on armsim).
+
+# The api-versions the installed SDKs send for these reads (test_raw_reads checks they still match).
+COMPUTE_API = "2026-04-01"  # azure-mgmt-compute 39
+ACTIVITY_LOG_API = "2015-04-01"  # azure-mgmt-monitor, activity_logs.list
+_RAW_CLIENT = "ARMPipelineClient"  # its key among the connection's clients
+_RAW_ERRORS = {401: ClientAuthenticationError, 404: ResourceNotFoundError}
+
+
+def arm_pipeline(az: Azure) -> Any:
+    """A bare ARM pipeline client on ``az``'s connection, made once: the policies an SDK management client
+    builds (request id, headers, user agent, proxy, content decoding, resource-provider registration,
+    redirects, retries, the ARM bearer challenge, logging), with the connection's pacer, Retry-After guard and
+    request counter after the retry policy, as the SDK clients have them."""
+    client = az._sdk_clients.get(_RAW_CLIENT)
+    if client is None:
+        from azure.core.pipeline import policies
+        from azure.mgmt.core import ARMPipelineClient
+        from azure.mgmt.core.policies import (
+            ARMAutoResourceProviderRegistrationPolicy,
+            ARMChallengeAuthenticationPolicy,
+            ARMHttpLoggingPolicy,
+        )
+
+        kwargs = {k: v for k, v in az.client_kwargs.items() if k not in ("base_url", "credential_scopes")}
+        kwargs.setdefault("sdk_moniker", "azure-rca-runbooks")
+        scopes = az.client_kwargs["credential_scopes"]
+        chain = [policies.RequestIdPolicy(**kwargs), policies.HeadersPolicy(**kwargs),
+                 policies.UserAgentPolicy(**kwargs), policies.ProxyPolicy(**kwargs),
+                 policies.ContentDecodePolicy(**kwargs), ARMAutoResourceProviderRegistrationPolicy(),
+                 policies.RedirectPolicy(**kwargs), policies.RetryPolicy(**kwargs),
+                 ARMChallengeAuthenticationPolicy(az.credential, *scopes, **kwargs),
+                 policies.CustomHookPolicy(**kwargs), policies.NetworkTraceLoggingPolicy(**kwargs),
+                 policies.DistributedTracingPolicy(**kwargs), policies.SensitiveHeaderCleanupPolicy(**kwargs),
+                 ARMHttpLoggingPolicy(**kwargs)]
+        client = az._sdk_clients[_RAW_CLIENT] = ARMPipelineClient(base_url=az.conn.endpoint, policies=chain,
+                                                                  **kwargs)
+    return client
+
+
+def _raw_send(az: Azure, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    """GET ``url`` (a path under the endpoint, or a nextLink) → ARM's JSON. Fails as the SDK's generated code
+    does: ClientAuthenticationError (401), ResourceNotFoundError (404), else HttpResponseError, each carrying
+    ARM's error code and message."""
+    import json
+
+    from azure.core.exceptions import map_error
+    from azure.core.rest import HttpRequest
+    from azure.mgmt.core.exceptions import ARMErrorFormat
+
+    client = arm_pipeline(az)
+    request = HttpRequest("GET", client.format_url(url), params=params, headers={"Accept": "application/json"})
+    response = client.send_request(request)
+    if response.status_code != 200:
+        map_error(status_code=response.status_code, response=response, error_map=_RAW_ERRORS)
+        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+    body = json.loads(response.content) if response.content else {}
+    return body if isinstance(body, dict) else {}
+
+
+def raw_get(az: Azure, path: str, api_version: str, **params: str) -> dict[str, Any]:
+    """One ARM resource (``path``: /subscriptions/…) as ARM's JSON; errors as an SDK ``get`` raises them."""
+    return _raw_send(az, path, {"api-version": api_version, **params})
+
+
+def raw_pages(az: Azure, path: str, api_version: str, **params: str) -> Iterator[list[dict[str, Any]]]:
+    """The pages of an ARM list (each its ``value``, as ARM's JSON), following ``nextLink``; errors as the SDK's
+    pagers raise them."""
+    page = _raw_send(az, path, {"api-version": api_version, **params})
+    while True:
+        yield list(page.get("value") or [])
+        next_link = page.get("nextLink")
+        if not next_link:
+            return
+        page = _raw_send(az, str(next_link))
+
+
+def vm_path(subscription: str, resource_group: str, name: str) -> str:
+    return f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.Compute/" \
+           f"virtualMachines/{name}"
+
+
+def get_vm(az: Azure, resource_group: str, name: str, expand: str | None = None) -> dict[str, Any]:
+    """A VM as ARM's JSON (``expand``: instanceView or userData), without the compute SDK."""
+    extra = {"$expand": expand} if expand else {}
+    return raw_get(az, vm_path(az.conn.subscription_id, resource_group, name), COMPUTE_API, **extra)
+
+
+def get_instance_view(az: Azure, resource_group: str, name: str) -> dict[str, Any]:
+    """A VM's instance view as ARM's JSON, without the compute SDK."""
+    return raw_get(az, vm_path(az.conn.subscription_id, resource_group, name) + "/instanceView", COMPUTE_API)
+
+
+def vm_pages(az: Azure, status_only: bool = False) -> Iterator[list[dict[str, Any]]]:
+    """The subscription's VMs, page by page, as ARM's JSON (``statusOnly=true``: each with its instance-view
+    statuses)."""
+    extra = {"statusOnly": "true"} if status_only else {}
+    return raw_pages(az, f"/subscriptions/{az.conn.subscription_id}/providers/Microsoft.Compute/virtualMachines",
+                     COMPUTE_API, **extra)
+
+
+def image_pages(az: Azure) -> Iterator[list[dict[str, Any]]]:
+    """The subscription's managed images, page by page, as ARM's JSON."""
+    return raw_pages(az, f"/subscriptions/{az.conn.subscription_id}/providers/Microsoft.Compute/images",
+                     COMPUTE_API)
+
+
+def activity_pages(az: Azure, filter: str) -> Iterator[list[dict[str, Any]]]:
+    """The subscription's activity-log events matching ``filter`` (OData, e.g. ``eventTimestamp ge '…'``),
+    page by page, as ARM's JSON."""
+    return raw_pages(az, f"/subscriptions/{az.conn.subscription_id}/providers/Microsoft.Insights/eventtypes/"
+                         "management/values", ACTIVITY_LOG_API, **{"$filter": filter})

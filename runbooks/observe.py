@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from runbooks.azure import AZURE_ERRORS, call_failed, resource_parts, scope_of_lock
+from runbooks.azure import AZURE_ERRORS, call_failed, get_instance_view, get_vm, resource_parts, scope_of_lock
 from runbooks.errors import TargetNotFound, UsageError
 
 if TYPE_CHECKING:
@@ -284,7 +284,7 @@ def _d(model: Any) -> dict[str, Any]:
 
 def _read_instance_view(az: Azure, obs: Observation) -> None:
     ref = obs.ref
-    obs.instance_view = _d(az.compute.virtual_machines.instance_view(ref.resource_group, ref.name))
+    obs.instance_view = get_instance_view(az, ref.resource_group, ref.name)  # raw JSON: no compute SDK import
 
 
 def _read_extensions(az: Azure, obs: Observation) -> None:
@@ -661,8 +661,8 @@ def observe(az: Azure, ref: VmRef, facts: Iterable[str] | None = None, *, missin
                       observed_at=datetime.now(timezone.utc).isoformat())
     try:
         try:
-            obs.vm = _d(az.compute.virtual_machines.get(ref.resource_group, ref.name,
-                                                        expand="instanceView" if one_read else "userData"))
+            obs.vm = get_vm(az, ref.resource_group, ref.name,  # raw JSON: a job's first read imports no SDK
+                            expand="instanceView" if one_read else "userData")
         except ResourceNotFoundError as e:
             code = getattr(getattr(e, "error", None), "code", None)
             if missing_ok and code != "ResourceGroupNotFound":

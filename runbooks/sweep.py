@@ -1,7 +1,8 @@
 """Fleet sweep: find every VM of a subscription in a state a playbook covers, report it, optionally remediate.
 
 Finding is cheap: the subscription's VM list with ``statusOnly=true`` carries each VM's instance-view
-statuses, so the sweep reads one page per 1 000 VMs instead of one instance-view GET per VM. A VM is a
+statuses, so the sweep reads one page per 1 000 VMs instead of one instance-view GET per VM; pages are read as
+ARM's JSON (``runbooks.azure.vm_pages``), not SDK models: 10 000 VMs cost about 1 s of client CPU. A VM is a
 candidate when one of a playbook's ``detect`` signals holds on what the list shows, or on the VM's failed
 operations from one subscription-wide read of the activity log (the playbook signal logic of
 ``runbooks.detect``; signals that need other per-VM reads are not used to find VMs, nor are playbooks detected
@@ -24,13 +25,13 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from runbooks.apply import Hooks
-from runbooks.azure import AZURE_ERRORS, Azure, call_failed, resource_parts
+from runbooks.azure import AZURE_ERRORS, Azure, activity_pages, call_failed, image_pages, resource_parts, vm_pages
 from runbooks.detect import detected
 from runbooks.errors import (
     AdviceOnly,
@@ -60,6 +61,11 @@ from runbooks.signals import AnySignal, SignalResult
 MAX_CONCURRENCY = 10  # azure-core's HTTP connection pool holds 10 connections per host; ARM refills 10 writes/s
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _RESOURCE_GROUP = re.compile(r"^[-\w._()]{1,90}$")
+
+# The lists are read as raw pages of ARM's JSON (runbooks.azure.vm_pages…): turning 10 000 VMs into SDK models
+# cost 75% of a sweep's CPU. True reads them through the SDK's pagers and models instead, as before (for
+# bench/sweep.py's before/after figures); the results are the same.
+SDK_MODELS = False
 
 # result of a candidate
 FOUND, REMEDIATED, FAILED, SKIPPED = "found", "remediated", "failed", "skipped"
@@ -220,13 +226,14 @@ def _needs_activity(pool: dict[str, Playbook]) -> bool:
 def _events_by_vm(az: Azure, report: SweepReport) -> dict[str, list[dict[str, Any]]]:
     """The subscription's activity log of the last days, read once: each VM's events (lower id)."""
     events: dict[str, list[dict[str, Any]]] = {}
+    since = f"eventTimestamp ge '{activity_since()}' and resourceProvider eq 'Microsoft.Compute'"
     try:
-        pager = az.monitor.activity_logs.list(filter=f"eventTimestamp ge '{activity_since()}' and "
-                                                   "resourceProvider eq 'Microsoft.Compute'")
-        for page in pager.by_page():
+        pages: Iterator[list[Any]] = az.monitor.activity_logs.list(filter=since).by_page() if SDK_MODELS \
+            else activity_pages(az, since)
+        for page in pages:
             report.activity_pages += 1
             for ev in page:
-                event: dict[str, Any] = dict(ev.serialize(keep_readonly=True))
+                event: dict[str, Any] = dict(ev.serialize(keep_readonly=True)) if SDK_MODELS else ev
                 vm = vm_of(str(event.get("resourceId") or ""))  # the VM's own events and its extensions'
                 if vm is not None:
                     events.setdefault(vm, []).append(event)
@@ -246,10 +253,15 @@ def _listed_observation(sub: str, vm: dict[str, Any]) -> Observation:
 
 
 def _statuses_only(vm: Any) -> dict[str, Any]:
-    """A listed VM (an SDK model) as JSON holding only its id and instance-view statuses."""
+    """A listed VM (ARM's JSON or an SDK model) as JSON holding only its id and instance-view statuses."""
     view = (vm.get("properties") or {}).get("instanceView") or {}
     return {"id": vm.get("id"), "properties": {"instanceView": {"statuses": [
         s.as_dict() if hasattr(s, "as_dict") else dict(s) for s in view.get("statuses") or []]}}}
+
+
+def _json(item: Any) -> dict[str, Any]:
+    """A listed item as ARM's JSON: a raw page's dict as is, an SDK model (``SDK_MODELS``) converted."""
+    return item.as_dict() if hasattr(item, "as_dict") else item
 
 
 def _rg_and_name(vm_id: str) -> tuple[str, str]:
@@ -261,25 +273,31 @@ def _has_model(obs: Observation) -> bool:
     return "storageProfile" in obs.props
 
 
-def detected_playbook(obs: Observation, playbooks: dict[str, Playbook]) -> Playbook | None:
-    """The first playbook one of whose list-visible detect signals holds (as ``detect.diagnose`` orders them)."""
+_Detectors = list[tuple[Playbook, list[AnySignal], list[AnySignal]]]
+
+
+def detected_playbook(obs: Observation, playbooks: dict[str, Playbook],
+                      detectors: dict[bool, _Detectors] | None = None) -> Playbook | None:
+    """The first playbook one of whose list-visible detect signals holds (as ``detect.diagnose`` orders them),
+    unless one of its list-visible ``detect_unless`` signals holds too. ``detectors``: ``list_detectors`` of
+    ``playbooks``, worked out once for many VMs."""
     with_model = _has_model(obs)
-    for pb in playbooks.values():
-        if not pb.auto_detect:
-            continue
-        for signal_id in pb.detect:
-            signal = pb.signal(signal_id)
-            if not _per_vm_list(signal) or not _visible(signal, with_model):
-                continue
-            if signal.evaluate(obs).holds and not _ruled_out(obs, pb, with_model):
+    table = detectors[with_model] if detectors is not None else list_detectors(playbooks)[with_model]
+    for pb, detect, unless in table:
+        for signal in detect:
+            if signal.evaluate(obs).holds and not any(u.evaluate(obs).holds for u in unless):
                 return pb
     return None
 
 
-def _ruled_out(obs: Observation, pb: Playbook, with_model: bool) -> bool:
-    """Does one of the playbook's ``detect_unless`` signals that the list shows hold?"""
-    return any(_per_vm_list(pb.signal(s)) and _visible(pb.signal(s), with_model) and pb.signal(s).evaluate(obs).holds
-               for s in pb.detect_unless)
+def list_detectors(playbooks: dict[str, Playbook]) -> dict[bool, _Detectors]:
+    """Each auto-detected playbook (in order) with its detect and ``detect_unless`` signals the sweep can evaluate
+    per listed VM, from the statuses alone (False) or with the model (True)."""
+    def usable(ids: Iterable[str], pb: Playbook, with_model: bool) -> list[AnySignal]:
+        return [pb.signal(s) for s in ids if _per_vm_list(pb.signal(s)) and _visible(pb.signal(s), with_model)]
+
+    return {with_model: [(pb, usable(pb.detect, pb, with_model), usable(pb.detect_unless, pb, with_model))
+                         for pb in playbooks.values() if pb.auto_detect] for with_model in (False, True)}
 
 
 def recommend(obs: Observation, pb: Playbook) -> tuple[str | None, str]:
@@ -390,12 +408,15 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
     named = next(iter(pool.values())) if len(pool) == 1 and not next(iter(pool.values())).auto_detect else None
     region_skus: dict[str, list[dict[str, Any]]] = {}
     listed: set[str] = set()  # every VM of the list in scope (lower id)
+    detectors = list_detectors(pool)
     try:
-        for page in az.compute.virtual_machines.list_all(status_only="true").by_page():
+        pages: Iterator[Any] = az.compute.virtual_machines.list_all(status_only="true").by_page() if SDK_MODELS \
+            else vm_pages(az, status_only=True)
+        for page in pages:
             report.pages += 1
             for vm in page:
                 report.listed += 1
-                obs = _listed_observation(report.subscription, _statuses_only(vm) if statuses_suffice else vm.as_dict())
+                obs = _listed_observation(report.subscription, _statuses_only(vm) if statuses_suffice else _json(vm))
                 if scope is not None and obs.ref.resource_group.lower() != scope:
                     continue
                 report.in_scope += 1
@@ -404,12 +425,12 @@ def _find(az: Azure, report: SweepReport, pool: dict[str, Playbook], resource_gr
                     created = (vm.get("properties") or {}).get("timeCreated")
                     obs.failed_operations = failed_operations(activity[obs.vm_id.lower()], created)
                 pb = named if named is not None and _read_and_detect(az, obs.ref, named, region_skus) else \
-                    detected_playbook(obs, pool) if named is None else None
+                    detected_playbook(obs, pool, detectors) if named is None else None
                 if pb is None:
                     continue
                 if statuses_suffice:
                     ops = obs.failed_operations
-                    obs = _listed_observation(report.subscription, vm.as_dict())
+                    obs = _listed_observation(report.subscription, _json(vm))
                     obs.failed_operations = ops
                 found[obs.vm_id.lower()] = (obs, pb)
                 report.items.append(SweepItem(obs.vm_id, obs.ref.resource_group, obs.ref.name, obs.statuses(),
@@ -468,10 +489,11 @@ def _recommend_all(az: Azure, report: SweepReport, found: dict[str, tuple[Observ
     if _needs_images([pb for _, pb in found.values()]):
         by_source: dict[str, list[dict[str, Any]]] = {}
         try:
-            for page in az.compute.images.list().by_page():
+            pages: Iterator[Any] = az.compute.images.list().by_page() if SDK_MODELS else image_pages(az)
+            for page in pages:
                 report.image_pages += 1
                 for image in page:
-                    d = image.as_dict()
+                    d = _json(image)
                     source = str(((d.get("properties") or {}).get("sourceVirtualMachine") or {}).get("id", ""))
                     if source:
                         by_source.setdefault(source.lower(), []).append(d)

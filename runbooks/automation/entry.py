@@ -24,7 +24,6 @@ from typing import Any, TextIO, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runbooks.errors import ConfirmationRequired, RunbookError, UsageError, exit_code
-from runbooks.sweep import MAX_CONCURRENCY
 
 P = TypeVar("P", bound="JobParameters")
 
@@ -58,7 +57,7 @@ def _known_scenario(value: str | None) -> str | None:
 class SweepParameters(JobParameters):
     resource_group: str | None = None
     remediate: bool = False
-    max_concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
+    max_concurrency: int = Field(4, ge=1, description="at most runbooks.sweep.MAX_CONCURRENCY")
     max_errors: int = Field(1, ge=1)
     max_vms: int = Field(10, ge=1)
     admin_secret: str | None = Field(None, description="for steps that set an admin password: env:NAME or a Key "
@@ -70,6 +69,15 @@ class SweepParameters(JobParameters):
     @classmethod
     def _prefer_known(cls, v: str | None) -> str | None:
         return _known_scenario(v)
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _concurrency_bound(cls, v: int) -> int:
+        from runbooks.sweep import MAX_CONCURRENCY  # not at import: a Remediate-VM job never loads the sweep
+
+        if v > MAX_CONCURRENCY:
+            raise ValueError(f"Input should be less than or equal to {MAX_CONCURRENCY}")
+        return v
 
 
 class RemediateParameters(JobParameters):
