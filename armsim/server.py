@@ -377,7 +377,8 @@ def write_env_file(sim: ArmSim, path: str) -> None:
     header is the managed identity's secret)."""
     import shlex
 
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
     with os.fdopen(fd, "w") as out:
         out.write("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sim.env().items()))
 
@@ -390,7 +391,11 @@ def serve_forever(sim: ArmSim, scenario: str | None, env_file: str | None = None
     if scenario:
         sim.seed(scenario)
     if env_file:
-        write_env_file(sim, env_file)
+        try:
+            write_env_file(sim, env_file)
+        except OSError as e:
+            sim.stop()
+            raise SystemExit(f"armsim: cannot write {env_file}: {e.strerror or e}") from None
     print(json.dumps(sim.info()), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -45,6 +45,8 @@ def test_the_readme_recipe_connects_the_command_to_a_served_armsim(script: Path,
     """``python -m armsim serve --env-file FILE`` then ``. FILE``: the installed command reaches armsim with the
     managed identity azure-identity finds there, from any folder, as the README says."""
     env_file = tmp_path / "armsim.env"
+    env_file.write_text("stale\n")
+    env_file.chmod(0o644)  # a file left from an earlier run: rewritten owner-only
     server = subprocess.Popen([sys.executable, "-m", "armsim", "serve", "--port", "0", "--latency-scale", "0.001",
                                "--scenario", "redeploy-vm", "--env-file", str(env_file)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
