@@ -37,7 +37,7 @@ from runbooks.errors import (
 from runbooks.journal import RunJournal
 from runbooks.observe import Observation, observe, vm_view
 from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
-from runbooks.progress import Operation, PlainTracker, Tracker
+from runbooks.progress import Operation, PlainTracker, Tracker, check_settings
 from runbooks.steps.registry import catalog
 from runbooks.verify import conditions, report_fallout, verify
 
@@ -54,6 +54,7 @@ class Hooks:
     tracker: Tracker | None = None
 
     def __post_init__(self) -> None:
+        check_settings()
         if self.tracker is None:
             self.tracker = PlainTracker(self.progress)
 
@@ -319,7 +320,10 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
             op = hooks.ops.start(call.summary)  # "→ summary": shown until it ends
             try:
                 started.append((action, _start(az, step, call, journal), op))
-            except ApplyFailed as e:
+            except BaseException as e:
+                if not isinstance(e, ApplyFailed):  # a lost lock, Ctrl-C: the wait shown must not outlive the run
+                    op.end(False, "the run stopped")
+                    raise
                 if step.keep_going or (action.attempts > 1 and e.code in TRANSIENT_CAPACITY) or \
                         (action.fallback is not None and e.code in action.fallback_on):
                     started.append((action, e, op))  # retried, fallen back or reported with the wave: the others start
@@ -531,7 +535,6 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
         if plan.verify:
             hooks.progress(f"verify: {', '.join(c.describe for c in conditions(plan.verify))}")
             outcome.after = verify(az, plan, hooks.progress, tracker=hooks.ops)
-            hooks.progress("    ✓ every condition holds")
         outcome.fallout = report_fallout(az, plan, outcome.after)
     except LockLost:
         raise  # the journal is no longer this run's to write: whoever holds the lock now owns it

@@ -35,8 +35,8 @@ WIDTH = 100  # no progress line is wider
 PROGRESS_EVERY_ENV = "RUNBOOKS_PROGRESS_EVERY_S"  # seconds between "still running" lines (default 15)
 DEFAULT_PROGRESS_EVERY_S = 15.0
 TIMEOUT_SCALE_ENV = "RUNBOOKS_TIMEOUT_SCALE"
-# A scaled timeout is never cut below this (nor above the unscaled one): the toolkit's own work (TLS, JSON,
-# a loaded machine) does not speed up with armsim's clock.
+# A scaled timeout is never cut below this (or below the unscaled one, when that is shorter): the toolkit's own
+# work (TLS, JSON, a loaded machine) does not speed up with armsim's clock.
 MIN_SCALED_TIMEOUT_S = 30.0
 # A started operation is taken to be in progress: a poller answering just that is not news until the period passes.
 STARTED_STATE = "InProgress"
@@ -86,12 +86,21 @@ def scaled(seconds: float) -> float:
 
 
 def progress_every() -> float:
-    raw = os.environ.get(PROGRESS_EVERY_ENV, "")
+    """``RUNBOOKS_PROGRESS_EVERY_S`` (default 15): seconds between "still running" lines of a wait."""
+    raw = os.environ.get(PROGRESS_EVERY_ENV, "").strip()
     try:
-        value = float(raw) if raw.strip() else DEFAULT_PROGRESS_EVERY_S
+        value = float(raw) if raw else DEFAULT_PROGRESS_EVERY_S
     except ValueError:
-        value = DEFAULT_PROGRESS_EVERY_S
-    return value if value > 0 else DEFAULT_PROGRESS_EVERY_S
+        value = -1.0
+    if not value > 0:
+        raise UsageError(f"{PROGRESS_EVERY_ENV} must be a number of seconds greater than 0 (got {raw!r})")
+    return value
+
+
+def check_settings() -> None:
+    """Refuse a bad progress or timeout setting before a run's first write, not at its first wait."""
+    timeout_scale()
+    progress_every()
 
 
 def seconds_text(s: float) -> str:
@@ -138,7 +147,7 @@ class Operation:
     def end_text(self, ok: bool, note: str) -> str:
         took = seconds_text(self.elapsed())
         if ok:
-            return fit(f"{self.indent}✓ {self.what} ({took})")
+            return fit(f"{self.indent}✓ {self.what}{': ' + note if note else ''} ({took})")
         return fit(f"{self.indent}✗ {self.what}: {note or 'failed'} (after {took})")
 
     def status_line(self, now: float, width: int = WIDTH) -> str:
@@ -171,7 +180,8 @@ class Tracker:
 
     @contextmanager
     def operation(self, what: str, timeout_s: float | None = None, indent: str = "    ") -> Iterator[Operation]:
-        """An operation that ends when the block does: failed (with the error's first line) if it raises."""
+        """An operation that ends when the block does: failed (with the error's first line) if it raises; the
+        block may end it itself first (``op.end(True, note)``)."""
         op = self.start(what, timeout_s, indent)
         try:
             yield op
@@ -184,6 +194,9 @@ class Tracker:
     def paused(self) -> Iterator[None]:
         """While the block runs (a question asked on the terminal), nothing is redrawn."""
         yield
+
+    def close(self) -> None:
+        """Nothing is shown as running any more (a live area is taken down; the cursor comes back)."""
 
 
 class PlainTracker(Tracker):

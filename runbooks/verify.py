@@ -67,7 +67,9 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None], *, tracker: Tr
     The wait is one operation of ``tracker`` (default: plain lines through ``progress``): its timeout is the
     plan's, at ``RUNBOOKS_TIMEOUT_SCALE``; its state, the conditions still unmet."""
     with (tracker or PlainTracker(progress)).operation("verify", scaled(float(plan.verify_timeout_s))) as op:
-        return _verify(az, plan, op)
+        after = _verify(az, plan, op)
+        op.end(True, "every condition holds")
+        return after
 
 
 def _verify(az: Azure, plan: Any, op: Operation) -> Observation:

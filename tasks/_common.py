@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from collections.abc import Iterator
@@ -69,6 +70,7 @@ def hooks(yes: bool, dry_run: bool = False) -> Hooks:
                                    "for automation, or --dry-run to see the plan")
 
     tracker = for_stream(sys.stdout)
+    atexit.register(tracker.close)  # whatever ends the command, no live line is left and the cursor comes back
 
     def confirm(question: str) -> bool:
         with tracker.paused():

@@ -15,7 +15,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from invoke import Context
 
@@ -98,7 +98,7 @@ def run_demo(latency_scale: float = 0.02, only: str = "") -> None:
     cases = [c for c in CASES if c[0] in SCENARIOS and (not chosen_cases or c[0] in chosen_cases)]
     explained = [c for c in EXPLAINED if c[0] in SCENARIOS and (not chosen_cases or c[0] in chosen_cases)]
     tracker = for_stream()  # live status lines on a terminal, plain lines otherwise
-    with tempfile.TemporaryDirectory(prefix="runbooks-demo-") as home, \
+    with closing(tracker), tempfile.TemporaryDirectory(prefix="runbooks-demo-") as home, \
             ArmSim(latency_scale=latency_scale) as arm:
         _title(f"armsim is up at {arm.endpoint} (latency scale {latency_scale:g}: Azure's durations x "
                f"{latency_scale:g})")

@@ -247,7 +247,7 @@ def test_an_automation_job_streams_each_wait_as_whole_plain_lines(rig: Rig, monk
     assert any(line.startswith("    → create VM api-01") and line.endswith("(waiting until ARM ends it)")
                for line in waits), waits
     assert any(line.startswith("      … create VM api-01") and "still running" in line for line in waits), waits
-    assert any(line.startswith("    ✓ verify (") for line in waits), waits
+    assert any(line.startswith("    ✓ verify: every condition holds (") for line in waits), waits
     assert all(len(line) <= WIDTH for line in waits), max(waits, key=len)
 
 
@@ -273,3 +273,39 @@ def test_an_automation_jobs_records_from_parallel_threads_never_mix() -> None:
     in_parallel(vm, 6)
     lines = "".join(chars).splitlines()
     assert len(lines) == len(expected) and set(lines) == expected
+
+
+@pytest.mark.parametrize("setting", [{"RUNBOOKS_TIMEOUT_SCALE": "0"}, {"RUNBOOKS_TIMEOUT_SCALE": "fast"},
+                                     {"RUNBOOKS_PROGRESS_EVERY_S": "-1"}])
+def test_a_bad_progress_or_timeout_setting_is_refused_before_the_first_write(rig: Rig, setting: dict[str, str]) -> None:
+    """Not at verification, after every destructive step: one line, exit 2, nothing written in Azure."""
+    rig.arm.seed("redeploy-vm")
+    mark = rig.arm.last_request
+    done = rig.invoke("remediate", "--vm", "rg-redeploy/web-01", "--yes", env=rig.env(**setting))
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith(f"error: {next(iter(setting))} must be a number"), errors
+    assert rig.arm.writes(mark) == []
+
+
+def test_a_start_cut_short_by_a_lost_lock_or_ctrl_c_ends_its_wait(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anything but ARM's refusal while a call starts (KeyboardInterrupt here) still ends the operation shown."""
+    rig.arm.seed("redeploy-vm")
+    recording = Recording()
+    hooks = rig.hooks()
+    hooks.tracker = recording
+    from runbooks import apply
+    from runbooks.observe import VmRef
+    from runbooks.remediate import plan_remediation, remediate
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    az = rig.az()
+    _, plan = plan_remediation(az, VmRef.parse("rg-redeploy/web-01"), None)
+    monkeypatch.setattr(apply, "start_call", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        remediate(az, plan, hooks, yes=True)
+    started = [what for kind, what, _, _ in recording.events if kind == "start"]
+    failed = [(what, note) for kind, what, _, note in recording.events if kind == "failed"]
+    assert started and [w for w, _ in failed] == started and all(n == "the run stopped" for _, n in failed)
