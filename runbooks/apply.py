@@ -512,6 +512,7 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
     done = journal.done_steps()
     total = len(plan.steps)
     current = -1
+    az.pacer.report = hooks.ops.line  # a delay to stay within ARM's request limits is said, not silent
     try:
         if any(e.get("event") == "step-start" for e in journal.events()):
             check_bound(az, plan, journal)  # a resume: is the world still the one the run saw?

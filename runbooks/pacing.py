@@ -28,6 +28,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 DOCUMENTED_REFILL = {"reads": 25.0, "writes": 10.0, "deletes": 10.0}  # tokens per second
 HEADER = "x-ms-ratelimit-remaining-subscription-{}"
 MEASURE_WINDOW_S = 0.2  # shortest span over which a refill rate is measured (the header is an integer)
+SAY_WAITS_FROM_S = 1.0  # a pacing delay this long is said (``report``): no wait is silent
 
 
 def request_kind(method: str) -> str:
@@ -114,7 +115,8 @@ class ThrottlePacer(SansIOHTTPPolicy):
     """Delays requests so each ARM bucket keeps ``max(min_reserve, reserve_fraction * capacity)`` tokens.
 
     Counts what it did: ``waited_s`` (total delay imposed), ``throttled`` (429 answers seen). ``enabled=False``
-    only observes and counts (for comparisons).
+    only observes and counts (for comparisons). ``report(line)``, when set, is told of every delay of a second
+    or more before it starts.
     """
 
     enabled: bool = True
@@ -127,15 +129,19 @@ class ThrottlePacer(SansIOHTTPPolicy):
     waited_s: float = 0.0
     throttled: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    report: Callable[[str], None] | None = None
 
     def on_request(self, request: PipelineRequest) -> None:
-        bucket = self.buckets[request_kind(request.http_request.method)]
+        kind = request_kind(request.http_request.method)
+        bucket = self.buckets[kind]
         with self.lock:
             reserve = max(self.min_reserve, self.reserve_fraction * bucket.capacity)
             wait = bucket.book(self.clock(), reserve)
             if not self.enabled:
                 wait = 0.0
             self.waited_s += wait
+        if wait >= SAY_WAITS_FROM_S and self.report is not None:
+            self.report(f"    … waiting {wait:.1f}s: the subscription's ARM {kind} budget is nearly spent (paced)")
         if wait > 0:
             self.sleep(wait)
 

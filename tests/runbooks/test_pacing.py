@@ -41,3 +41,20 @@ def test_retry_hints_are_read_from_arms_headers() -> None:
     assert retry_hint_s({"retry-after": "3"}) == 3.0
     assert retry_hint_s({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) is None
     assert retry_hint_s({}) is None
+
+
+def test_a_pacing_delay_of_a_second_or_more_is_said_before_it_starts() -> None:
+    from types import SimpleNamespace
+
+    from runbooks.pacing import ThrottlePacer
+
+    said: list[str] = []
+    slept: list[float] = []
+    pacer = ThrottlePacer(clock=lambda: 0.0, sleep=slept.append, report=said.append)
+    pacer.buckets["writes"].observe(11, 0.0)  # ARM reported 11 write tokens left: at the reserve
+    request = SimpleNamespace(http_request=SimpleNamespace(method="PUT"))
+    for _ in range(14):  # at 10 tokens/s, each request waits 0.1 s longer than the one before
+        pacer.on_request(request)  # type: ignore[arg-type]
+    assert len(slept) == 13 and slept[0] == pytest.approx(0.1) and slept[-1] == pytest.approx(1.3)
+    assert len(said) == len([s for s in slept if s >= 1.0]) == 3  # a short delay is not news; a long one is
+    assert "writes budget" in said[-1] and said[-1].startswith("    … waiting ") and len(said[-1]) <= 100
