@@ -3,18 +3,111 @@ read well in a terminal and in an Automation job's output stream."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import textwrap
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from runbooks.apply import Outcome
 from runbooks.detect import Diagnosis
-from runbooks.plan import Plan
+from runbooks.plan import ABSENT, Plan, is_secret_ref
 from runbooks.playbook import Playbook, RunStep
+
+WIDTH = 100  # every line of operator text fits this many columns (issue 14)
+
+# an ARM id inside prose: up to the first space, quote, bracket or comma
+_ARM_ID = re.compile(r"/subscriptions/[^/\s'\"(),;]+(?:/[^/\s'\"(),;]+)+", re.IGNORECASE)
+_BULLET = re.compile(r"(?:[-+=?! ]\s?\d+\. |\d+\. |\[\d+/\d+\] |[-!?=✓✗→•] )")
+
+
+def short_id(resource_id: str, width: int = 60) -> str:
+    """An ARM id as an operator reads it: its resource group, then the type/name pairs without the provider
+    namespaces (``rg-demo/…/snapshots/NAME``, ``rg-demo/…/virtualMachines/vm/extensions/ext``). Past ``width``
+    the leading pairs go first; the resource group and the name stay. Anything else is returned as is."""
+    m = re.fullmatch(r"/subscriptions/[^/]+(?:/resourceGroups/([^/]+))?((?:/[^/]+)+)", resource_id.rstrip("/"),
+                     re.IGNORECASE)
+    if m is None:
+        return resource_id
+    parts = m.group(2).strip("/").split("/")
+    pairs: list[str] = []
+    i = 0
+    while i < len(parts):
+        if parts[i].lower() == "providers" and i + 1 < len(parts):
+            i += 2
+            continue
+        pairs.append(parts[i])
+        i += 1
+    head = m.group(1) or "subscription"
+    while len(pairs) > 2 and len(f"{head}/…/{'/'.join(pairs)}") > width:
+        pairs = pairs[2:]
+    return f"{head}/…/{'/'.join(pairs)}"
+
+
+def short_ids(text: str) -> str:
+    """Every ARM id in ``text`` shortened (``short_id``); the full ids stay in ``--json`` and the plan file."""
+    def one(m: re.Match[str]) -> str:
+        rid = m.group(0)
+        tail = rid[len(rid.rstrip(".:")):]
+        return short_id(rid[: len(rid) - len(tail)]) + tail
+
+    return _ARM_ID.sub(one, text)
+
+
+def fit(text: str, indent: str = "", hang: str | None = None, width: int = WIDTH) -> list[str]:
+    """Prose fitted to ``width`` columns: ARM ids shortened, whitespace folded, wrapped with the first line after
+    ``indent`` and the others after ``hang`` (``indent`` and four spaces unless given). A word longer than a line
+    (a URL) is cut, so no line is ever wider."""
+    hang = indent + "    " if hang is None else hang
+    return textwrap.wrap(short_ids(" ".join(str(text).split())), width, initial_indent=indent,
+                         subsequent_indent=hang, break_on_hyphens=False) or [indent.rstrip()]
+
+
+def fit_lines(lines: Iterable[str], width: int = WIDTH) -> str:
+    """Lines fitted to ``width`` columns, each keeping its indent; a long line continues under its text (after
+    a bullet or a step number such as ``- ``, ``+ 3. ``, ``[2/5] ``), else four columns in."""
+    out: list[str] = []
+    for line in lines:
+        for part in str(line).split("\n"):
+            if len(part) <= width and "/subscriptions/" not in part:
+                out.append(part)
+                continue
+            body = part.lstrip(" ")
+            indent = part[: len(part) - len(body)]
+            bullet = _BULLET.match(body)
+            hang = indent + (" " * len(bullet.group(0)) if bullet else "    ")
+            out += fit(body, indent, hang, width)
+    return "\n".join(out)
+
+
+def table(head: Sequence[str], rows: Iterable[Sequence[Any]], width: int = WIDTH) -> list[str]:
+    """Columns as wide as their widest cell, two spaces apart, the table no wider than ``width``: the last column
+    wraps under itself (rich shrinks and folds the others only when they alone are too wide)."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), header_style=None)
+    for name in head:
+        grid.add_column(name, overflow="fold")
+    grid.columns[-1].ratio = 1
+    for row in rows:
+        grid.add_row(*[Text(short_ids(str(v))) for v in row])
+    sink = io.StringIO()
+    Console(file=sink, width=width, color_system=None, highlight=False, emoji=False).print(grid)
+    return [line.rstrip() for line in sink.getvalue().splitlines()]
 
 
 def _short(value: Any, width: int = 70) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    """A value of the VM model diff in at most ``width`` columns: an ARM id by its last segments, a secret as its
+    reference, anything else cut with an ellipsis."""
+    if is_secret_ref(value):
+        text = f"(secret from {value['$secret']})"
+    elif isinstance(value, str):
+        text = short_id(value, width)
+    else:
+        text = json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -39,26 +132,25 @@ def diagnosis_text(d: Diagnosis) -> str:
         lines.append(f"  lock {lk.get('name')}: {lk.get('properties', {}).get('level')}")
     if d.playbook is None:
         lines.append("No playbook applies: nothing here that this toolkit remediates.")
-        return "\n".join(lines)
+        return fit_lines(lines)
     lines.append(f"Playbook {d.playbook.id}: {d.playbook.title}")
     picked = d.articles()
     label = "  articles: " if len(picked) == len(d.playbook.articles) else "  article for this evidence: "
-    lines += textwrap.wrap(", ".join(picked), 100, initial_indent=label, subsequent_indent="      ",
-                           break_on_hyphens=False)
+    lines += fit(", ".join(picked), label, "      ")
     if d.playbook.explanation:
         from runbooks.remediate import explanation_lines
 
         lines.append("  what it means:")
         lines += [f"      {line}" for line in explanation_lines(d) if not line.startswith("article")]
     rec = d.recommended
-    for fit in d.fits:
-        mark = "recommended" if rec is not None and fit.scenario.id == rec.id else (
-            "possible" if fit.fits else "not possible")
-        lines.append(f"  scenario {fit.scenario.id} [{mark}]: {fit.scenario.title}")
-        for reason in fit.reasons:
+    for one in d.fits:
+        mark = "recommended" if rec is not None and one.scenario.id == rec.id else (
+            "possible" if one.fits else "not possible")
+        lines.append(f"  scenario {one.scenario.id} [{mark}]: {one.scenario.title}")
+        for reason in one.reasons:
             lines.append(f"      - {reason}")
-        if fit.scenario.description:
-            lines.append(f"      {fit.scenario.description.strip()}")
+        if one.scenario.description:
+            lines += fit(one.scenario.description, "      ", "      ")
     if rec is not None:
         lines.append("  evidence:")
         lines += [f"      {label}: {value}" for label, value in d.evidence(rec)]
@@ -66,11 +158,11 @@ def diagnosis_text(d: Diagnosis) -> str:
         lines.append("  advice:")
         lines += [f"      {line}" for line in advice["lines"]]
     if why := d.ambiguity():
-        lines.append(f"  Choose: {why}. Pass --scenario.")
+        lines.append(f"  Choose: {why.rstrip('.')}. Pass --scenario.")
     others = [m for m in d.matched if m != d.playbook.id]
     if others:
         lines.append(f"  Also detected: {', '.join(others)} (remediate --playbook ID to use one of them)")
-    return "\n".join(lines)
+    return fit_lines(lines)
 
 
 _MARKS = {"change": "+", "noop": "=", "manual": "?"}
@@ -80,14 +172,17 @@ def plan_text(plan: Plan) -> str:
     """Every step: ``+`` a change (``-`` when it destroys), ``=`` nothing to do and why, ``?`` a manual step."""
     obs = plan.observation
     decided = f"; {plan.decided_by}" if plan.decided_by else ""
-    lines = [f"Plan {plan.run_id} for {plan.ref}: playbook {plan.playbook}, scenario {plan.scenario}{decided}",
+    lines = [f"Plan {plan.run_id} for {plan.ref}:", f"  playbook {plan.playbook}, scenario {plan.scenario}{decided}",
              f"  observed: {', '.join(obs.statuses()) or 'no status'}; fingerprint {plan.fingerprint}"]
     for i, step in enumerate(plan.steps, 1):
         mark = "-" if step.destructive else _MARKS.get(step.kind, " ")
         flag = " [DESTRUCTIVE: asks first]" if step.destructive else ""
         lines.append(f"  {mark}{i:>2}. {step.name}{flag}: {step.summary}")
-        for call in step.calls:
-            lines.append(f"        {_verb(call.op)} {call.resource_id}")
+        for call in step.calls:  # the full ids are in --json and the plan file
+            verb = _verb(call.op)
+            line = f"        {verb} {short_id(call.resource_id, WIDTH - 9 - len(verb))}"
+            scope, cut, rest = line.partition("/…/")
+            lines += [line] if len(line) <= WIDTH or not cut else [scope + cut, f"            {rest}"]
         for note in step.notes:
             lines.append(f"        ! {note}")
     changes = sum(1 for s in plan.steps if s.kind == "change")
@@ -100,9 +195,36 @@ def plan_text(plan: Plan) -> str:
                      f"{', '.join(c.describe for c in conditions(plan.verify))}")
     if plan.diff:
         lines.append("  VM model, before → after:")
-        for path, before, after in plan.diff:
-            lines.append(f"        {path}: {_short(before)} → {_short(after)}")
-    return "\n".join(lines)
+        lines += diff_lines(plan.diff, "        ")
+    return fit_lines(lines)
+
+
+def diff_lines(diff: Iterable[tuple[str, Any, Any]], indent: str = "", width: int = WIDTH) -> list[str]:
+    """One line per changed leaf of the VM model (``plan.model_diff``): ``path: before → after``, or ``path[item]:
+    added`` / ``removed`` for a whole list item; values shortened (ids to their last segments) so that each line
+    fits ``width``, or goes on a line of its own under a long path."""
+    out = []
+    for path, before, after in diff:
+        if path.endswith("]") and before == ABSENT:
+            out.append(f"{indent}{path}: added")
+        elif path.endswith("]") and after == ABSENT:
+            out.append(f"{indent}{path}: removed")
+        else:
+            lead, room = f"{indent}{path}: ", width - len(indent) - len(path) - 5
+            b, a = _short(before, width), _short(after, width)
+            if len(b) + len(a) > room and room < 40:  # a long path: the values go on a line of their own under it
+                out += fit(lead.rstrip(), indent, indent + "    ", width)
+                lead, room = indent + "    ", width - len(indent) - 7
+            if len(b) + len(a) > room:  # the shorter keeps its length (up to half), the longer gets the rest
+                half = room // 2
+                if len(b) <= len(a):
+                    b = _short(before, half)
+                    a = _short(after, room - len(b))
+                else:
+                    a = _short(after, half)
+                    b = _short(before, room - len(a))
+            out.append(f"{lead}{b} → {a}")
+    return out
 
 
 def _verb(op: str) -> str:
@@ -121,7 +243,7 @@ def outcome_text(o: Outcome) -> str:
     if o.fallout:
         lines.append("Fallout:")
         lines += [f"  - {f}" for f in o.fallout]
-    return "\n".join(lines)
+    return fit_lines(lines)
 
 
 def diagnosis_json(d: Diagnosis) -> dict[str, Any]:
@@ -201,4 +323,4 @@ def runbook_text(pb: Playbook, article_id: str | None = None) -> str:
                                        subsequent_indent="       ")
     if not pb.scenarios:
         lines.append("  no scenario: nothing in ARM to change; diagnose a VM to see the event and the post-checks")
-    return "\n".join(lines)
+    return fit_lines(lines)
