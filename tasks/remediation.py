@@ -163,7 +163,9 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
             if json:
                 print_json({"advice": str(advice), "writes": az.counter.writes})
             else:
-                print(advice)
+                from runbooks.render import fit_lines
+
+                print(fit_lines(str(advice).splitlines()))
             return
         if result.outcome is None:
             if not json:
