@@ -205,25 +205,26 @@ def diff_lines(diff: Iterable[tuple[str, Any, Any]], indent: str = "", width: in
     fits ``width``, or goes on a line of its own under a long path."""
     out = []
     for path, before, after in diff:
-        if path.endswith("]") and before == ABSENT:
-            out.append(f"{indent}{path}: added")
-        elif path.endswith("]") and after == ABSENT:
-            out.append(f"{indent}{path}: removed")
-        else:
-            lead, room = f"{indent}{path}: ", width - len(indent) - len(path) - 5
-            b, a = _short(before, width), _short(after, width)
-            if len(b) + len(a) > room and room < 40:  # a long path: the values go on a line of their own under it
-                out += fit(lead.rstrip(), indent, indent + "    ", width)
-                lead, room = indent + "    ", width - len(indent) - 7
-            if len(b) + len(a) > room:  # the shorter keeps its length (up to half), the longer gets the rest
-                half = room // 2
-                if len(b) <= len(a):
-                    b = _short(before, half)
-                    a = _short(after, room - len(b))
-                else:
-                    a = _short(after, half)
-                    b = _short(before, room - len(a))
-            out.append(f"{lead}{b} → {a}")
+        lead, room = f"{indent}{path}: ", width - len(indent) - len(path) - 2
+        item = path.endswith("]") and ABSENT in (before, after)
+        b, a = _short(before, width), _short(after, width)
+        need = len("removed") if item else len(b) + len(a) + 3
+        if need > room and room < 40:  # a long path: what changed goes on a line of its own under it
+            head = lead.rstrip()
+            out += [head] if len(head) <= width else fit(head.rstrip(":"), indent, indent + "    ", width)
+            lead, room = indent + "    ", width - len(indent) - 4
+        if item:
+            out.append(f"{lead}{'added' if before == ABSENT else 'removed'}")
+            continue
+        if need > room:  # the shorter keeps its length (up to half), the longer gets the rest
+            half = (room - 3) // 2
+            if len(b) <= len(a):
+                b = _short(before, half)
+                a = _short(after, room - 3 - len(b))
+            else:
+                a = _short(after, half)
+                b = _short(before, room - 3 - len(a))
+        out.append(f"{lead}{b} → {a}")
     return out
 
 

@@ -113,6 +113,9 @@ def test_long_ids_in_diff_lines_keep_their_last_segments_and_fit() -> None:
     assert "        properties.storageProfile.dataDisks[lun 0].managedDisk.id: (absent) → rg/…/disks/d0" in lines
     assert "/subscriptions/" not in "\n".join(lines)
     assert any(line.endswith("→ (absent)") and "…" in line for line in lines)  # the long disk id, cut
+    key = "properties.osProfile.linuxConfiguration.ssh.publicKeys[/home/azureuser/.ssh/authorized_keys]"
+    assert diff_lines([(key, {"path": "/home/azureuser/.ssh/authorized_keys"}, ABSENT)], "        ") == [
+        f"        {key}", "            removed"]  # a path as wide as the screen: the change goes under it
 
 
 # --- ids and prose ----------------------------------------------------------------------------------------------
