@@ -342,6 +342,10 @@ def _diff(path: str, before: Any, after: Any, out: list[tuple[str, Any, Any]]) -
                 for n, it in enumerate(b_items)}
         news = {_identity(it[key]) if key else str(n): (it, _label(key, it[key] if key else None, n))
                 for n, it in enumerate(a_items)}
+        labels = {ident: label for ident, (_, label) in [*news.items(), *olds.items()]}
+        if key == "id" and len(set(labels.values())) < len(labels):  # two NICs of one name in two groups: whole ids
+            olds = {i: (it, str(it[key])) for i, (it, _) in olds.items()}
+            news = {i: (it, str(it[key])) for i, (it, _) in news.items()}
         for ident in [*olds, *(i for i in news if i not in olds)]:
             old, new = olds.get(ident), news.get(ident)
             if old is not None and new is not None:

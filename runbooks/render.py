@@ -17,8 +17,8 @@ from runbooks.playbook import Playbook, RunStep
 
 WIDTH = 100  # every line of operator text fits this many columns (issue 14)
 
-# an ARM id inside prose: up to the first space, quote, bracket or comma
-_ARM_ID = re.compile(r"/subscriptions/[^/\s'\"(),;]+(?:/[^/\s'\"(),;]+)+", re.IGNORECASE)
+# an ARM id inside prose (or a diff path): up to the first space, quote, bracket or comma
+_ARM_ID = re.compile(r"/subscriptions/[^/\s'\"(),;\[\]]+(?:/[^/\s'\"(),;\[\]]+)+", re.IGNORECASE)
 _BULLET = re.compile(r"(?:[-+=?! ]\s?\d+\. |\d+\. |\[\d+/\d+\] |[-!?=✓✗→•] )")
 
 
@@ -204,7 +204,7 @@ def diff_lines(diff: Iterable[tuple[str, Any, Any]], indent: str = "", width: in
     added`` / ``removed`` for a whole list item; values shortened (ids to their last segments) so that each line
     fits ``width``, or goes on a line of its own under a long path."""
     out = []
-    for path, before, after in diff:
+    for path, before, after in map(lambda d: (short_ids(d[0]), d[1], d[2]), diff):
         lead, room = f"{indent}{path}: ", width - len(indent) - len(path) - 2
         item = path.endswith("]") and ABSENT in (before, after)
         b, a = _short(before, width), _short(after, width)

@@ -76,6 +76,19 @@ def test_nics_are_matched_by_id_ignoring_case_and_named_by_their_last_segment() 
     ]
 
 
+def test_items_whose_last_segments_collide_are_named_by_their_whole_ids() -> None:
+    other = NIC.replace("rg-nic", "rg-other") + "nic-a"
+    before = _vm([], [{"id": NIC + "nic-a", "properties": {"primary": True}}])
+    after = _vm([], [{"id": NIC + "nic-a", "properties": {"primary": False}}, {"id": other}])
+    assert diff_lines(model_diff(before, after)) == [
+        "properties.networkProfile.networkInterfaces[rg-nic/…/networkInterfaces/nic-a].properties.primary:",
+        "    true → false", "properties.networkProfile.networkInterfaces[rg-other/…/networkInterfaces/nic-a]: added"]
+    assert model_diff(before, after) == [
+        (f"properties.networkProfile.networkInterfaces[{NIC}nic-a].properties.primary", True, False),
+        (f"properties.networkProfile.networkInterfaces[{other}]", ABSENT, {"id": other}),
+    ]
+
+
 def test_nested_lists_recurse_and_objects_without_identity_go_by_position() -> None:
     before = {"properties": {"extensions": [
         {"name": "ext", "settings": {"rules": [{"port": 22, "allow": True}, {"port": 80, "allow": True}]}}]}}
