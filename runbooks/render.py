@@ -56,12 +56,13 @@ def short_ids(text: str) -> str:
 
 
 def fit(text: str, indent: str = "", hang: str | None = None, width: int = WIDTH) -> list[str]:
-    """Prose fitted to ``width`` columns: ARM ids shortened, whitespace folded, wrapped with the first line after
+    """Prose fitted to ``width`` columns: ARM ids shortened, line breaks folded, wrapped with the first line after
     ``indent`` and the others after ``hang`` (``indent`` and four spaces unless given). A word longer than a line
     (a URL) is cut, so no line is ever wider."""
     hang = indent + "    " if hang is None else hang
-    return textwrap.wrap(short_ids(" ".join(str(text).split())), width, initial_indent=indent,
-                         subsequent_indent=hang, break_on_hyphens=False) or [indent.rstrip()]
+    folded = re.sub(r"\s*\n\s*", " ", str(text).strip())  # a YAML paragraph's lines; aligned spaces stay
+    return textwrap.wrap(short_ids(folded), width, initial_indent=indent, subsequent_indent=hang,
+                         break_on_hyphens=False) or [indent.rstrip()]
 
 
 def fit_lines(lines: Iterable[str], width: int = WIDTH) -> str:
@@ -70,7 +71,7 @@ def fit_lines(lines: Iterable[str], width: int = WIDTH) -> str:
     out: list[str] = []
     for line in lines:
         for part in str(line).split("\n"):
-            if len(part) <= width and "/subscriptions/" not in part:
+            if len(part) <= width:
                 out.append(part)
                 continue
             body = part.lstrip(" ")

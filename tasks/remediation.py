@@ -29,7 +29,7 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
         from runbooks.observe import VmRef
         from runbooks.playbook import load_playbooks
         from runbooks.remediate import run_diagnosis
-        from runbooks.render import diagnosis_json, diagnosis_text, matched_articles, runbook_text
+        from runbooks.render import diagnosis_json, diagnosis_text, fit_lines, matched_articles, runbook_text
 
         if not vm and not (article or error or code):
             raise UsageError("give --vm RG/NAME, or --article ID, or --error TEXT / --code CODE")
@@ -75,7 +75,7 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
         if json:
             print_json({**out, **diagnosis_json(diag), "articles": rendered})
             return
-        print("\n".join([*lines, diagnosis_text(diag)]))
+        print(fit_lines([*lines, diagnosis_text(diag)]))
         for one in rendered:
             print("\n" + one["rendered"])
 
@@ -97,7 +97,9 @@ def _say(as_json: bool, data: dict[str, object], lines: list[str]) -> None:
     if as_json:
         print_json(data)
     else:
-        print("\n".join(lines))
+        from runbooks.render import fit_lines
+
+        print(fit_lines(lines))
 
 
 @task(iterable=["set_"],

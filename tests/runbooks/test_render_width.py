@@ -163,6 +163,8 @@ def test_fit_wraps_with_a_hanging_indent_and_loses_no_word() -> None:
     block = fit_lines(["short line", "  + 3. step: " + "word " * 40, "    ! " + "note " * 30]).splitlines()
     assert block[0] == "short line" and all(len(line) <= WIDTH for line in block)
     assert block[2].startswith("       word") and any(line.startswith("      note") for line in block[3:])
+    command = "  az vm show --ids /subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm"
+    assert fit_lines([command, "a  b"]) == command + "\na  b"  # a line that fits is left as it is
 
 
 def test_a_table_keeps_its_columns_and_wraps_the_last_one_under_itself() -> None:
