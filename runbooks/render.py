@@ -107,6 +107,8 @@ def _short(value: Any, width: int = 70) -> str:
         text = f"(secret from {value['$secret']})"
     elif isinstance(value, str):
         text = short_id(value, width)
+        if len(text) > width and text != value:  # an id: its end (the name) matters most
+            return "…" + text[len(text) - width + 1:]
     else:
         text = json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -210,7 +212,7 @@ def diff_lines(diff: Iterable[tuple[str, Any, Any]], indent: str = "", width: in
         item = path.endswith("]") and ABSENT in (before, after)
         b, a = _short(before, width), _short(after, width)
         need = len("removed") if item else len(b) + len(a) + 3
-        if need > room and room < 40:  # a long path: what changed goes on a line of its own under it
+        if need > room:  # what changed goes under the path, on a line of its own
             head = lead.rstrip()
             out += [head] if len(head) <= width else fit(head.rstrip(":"), indent, indent + "    ", width)
             lead, room = indent + "    ", width - len(indent) - 4

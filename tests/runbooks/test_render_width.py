@@ -125,7 +125,9 @@ def test_long_ids_in_diff_lines_keep_their_last_segments_and_fit() -> None:
     assert "        properties.storageProfile.dataDisks[lun 0].createOption: Empty → Attach" in lines
     assert "        properties.storageProfile.dataDisks[lun 0].managedDisk.id: (absent) → rg/…/disks/d0" in lines
     assert "/subscriptions/" not in "\n".join(lines)
-    assert any(line.endswith("→ (absent)") and "…" in line for line in lines)  # the long disk id, cut
+    # the long disk id goes under its path, cut at the front: its name stays
+    at = lines.index("        properties.storageProfile.osDisk.managedDisk.id:")
+    assert lines[at + 1].startswith("            …") and lines[at + 1].endswith(f"_OsDisk_1_{'f' * 32} → (absent)")
     key = "properties.osProfile.linuxConfiguration.ssh.publicKeys[/home/azureuser/.ssh/authorized_keys]"
     assert diff_lines([(key, {"path": "/home/azureuser/.ssh/authorized_keys"}, ABSENT)], "        ") == [
         f"        {key}", "            removed"]  # a path as wide as the screen: the change goes under it
