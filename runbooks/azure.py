@@ -31,6 +31,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from runbooks.errors import ApplyFailed, SecretMissing, UsageError
 from runbooks.pacing import ThrottlePacer
+from runbooks.text import first_line
 
 if TYPE_CHECKING:
     from runbooks.progress import Operation
@@ -397,7 +398,7 @@ def _read_vault_secret(az: Azure, ref: SecretRef) -> str:
         raise SecretMissing(f"{where}: no such secret{' version' if ref.version else ''} in the vault "
                             "(SecretNotFound)") from None
     except ClientAuthenticationError as e:
-        raise SecretMissing(f"{where}: Key Vault did not accept the identity's token ({_first_line(e)})") from None
+        raise SecretMissing(f"{where}: Key Vault did not accept the identity's token ({first_line(e)})") from None
     except HttpResponseError as e:
         code, inner = _vault_error_codes(e)
         why = f"{code or e.status_code}" + (f"/{inner}" if inner else "")
@@ -406,7 +407,7 @@ def _read_vault_secret(az: Azure, ref: SecretRef) -> str:
                    "the vault or secret (role Key Vault Secrets User)"
         raise SecretMissing(f"{where}: Key Vault refused to read it ({why})") from None
     except (AzureError, ValueError) as e:
-        raise SecretMissing(f"{where}: cannot reach Key Vault ({type(e).__name__}: {_first_line(e)})") from None
+        raise SecretMissing(f"{where}: cannot reach Key Vault ({type(e).__name__}: {first_line(e)})") from None
     if not value:
         raise SecretMissing(f"{where}: the secret is empty")
     return str(value)
@@ -418,11 +419,6 @@ def _vault_error_codes(e: HttpResponseError) -> tuple[str | None, str | None]:
     inner = getattr(err, "innererror", None) or {}
     return getattr(err, "code", None), inner.get("code") if isinstance(inner, dict) else None
 
-
-def _first_line(e: Exception, limit: int = 200) -> str:
-    lines = str(e).strip().splitlines()
-    line = lines[0] if lines else type(e).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def start_call(az: Azure, call: Call) -> Any:

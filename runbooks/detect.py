@@ -97,7 +97,10 @@ class Diagnosis:
         """Why a run must not pick for itself: several scenarios fit and the playbook says the choice matters."""
         if len(self.fitting) < 2 or self.playbook is None or not self.playbook.ambiguity:
             return None
-        return f"{' and '.join(self.fitting)} all fit {self.observation.ref}: {self.playbook.ambiguity.strip()}"
+        names = self.fitting
+        which = f"{names[0]} and {names[1]} both fit" if len(names) == 2 else \
+            f"{', '.join(names[:-1])} and {names[-1]} all fit"
+        return f"{which} {self.observation.ref}: {self.playbook.ambiguity.strip()}"
 
     def post_checks(self) -> list[tuple[str, bool, str]]:
         """Each post-check of the playbook: (what it expects, whether that is so now, what was seen)."""

@@ -276,26 +276,92 @@ def _condition(check: Check, playbook: Playbook) -> dict[str, Any]:
 
 _IGNORED = {"properties.provisioningState", "properties.vmId", "properties.timeCreated", "etag", "id", "name",
             "type", "resources", "properties.instanceView", "agent"}
+ABSENT = "(absent)"
+# what identifies an item of a list of objects, tried in order: data disks by LUN, NIC references by id,
+# extensions, IP configurations and the like by name, SSH keys by path
+_ITEM_KEYS = ("lun", "id", "name", "path")
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict) and data and set(data) != {"$secret"}:
-        out: dict[str, Any] = {}
-        for k, v in data.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else k))
-        return out
-    return {prefix: data}
+def is_secret_ref(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"$secret"}
+
+
+def _ignored(path: str) -> bool:
+    if any(path == i or path.startswith(i + ".") for i in _IGNORED):
+        return True
+    return path.startswith("identity.") and path.endswith(("principalId", "tenantId", "clientId"))
+
+
+def _item_key(*lists: list[dict[str, Any]]) -> str | None:
+    """The field that tells the items apart: present in each item and unique within each list."""
+    for key in _ITEM_KEYS:
+        if all(all(item.get(key) is not None for item in items)
+               and len({_identity(item[key]) for item in items}) == len(items) for items in lists):
+            return key
+    return None
+
+
+def _identity(value: Any) -> str:
+    return str(value).lower()  # ARM ids and names compare case-insensitively
+
+
+def _label(key: str | None, value: Any, index: int) -> str:
+    if key is None:
+        return str(index)
+    if key == "lun":
+        return f"lun {value}"
+    return str(value).rstrip("/").rsplit("/", 1)[-1] if key == "id" else str(value)
+
+
+def _objects(value: Any) -> list[dict[str, Any]] | None:
+    """The list as objects to match item by item (absent counts as empty); None for anything else."""
+    if value == ABSENT or value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(v, dict) and not is_secret_ref(v) for v in value):
+        return value
+    return None
+
+
+def _diff(path: str, before: Any, after: Any, out: list[tuple[str, Any, Any]]) -> None:
+    same_id = isinstance(before, str) and isinstance(after, str) and before.startswith("/subscriptions/") \
+        and _identity(before) == _identity(after)  # the same ARM id in another case is the same resource
+    if before == after or same_id or _ignored(path):
+        return
+    b_dict = isinstance(before, dict) and not is_secret_ref(before)
+    a_dict = isinstance(after, dict) and not is_secret_ref(after)
+    if (b_dict or before == ABSENT) and (a_dict or after == ABSENT):
+        b, a = before if b_dict else {}, after if a_dict else {}
+        if b or a:
+            for k in sorted(set(b) | set(a), key=str):
+                _diff(f"{path}.{k}" if path else str(k), b.get(k, ABSENT), a.get(k, ABSENT), out)
+            return
+    b_items, a_items = _objects(before), _objects(after)
+    if b_items is not None and a_items is not None and (b_items or a_items):
+        key = _item_key(b_items, a_items)
+        olds = {_identity(it[key]) if key else str(n): (it, _label(key, it[key] if key else None, n))
+                for n, it in enumerate(b_items)}
+        news = {_identity(it[key]) if key else str(n): (it, _label(key, it[key] if key else None, n))
+                for n, it in enumerate(a_items)}
+        labels = {ident: label for ident, (_, label) in [*news.items(), *olds.items()]}
+        if key == "id" and len(set(labels.values())) < len(labels):  # two NICs of one name in two groups: whole ids
+            olds = {i: (it, str(it[key])) for i, (it, _) in olds.items()}
+            news = {i: (it, str(it[key])) for i, (it, _) in news.items()}
+        for ident in [*olds, *(i for i in news if i not in olds)]:
+            old, new = olds.get(ident), news.get(ident)
+            if old is not None and new is not None:
+                _diff(f"{path}[{old[1]}]", old[0], new[0], out)
+            elif old is not None or new is not None:  # an item added or removed: one entry
+                out.append((f"{path}[{(old or new)[1]}]", old[0] if old else ABSENT,  # type: ignore[index]
+                            new[0] if new else ABSENT))
+        return
+    out.append((path, before, after))
 
 
 def model_diff(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """Leaf-by-leaf differences between two VM views (lists compared whole), skipping read-only fields."""
-    b, a = _flatten(copy.deepcopy(before)), _flatten(copy.deepcopy(after))
-    out = []
-    for path in sorted(set(b) | set(a)):
-        if any(path == i or path.startswith(i + ".") for i in _IGNORED):
-            continue
-        if path.startswith("identity.") and path.endswith(("principalId", "tenantId", "clientId")):
-            continue
-        if b.get(path) != a.get(path):
-            out.append((path, b.get(path, "(absent)"), a.get(path, "(absent)")))
+    """Leaf-by-leaf differences between two VM views, skipping read-only fields: into objects, and into lists of
+    objects item by item, each item known by its identity (a data disk by ``lun``, a NIC by ``id``, an extension
+    by ``name``: ``storageProfile.dataDisks[lun 0].createOption``). An item only one side has is one entry,
+    the other side ``(absent)``; a secret stays its reference (``{"$secret": …}``)."""
+    out: list[tuple[str, Any, Any]] = []
+    _diff("", copy.deepcopy(before), copy.deepcopy(after), out)
     return out

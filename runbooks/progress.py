@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from runbooks.errors import UsageError
+from runbooks.text import WIDTH, cut, fit_lines
 
-WIDTH = 100  # no progress line is wider
 PROGRESS_EVERY_ENV = "RUNBOOKS_PROGRESS_EVERY_S"  # seconds between "still running" lines (default 15)
 DEFAULT_PROGRESS_EVERY_S = 15.0
 TIMEOUT_SCALE_ENV = "RUNBOOKS_TIMEOUT_SCALE"
@@ -42,27 +42,6 @@ MIN_SCALED_TIMEOUT_S = 30.0
 STARTED_STATE = "InProgress"
 _SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 _ids = itertools.count(1)
-
-
-def fit(text: str, width: int = WIDTH) -> str:
-    """``text`` on one line of at most ``width`` characters (cut with … when longer)."""
-    one = " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
-    return one if len(one) <= width else one[: width - 1] + "…"
-
-
-def wrap_prefixed(prefix: str, text: str, width: int = WIDTH) -> list[str]:
-    """``prefix: text`` as whole lines of at most ``width`` characters, each starting with ``prefix:`` (later ones
-    indented), so nothing is cut and every line still says whose it is (a VM's, in a sweep's log). No prefix: the
-    text alone, wrapped the same way."""
-    import textwrap
-
-    head = f"{prefix}: " if prefix else ""
-    room = width - len(head) - 2
-    if room < 20:
-        return [fit(head + text, width)]
-    chunks = textwrap.wrap(" ".join(text.split()), room + 2, break_on_hyphens=False) or [""]
-    rest = textwrap.wrap(" ".join(" ".join(chunks[1:]).split()), room, break_on_hyphens=False)
-    return [head + chunks[0], *(f"{head}  {chunk}" for chunk in rest)]
 
 
 def timeout_scale() -> float:
@@ -137,25 +116,25 @@ class Operation:
 
     # the plain text of each event, shared by both renderers
     def start_text(self) -> str:
-        return fit(f"{self.indent}→ {self.what} (waiting {self.deadline()})")
+        return cut(f"{self.indent}→ {self.what} (waiting {self.deadline()})")
 
     def poll_text(self) -> str:
         of = f" of {self.timeout_s:g}s" if self.timeout_s is not None else ""
-        return fit(f"{self.indent}  … {self.what}: still running ({self.elapsed():.0f}s{of})"
+        return cut(f"{self.indent}  … {self.what}: still running ({self.elapsed():.0f}s{of})"
                    + (f": {self.state}" if self.state else ""))
 
     def end_text(self, ok: bool, note: str) -> str:
         took = seconds_text(self.elapsed())
         if ok:
-            return fit(f"{self.indent}✓ {self.what}{': ' + note if note else ''} ({took})")
-        return fit(f"{self.indent}✗ {self.what}: {note or 'failed'} (after {took})")
+            return cut(f"{self.indent}✓ {self.what}{': ' + note if note else ''} ({took})")
+        return cut(f"{self.indent}✗ {self.what}: {note or 'failed'} (after {took})")
 
     def status_line(self, now: float, width: int = WIDTH) -> str:
         """The live line: spinner, what, elapsed / deadline, last state."""
         spin = _SPINNER[int(now * 10) % len(_SPINNER)]
         limit = f" / {self.timeout_s:g}s" if self.timeout_s is not None else ""
         head = f"{spin} {self.what}  {seconds_text(now - self.started)}{limit}"
-        return fit(f"{head}  {self.state}" if self.state else head, width)
+        return cut(f"{head}  {self.state}" if self.state else head, width)
 
 
 class Tracker:
@@ -209,7 +188,8 @@ class PlainTracker(Tracker):
 
     def line(self, text: str) -> None:
         with self.lock:
-            self.write(text)
+            for part in fit_lines([text]).split("\n"):
+                self.write(part)
 
     def started(self, op: Operation) -> None:
         with self.lock:
@@ -256,7 +236,7 @@ class LiveTracker(Tracker):
 
     def line(self, text: str) -> None:
         with self.lock:
-            self.console.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
+            self.console.print(fit_lines([text]), markup=False, highlight=False, emoji=False, soft_wrap=True)
 
     def _render(self) -> Any:
         from rich.console import Group

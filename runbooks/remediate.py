@@ -198,8 +198,8 @@ def explanation_lines(diag: Diagnosis) -> list[str]:
     lines.append(" ".join(pb.explanation.split()))
     lines.append(f"article{'s' if len(diag.articles()) > 1 else ''}: {', '.join(diag.articles())}")
     lines += [f"post-check {what}: {'yes' if ok else 'NO'} ({seen})" for what, ok, seen in diag.post_checks()]
-    return [part for line in lines for part in textwrap.wrap(line, 92, subsequent_indent="  ",
-                                                             break_on_hyphens=False)]
+    return [part for line in lines for part in textwrap.wrap(line, 92, subsequent_indent="  ",  # ids stay whole
+                                                             break_on_hyphens=False, break_long_words=False)]
 
 
 def _settings_for(scenario: Scenario, pb: Playbook, settings: Settings | None,

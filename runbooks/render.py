@@ -5,16 +5,27 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterable
 from typing import Any
 
 from runbooks.apply import Outcome
 from runbooks.detect import Diagnosis
-from runbooks.plan import Plan
+from runbooks.plan import ABSENT, Plan, is_secret_ref
 from runbooks.playbook import Playbook, RunStep
+from runbooks.text import WIDTH, fit, fit_lines, short_id, short_ids
 
 
 def _short(value: Any, width: int = 70) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    """A value of the VM model diff in at most ``width`` columns: an ARM id by its last segments, a secret as its
+    reference, anything else cut with an ellipsis."""
+    if is_secret_ref(value):
+        text = f"(secret from {value['$secret']})"
+    elif isinstance(value, str):
+        text = short_id(value, width)
+        if len(text) > width and text != value:  # an id: its end (the name) matters most
+            return "…" + text[len(text) - width + 1:]
+    else:
+        text = json.dumps(value, default=str)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -39,26 +50,25 @@ def diagnosis_text(d: Diagnosis) -> str:
         lines.append(f"  lock {lk.get('name')}: {lk.get('properties', {}).get('level')}")
     if d.playbook is None:
         lines.append("No playbook applies: nothing here that this toolkit remediates.")
-        return "\n".join(lines)
+        return fit_lines(lines)
     lines.append(f"Playbook {d.playbook.id}: {d.playbook.title}")
     picked = d.articles()
     label = "  articles: " if len(picked) == len(d.playbook.articles) else "  article for this evidence: "
-    lines += textwrap.wrap(", ".join(picked), 100, initial_indent=label, subsequent_indent="      ",
-                           break_on_hyphens=False)
+    lines += fit(", ".join(picked), label, "      ")
     if d.playbook.explanation:
         from runbooks.remediate import explanation_lines
 
         lines.append("  what it means:")
         lines += [f"      {line}" for line in explanation_lines(d) if not line.startswith("article")]
     rec = d.recommended
-    for fit in d.fits:
-        mark = "recommended" if rec is not None and fit.scenario.id == rec.id else (
-            "possible" if fit.fits else "not possible")
-        lines.append(f"  scenario {fit.scenario.id} [{mark}]: {fit.scenario.title}")
-        for reason in fit.reasons:
+    for one in d.fits:
+        mark = "recommended" if rec is not None and one.scenario.id == rec.id else (
+            "possible" if one.fits else "not possible")
+        lines.append(f"  scenario {one.scenario.id} [{mark}]: {one.scenario.title}")
+        for reason in one.reasons:
             lines.append(f"      - {reason}")
-        if fit.scenario.description:
-            lines.append(f"      {fit.scenario.description.strip()}")
+        if one.scenario.description:
+            lines += fit(one.scenario.description, "      ", "      ")
     if rec is not None:
         lines.append("  evidence:")
         lines += [f"      {label}: {value}" for label, value in d.evidence(rec)]
@@ -66,11 +76,11 @@ def diagnosis_text(d: Diagnosis) -> str:
         lines.append("  advice:")
         lines += [f"      {line}" for line in advice["lines"]]
     if why := d.ambiguity():
-        lines.append(f"  Choose: {why}. Pass --scenario.")
+        lines.append(f"  Choose: {why.rstrip('.')}. Pass --scenario.")
     others = [m for m in d.matched if m != d.playbook.id]
     if others:
         lines.append(f"  Also detected: {', '.join(others)} (remediate --playbook ID to use one of them)")
-    return "\n".join(lines)
+    return fit_lines(lines)
 
 
 _MARKS = {"change": "+", "noop": "=", "manual": "?"}
@@ -80,14 +90,17 @@ def plan_text(plan: Plan) -> str:
     """Every step: ``+`` a change (``-`` when it destroys), ``=`` nothing to do and why, ``?`` a manual step."""
     obs = plan.observation
     decided = f"; {plan.decided_by}" if plan.decided_by else ""
-    lines = [f"Plan {plan.run_id} for {plan.ref}: playbook {plan.playbook}, scenario {plan.scenario}{decided}",
+    lines = [f"Plan {plan.run_id} for {plan.ref}:", f"  playbook {plan.playbook}, scenario {plan.scenario}{decided}",
              f"  observed: {', '.join(obs.statuses()) or 'no status'}; fingerprint {plan.fingerprint}"]
     for i, step in enumerate(plan.steps, 1):
         mark = "-" if step.destructive else _MARKS.get(step.kind, " ")
         flag = " [DESTRUCTIVE: asks first]" if step.destructive else ""
         lines.append(f"  {mark}{i:>2}. {step.name}{flag}: {step.summary}")
-        for call in step.calls:
-            lines.append(f"        {_verb(call.op)} {call.resource_id}")
+        for call in step.calls:  # the full ids are in --json and the plan file
+            verb = _verb(call.op)
+            line = f"        {verb} {short_id(call.resource_id, WIDTH - 9 - len(verb))}"
+            scope, cut, rest = line.partition("/…/")
+            lines += [line] if len(line) <= WIDTH or not cut else [scope + cut, f"            {rest}"]
         for note in step.notes:
             lines.append(f"        ! {note}")
     changes = sum(1 for s in plan.steps if s.kind == "change")
@@ -100,9 +113,37 @@ def plan_text(plan: Plan) -> str:
                      f"{', '.join(c.describe for c in conditions(plan.verify))}")
     if plan.diff:
         lines.append("  VM model, before → after:")
-        for path, before, after in plan.diff:
-            lines.append(f"        {path}: {_short(before)} → {_short(after)}")
-    return "\n".join(lines)
+        lines += diff_lines(plan.diff, "        ")
+    return fit_lines(lines)
+
+
+def diff_lines(diff: Iterable[tuple[str, Any, Any]], indent: str = "", width: int = WIDTH) -> list[str]:
+    """One line per changed leaf of the VM model (``plan.model_diff``): ``path: before → after``, or ``path[item]:
+    added`` / ``removed`` for a whole list item; values shortened (ids to their last segments) so that each line
+    fits ``width``, or goes on a line of its own under a long path."""
+    out = []
+    for path, before, after in map(lambda d: (short_ids(d[0]), d[1], d[2]), diff):
+        lead, room = f"{indent}{path}: ", width - len(indent) - len(path) - 2
+        item = path.endswith("]") and ABSENT in (before, after)
+        b, a = _short(before, width), _short(after, width)
+        need = len("removed") if item else len(b) + len(a) + 3
+        if need > room:  # what changed goes under the path, on a line of its own
+            head = lead.rstrip()
+            out += [head] if len(head) <= width else fit(head.rstrip(":"), indent, indent + "    ", width)
+            lead, room = indent + "    ", width - len(indent) - 4
+        if item:
+            out.append(f"{lead}{'added' if before == ABSENT else 'removed'}")
+            continue
+        if need > room:  # the shorter keeps its length (up to half), the longer gets the rest
+            half = (room - 3) // 2
+            if len(b) <= len(a):
+                b = _short(before, half)
+                a = _short(after, room - 3 - len(b))
+            else:
+                a = _short(after, half)
+                b = _short(before, room - 3 - len(a))
+        out.append(f"{lead}{b} → {a}")
+    return out
 
 
 def _verb(op: str) -> str:
@@ -121,7 +162,7 @@ def outcome_text(o: Outcome) -> str:
     if o.fallout:
         lines.append("Fallout:")
         lines += [f"  - {f}" for f in o.fallout]
-    return "\n".join(lines)
+    return fit_lines(lines)
 
 
 def diagnosis_json(d: Diagnosis) -> dict[str, Any]:
@@ -201,4 +242,4 @@ def runbook_text(pb: Playbook, article_id: str | None = None) -> str:
                                        subsequent_indent="       ")
     if not pb.scenarios:
         lines.append("  no scenario: nothing in ARM to change; diagnose a VM to see the event and the post-checks")
-    return "\n".join(lines)
+    return fit_lines(lines)

@@ -134,4 +134,6 @@ def run_text(rec: dict[str, Any]) -> str:
         lines.append(f"    {s['index']:>2}. {s['name']}{flag}: {s['state']} — {s['summary']}")
         for c in s["calls"]:
             lines.append(f"          {c['result']:<10} {c['summary']}" + (f"  ({c['at']})" if c.get("at") else ""))
-    return "\n".join(lines)
+    from runbooks.text import fit_lines
+
+    return fit_lines(lines)

@@ -22,6 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from runbooks.observe import Observation, dotted
+from runbooks.text import one_line
 
 
 @dataclass(frozen=True)
@@ -384,11 +385,6 @@ class RequestedNicsSignal(_SignalBase):
                   + f"; the VM has {has}; {what}")
         holds = True if self.fits_size is None else fits == self.fits_size
         return SignalResult(self.id, holds, detail)
-
-
-def one_line(text: Any) -> str:
-    """An ARM message as one line of evidence (some carry CRLF-separated lists)."""
-    return " ".join(str(text or "").split())
 
 
 class MarketplaceSignal(_SignalBase):

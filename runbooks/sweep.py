@@ -641,7 +641,7 @@ def console_progress(stream: TextIO | None = None) -> Iterator[OnEvent]:
     its result) under the listing and a total bar (M/N VMs), each row ≤ 100 columns. Otherwise whole lines of at
     most 100 columns, each prefixed by its VM (a long event wraps; nothing is cut), an event's lines written at once
     so two threads' never mix (logs, CI)."""
-    from runbooks.progress import WIDTH, wrap_prefixed
+    from runbooks.text import WIDTH, wrap_prefixed
 
     def lines(event: SweepEvent) -> list[str]:
         return wrap_prefixed(event.vm or "", event.message)
@@ -704,18 +704,17 @@ def console_progress(stream: TextIO | None = None) -> Iterator[OnEvent]:
 
 
 def sweep_text(report: SweepReport) -> str:
-    """The report as a table and a summary, for people."""
+    """The report as a table and a summary, for people (100 columns: the DETAIL column wraps under itself)."""
+    from runbooks.text import fit_lines, table
+
     scope = f"resource group {report.resource_group}" if report.resource_group else "the whole subscription"
     lines = [f"Sweep of subscription {report.subscription} ({scope}, {report.mode} mode): {report.listed} VM(s) "
              f"listed in {report.pages} page(s), {report.in_scope} in scope, {len(report.items)} in a state a "
              "playbook covers."]
     if report.items:
-        rows = [(i.ref, i.playbook, i.scenario or "-", i.result, i.detail or ", ".join(i.statuses))
-                for i in report.items]
-        head = ("VM", "PLAYBOOK", "SCENARIO", "RESULT", "DETAIL")
-        widths = [max(len(str(r[k])) for r in [head, *rows]) for k in range(4)]
-        for row in [head, *rows]:
-            lines.append("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+        lines += table(("VM", "PLAYBOOK", "SCENARIO", "RESULT", "DETAIL"),
+                       [(i.ref, i.playbook, i.scenario or "-", i.result, i.detail or ", ".join(i.statuses))
+                        for i in report.items])
     for note in report.notes:
         lines.append(f"note: {note}")
     if report.stopped:
@@ -728,4 +727,4 @@ def sweep_text(report: SweepReport) -> str:
             lines.append(f"fallout {item.ref}: {line}")
     lines.append(f"Requests: {report.reads} read(s), {report.writes} write(s); {report.throttled} throttled (429); "
                  f"paced {report.paced_s:.1f} s; took {report.seconds:.1f} s.")
-    return "\n".join(lines)
+    return fit_lines(lines)

@@ -30,6 +30,7 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
         from runbooks.playbook import load_playbooks
         from runbooks.remediate import run_diagnosis
         from runbooks.render import diagnosis_json, diagnosis_text, matched_articles, runbook_text
+        from runbooks.text import fit_lines
 
         if not vm and not (article or error or code):
             raise UsageError("give --vm RG/NAME, or --article ID, or --error TEXT / --code CODE")
@@ -75,7 +76,7 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
         if json:
             print_json({**out, **diagnosis_json(diag), "articles": rendered})
             return
-        print("\n".join([*lines, diagnosis_text(diag)]))
+        print(fit_lines([*lines, diagnosis_text(diag)]))
         for one in rendered:
             print("\n" + one["rendered"])
 
@@ -97,7 +98,9 @@ def _say(as_json: bool, data: dict[str, object], lines: list[str]) -> None:
     if as_json:
         print_json(data)
     else:
-        print("\n".join(lines))
+        from runbooks.text import fit_lines
+
+        print(fit_lines(lines))
 
 
 @task(iterable=["set_"],
@@ -163,7 +166,9 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
             if json:
                 print_json({"advice": str(advice), "writes": az.counter.writes})
             else:
-                print(advice)
+                from runbooks.text import fit_lines
+
+                print(fit_lines(str(advice).splitlines()))
             return
         if result.outcome is None:
             if not json:

@@ -35,3 +35,12 @@ def test_the_demo_fixes_a_vm_of_every_playbook() -> None:
     # verification's wait for the agent models Azure's 900 s: at the demo's clock it is never below 30 s
     assert out.count("→ verify (waiting up to 30s)") == cases
     assert out.rstrip().splitlines()[-1].startswith("=== done: every VM is fixed")
+    # an operator's output (issue 14): every line within 100 columns, calls by short path, the diff by changed key,
+    # and the bench's figures left to bench/
+    wide = [line for line in out.splitlines() if len(line) > 100]
+    assert wide == [], "\n".join(wide)
+    assert "PUT rg-demo/…/snapshots/app-01_OsDisk-" in out and "PUT /subscriptions/" not in out
+    assert "properties.storageProfile.dataDisks[lun 0].createOption: Empty → Attach" in out
+    assert "critical-path" not in out and "(ratio " not in out and "lower bound" not in out
+    assert len(re.findall(r"^Recovered in \d+\.\d s; \d+ ARM reads, \d+ writes\.$", out, re.MULTILINE)) == cases
+    assert " all fit " not in out and ".." not in out.replace("...", "")

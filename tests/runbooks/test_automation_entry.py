@@ -142,7 +142,7 @@ def test_an_unattended_job_does_not_guess_between_fitting_scenarios(sandbox_env:
     code, lines = _run(['{"vm": "rg-demo/api-01", "apply": true, "allow_local_store": true}'], capsys)
     errors = [line for line in lines if line.startswith("ERROR: ")]
     assert code == 2
-    assert len(errors) == 1 and "from-image and from-os-disk all fit" in errors[0]
+    assert len(errors) == 1 and "from-image and from-os-disk both fit" in errors[0]
     assert "Pass --scenario from-image or from-os-disk; nothing was changed" in errors[0]
     assert rig.arm.writes(since) == []
 

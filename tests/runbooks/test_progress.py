@@ -14,8 +14,9 @@ from remediation_helpers import Rig, seed
 
 from runbooks.apply import Hooks
 from runbooks.errors import UsageError
-from runbooks.progress import WIDTH, Operation, PlainTracker, Tracker, fit, scaled, stream_writer
+from runbooks.progress import Operation, PlainTracker, Tracker, scaled, stream_writer
 from runbooks.sweep import SweepEvent, console_progress
+from runbooks.text import WIDTH, cut
 
 
 def in_parallel(fn: Callable[[int], None], n: int) -> None:
@@ -72,7 +73,7 @@ def test_every_progress_line_fits_100_columns_on_one_line() -> None:
     assert len(lines) == 3
     assert all(len(line) <= WIDTH and "\n" not in line for line in lines), lines
     assert all(line.endswith("…") for line in lines)
-    assert fit("short") == "short" and len(fit("z" * 101)) == WIDTH
+    assert cut("short") == "short" and len(cut("z" * 101)) == WIDTH
 
 
 def test_an_operation_block_that_raises_ends_failed_with_the_first_line_of_the_error() -> None:

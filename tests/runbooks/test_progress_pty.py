@@ -15,7 +15,7 @@ import pexpect
 import pyte
 from remediation_helpers import REPO, Rig
 
-from runbooks.progress import WIDTH
+from runbooks.text import WIDTH
 
 BIN = Path(sys.executable).parent
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"

@@ -165,7 +165,9 @@ def test_dry_run_shows_the_destructive_redeploy_and_writes_nothing(rig: Rig) -> 
     step_line = next(line for line in out.splitlines() if "redeploy-vm [" in line)
     assert "DESTRUCTIVE" in step_line and "redeploy VM web-01 to a new host" in step_line
     assert re.search(r"the temporary disk .* is wiped", out), out
-    assert "POST redeploy " in out and ids["web-01"] in out
+    # the call by its short path (the full id is in --json and the plan file), within 100 columns
+    assert "POST redeploy rg-redeploy/…/virtualMachines/web-01" in out and ids["web-01"] not in out
+    assert max(len(line) for line in out.splitlines()) <= 100
     assert "Azure writes: 1" in out and "Dry run: nothing was changed (0 writes)." in out
     assert facts(rig, ids["web-01"])[:2] == (host, temp)
     assert not (rig.home / "runs").exists() or not any((rig.home / "runs").rglob("journal.jsonl"))
@@ -175,6 +177,7 @@ def test_dry_run_shows_the_destructive_redeploy_and_writes_nothing(rig: Rig) -> 
     assert [(s["name"], s["destructive"]) for s in plan["steps"]] == [("export-vm-definition", False),
                                                                      ("redeploy-vm", True)]
     assert any("temporary disk" in n and "wiped" in n for n in plan["steps"][1]["notes"])
+    assert [a["resource_id"].lower() for w in plan["steps"][1]["waves"] for a in w] == [ids["web-01"].lower()]
     assert rig.arm.writes(mark) == []
 
 

@@ -183,7 +183,7 @@ def test_a_vm_both_scenarios_fit_is_skipped_unless_a_preference_is_given(rig: Ri
     report = sweep(rig.az(), remediate=True)
     [item] = report.items
     assert item.result == SKIPPED
-    assert "from-image and from-os-disk all fit rg-demo/api-01" in item.detail and "--prefer" in item.detail
+    assert "from-image and from-os-disk both fit rg-demo/api-01" in item.detail and "--prefer" in item.detail
     assert rig.arm.writes(mark) == []
     report = sweep(rig.az(), remediate=True, prefer="from-os-disk")
     assert [(i.result, i.scenario) for i in report.items] == [(REMEDIATED, "from-os-disk")]
