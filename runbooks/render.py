@@ -107,9 +107,10 @@ def plan_text(plan: Plan) -> str:
     lines.append(f"  {changes} step(s) change something, {len(plan.steps) - changes} do not; Azure writes: "
                  f"{plan.writes}")
     if plan.verify:
+        from runbooks.progress import scaled
         from runbooks.verify import conditions
 
-        lines.append(f"  then verify (up to {plan.verify_timeout_s:g}s): "
+        lines.append(f"  then verify (up to {scaled(float(plan.verify_timeout_s)):g}s): "
                      f"{', '.join(c.describe for c in conditions(plan.verify))}")
     if plan.diff:
         lines.append("  VM model, before → after:")

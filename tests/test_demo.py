@@ -34,6 +34,7 @@ def test_the_demo_fixes_a_vm_of_every_playbook() -> None:
     assert out.count("✓ verify: every condition holds") == cases
     # verification's wait for the agent models Azure's 900 s: at the demo's clock it is never below 30 s
     assert out.count("→ verify (waiting up to 30s)") == cases
+    assert "then verify (up to 30s)" in out and "then verify (up to 900s)" not in out  # the plan says the same
     assert out.rstrip().splitlines()[-1].startswith("=== done: every VM is fixed")
     # an operator's output (issue 14): every line within 100 columns, calls by short path, the diff by changed key,
     # and the bench's figures left to bench/
