@@ -102,17 +102,20 @@ def _when(t: object) -> str:
     return f"{str(t)[:19]}Z" if t else "-"
 
 
+SHORT_RUN_ID = 8  # runs.show, abandon and rollback accept any unique prefix of a run id
+
+
 def runs_table(rows: list[dict[str, Any]]) -> str:
+    """One row per run within 100 columns: a run id by its first characters (``--json`` has them whole)."""
+    from runbooks.text import table
+
     if not rows:
         return "no runs"
-    lines = [f"{'RUN':<36}  {'STATUS':<10}  {'STARTED':<20}  {'WHO':<20}  {'STEPS':<6}  {'CALLS':<5}  VM / SCENARIO"]
-    for r in rows:
-        who = f"{r.get('user') or '?'}@{r.get('host') or '?'}"
-        steps = f"{r['steps_done']}/{r['steps_total']}"
-        lines.append(f"{r['run_id']:<36}  {r['status']:<10}  {_when(r.get('started')):<20}  {who[:20]:<20}  "
-                     f"{steps:<6}  {r['calls_made']:<5}  {r['vm']} / {r['scenario']}")
-    lines.append(f"{len(rows)} run(s)")
-    return "\n".join(lines)
+    body = [(r["run_id"][:SHORT_RUN_ID], r["status"], _when(r.get("started")),
+             f"{r.get('user') or '?'}@{r.get('host') or '?'}"[:20], f"{r['steps_done']}/{r['steps_total']}",
+             r["calls_made"], f"{r['vm']} / {r['scenario']}") for r in rows]
+    lines = table(("RUN", "STATUS", "STARTED", "WHO", "STEPS", "CALLS", "VM / SCENARIO"), body)
+    return "\n".join([*lines, f"{len(rows)} run(s)"])
 
 
 def run_text(rec: dict[str, Any]) -> str:

@@ -83,7 +83,8 @@ def test_runs_list_and_show_from_either_store(rig: Rig, where: Where) -> None:
     text = rig.invoke("runs.list", *where.flag, env=env)
     assert text.returncode == 0 and "3 run(s)" in text.stdout
     for run_id, status in ((runs.succeeded, "succeeded"), (runs.failed, "failed"), (runs.unfinished, "unfinished")):
-        assert any(run_id in line and status in line for line in text.stdout.splitlines()), text.stdout
+        assert any(line.startswith(run_id[:8]) and status in line for line in text.stdout.splitlines()), text.stdout
+    assert max(len(line) for line in text.stdout.splitlines()) <= 100, text.stdout
 
     shown = rig.invoke("runs.show", runs.failed, *where.flag, env=env)
     assert shown.returncode == 0, shown.stderr
