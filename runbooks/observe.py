@@ -160,9 +160,9 @@ class Observation:
         return next((c.split("/", 1)[1] for c in self.statuses() if c.lower().startswith("powerstate/")), "unknown")
 
     def disk_entries(self) -> list[dict[str, Any]]:
-        """The OS disk entry, then the data disks, as in the VM's storageProfile."""
+        """The OS disk entry, then the data disks, as in the VM's storageProfile (none when there is no VM)."""
         sp = self.props.get("storageProfile", {})
-        return [sp.get("osDisk", {}), *sp.get("dataDisks", [])]
+        return [d for d in (sp.get("osDisk"), *sp.get("dataDisks", [])) if d]
 
     # --- the state a plan folds over -------------------------------------------------------------
     def _tables(self) -> list[dict[str, Any]]:
