@@ -21,7 +21,9 @@ from runbooks.remediate import plan_remediation, remediate, rollback_run
 from runbooks.render import plan_text
 
 VM = "rg-demo/app-01"
-NOTE = "NIC app-01-nic (ipconfig1): keeps 10.0.0.4 (Static; it was Dynamic)"
+# what apply may do is in the note the operator approves: the fallback when another NIC takes the address first
+NOTE = "NIC app-01-nic (ipconfig1): keeps 10.0.0.4 (Static; it was Dynamic; if another NIC takes it first: the next " \
+    "free one)"
 
 
 def _ipconfig(obs: Observation) -> dict[str, Any]:
@@ -111,7 +113,9 @@ def test_an_already_static_address_is_kept_as_before(rig: Rig) -> None:
     b = before(rig, VM)
     az = rig.az()
     _, plan = plan_remediation(az, VmRef.parse(VM), "from-image")
-    assert "NIC app-01-nic (ipconfig1): keeps 10.0.0.50 (Static, as before)" in _rebuild_step(plan).notes
+    assert "NIC app-01-nic (ipconfig1): keeps 10.0.0.50 (Static, as before; if another NIC takes it first: Azure " \
+        "refuses the rebuild and the run stops there)" in _rebuild_step(plan).notes
+    assert _rebuild_step(plan).actions[0].fallback is None  # a Static address is never un-pinned
     outcome = remediate(az, plan, rig.hooks(), yes=True)
     now = assert_converged(rig, b, "from-image")
     kept = _ipconfig(now)
