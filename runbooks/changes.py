@@ -104,8 +104,10 @@ class Action:
         for i, c in enumerate(configs):
             if c.get("name") == name and name in spare and spare[name] != c:
                 configs[i] = copy.deepcopy(spare[name])
+                first = self.call.args["parameters"].get("properties", {}).get("ipConfigurations", [])
+                moved = [str(c.get("name")) for c, was in zip(configs, first, strict=False) if c != was]
                 return replace(self.fallback, args={**self.fallback.args, "parameters": body},
-                               summary=f"{self.fallback.summary} ({name})")
+                               summary=f"{self.fallback.summary} ({', '.join(moved)})")
         return None
 
     @classmethod
