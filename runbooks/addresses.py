@@ -10,7 +10,8 @@ from runbooks.observe import Observation
 
 # Azure's codes for a requested private address another ipconfig holds
 PRIVATE_IP_TAKEN = ("PrivateIPAddressIsAllocated", "PrivateIPAddressInUse")
-# ARM's message for both: "IP configuration <id> is using the (same) private IP address …"
+# ARM's message for both starts "IP configuration <the refused ipconfig's id> is using the private IP address …" (quoted
+# from real Azure in daniel-rhoades/acs-engine-terraform #10 and F5Networks/terraform-azure-bigip-module #63)
 _REFUSED_CONFIG = re.compile(r"IP configuration (/\S+?/ipConfigurations/[^\s/]+) is using", re.IGNORECASE)
 
 
