@@ -286,22 +286,28 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
     return failure
 
 
-def _fall_back(az: Azure, step: PlannedStep, action: Action, failure: ApplyFailed, journal: RunJournal | None,
-               hooks: Hooks, op: Operation) -> ApplyFailed | None:
-    """Azure refused ``action``'s call (journaled) with a code its fallback is for: make the fallback call instead
-    (same goal), saying so in the progress and the journal (``call-fallback``)."""
-    assert action.fallback is not None
-    hooks.progress(f"    ! {action.call.summary}: {failure.code}; instead: {action.fallback.summary}")
-    op.poll(f"{failure.code}: instead {action.fallback.summary}")
-    if journal:
-        journal.append({"event": "call-fallback", "step": step.name, "op": action.call.op,
-                        "resource": action.call.resource_id, "code": failure.code, "instead": action.fallback.summary})
-    instead = Action(action.fallback, action.goal, action.attempts)
-    try:
-        started: Any = _start(az, step, instead.call, journal)
-    except ApplyFailed as e:
-        started = e
-    return _wait(az, step, instead, started, journal, hooks, op)
+def _fall_back(az: Azure, step: PlannedStep, action: Action, failure: ApplyFailed | None, journal: RunJournal | None,
+               hooks: Hooks, op: Operation) -> tuple[Call, ApplyFailed | None]:
+    """Azure refused ``action``'s call (journaled) with a code its fallback is for: make the call ``Action.instead``
+    gives (only what ARM's refusal names falls back), again while refusals name more; each said in the progress and
+    the journal (``call-fallback``). Returns the last call made and its failure (None: it succeeded)."""
+    call: Call = action.call
+    while failure is not None and failure.code in action.fallback_on:
+        instead = action.instead(call, str(failure))
+        if instead is None:
+            break
+        hooks.progress(f"    ! {call.summary}: {failure.code}; instead: {instead.summary}")
+        op.poll(f"{failure.code}: instead {instead.summary}")
+        if journal:
+            journal.append({"event": "call-fallback", "step": step.name, "op": call.op, "resource": call.resource_id,
+                            "code": failure.code, "instead": instead.summary})
+        call = instead
+        try:
+            started: Any = _start(az, step, call, journal)
+        except ApplyFailed as e:
+            started = e
+        failure = _wait(az, step, Action(call, action.goal, action.attempts), started, journal, hooks, op)
+    return call, failure
 
 
 def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJournal | None, hooks: Hooks,
@@ -347,8 +353,7 @@ def _wait_all(az: Azure, step: PlannedStep, started: list[tuple[Action, Any, Ope
         call = action.call
         failure = _wait(az, step, action, poller, journal, hooks, op)
         if failure is not None and action.fallback is not None and failure.code in action.fallback_on:
-            call = action.fallback
-            failure = _fall_back(az, step, action, failure, journal, hooks, op)
+            call, failure = _fall_back(az, step, action, failure, journal, hooks, op)
         if failure is not None:
             op.end(False, failure.code or "failed")
             errors.append(failure)

@@ -12,11 +12,13 @@ action runs once per run.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from runbooks.addresses import refused_ipconfig
 from runbooks.azure import Call
 from runbooks.observe import Observation, dotted
 
@@ -84,6 +86,29 @@ class Action:
         if self.fallback is not None:
             out["fallback"] = {**self.fallback.to_dict(), "on": list(self.fallback_on)}
         return out
+
+    def instead(self, refused: Call, message: str) -> Call | None:
+        """The next call after ARM refused ``refused`` (this action's call, or a fallback made of it) with a code of
+        ``fallback_on`` and ``message``: ``refused`` with only the ipconfig the message names taken from the fallback
+        (the whole fallback when it names none of this NIC's); None when that changes nothing (no fallback for it:
+        the refusal stands)."""
+        if self.fallback is None:
+            return None
+        name = refused_ipconfig(message, refused.resource_id)
+        if name is None:
+            return None if refused == self.fallback else self.fallback
+        body = copy.deepcopy(refused.args["parameters"])
+        configs = body.get("properties", {}).get("ipConfigurations", [])
+        spare = {c.get("name"): c for c in self.fallback.args["parameters"].get("properties", {}).get(
+            "ipConfigurations", [])}
+        for i, c in enumerate(configs):
+            if c.get("name") == name and name in spare and spare[name] != c:
+                configs[i] = copy.deepcopy(spare[name])
+                first = self.call.args["parameters"].get("properties", {}).get("ipConfigurations", [])
+                moved = [str(c.get("name")) for c, was in zip(configs, first, strict=False) if c != was]
+                return replace(self.fallback, args={**self.fallback.args, "parameters": body},
+                               summary=f"{self.fallback.summary} ({', '.join(moved)})")
+        return None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Action:

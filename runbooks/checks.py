@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runbooks.addresses import holder_label
 from runbooks.observe import Observation, dotted
 
 if TYPE_CHECKING:
@@ -59,8 +60,8 @@ def _addresses(nic: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
 @check("nics-as-before", needs=("vm", "nics"))
 def nics_as_before(before: Observation, now: Observation) -> list[str]:
     """The VM has the same NICs as before the run, each ipconfig with the private address it had. A NIC the run
-    rebuilt (a new resourceGuid) may have another address only as Dynamic: another NIC held the old one (the plan
-    or the fallout says so)."""
+    rebuilt (a new resourceGuid) may have another address only where it was Dynamic before and still is: another
+    NIC held the old one (the plan or the fallout says so). A Static address never moves."""
     want, have = _nic_ids(before), _nic_ids(now)
     if want != have:
         return [f"NICs differ: expected {sorted(want)}, found {sorted(have)}"]
@@ -71,10 +72,10 @@ def nics_as_before(before: Observation, now: Observation) -> list[str]:
             continue  # not read now (a VM whose NICs were not read before the run is compared by id only)
         rebuilt = old.get("properties", {}).get("resourceGuid") != new.get("properties", {}).get("resourceGuid")
         found = _addresses(new)
-        for name, (address, _) in _addresses(old).items():
+        for name, (address, method) in _addresses(old).items():
             if name not in found:
                 problems.append(f"NIC {old.get('name')} has no ipconfig {name} any more")
-            elif found[name][0] != address and not (rebuilt and found[name][1] == "Dynamic"):
+            elif found[name][0] != address and not (rebuilt and method == found[name][1] == "Dynamic"):
                 problems.append(f"NIC {old.get('name')} ({name}) has {found[name][0]} ({found[name][1]}), expected "
                                 f"{address}")
     return problems
@@ -198,21 +199,11 @@ def private_ip_addresses(ctx: FalloutContext) -> list[str]:
             elif new != address:
                 subnet = dotted(next((c for c in nic["properties"]["ipConfigurations"] if c.get("name") == name), {}),
                                 "properties.subnet.id")
-                holder = _holder(ctx.after, str(subnet or ""), address)
+                holder = holder_label(ctx.after, str(subnet or ""), address)
                 why = f"; {address} is held by {holder} now" if holder else ""
                 out.append(f"NIC {nic['name']} ({name}) private address changed: {address} → {new or 'none'} "
                            f"({new_method or 'gone'}{why})")
     return out
-
-
-def _holder(obs: Observation, subnet_id: str, address: Any) -> str | None:
-    """``NIC (ipconfig)`` that holds ``address`` in the subnet as ``obs`` read it (``subnets`` fact); None if none."""
-    subnet = obs.resources.get(subnet_id.lower()) or {}
-    for c in subnet.get("properties", {}).get("ipConfigurations") or []:
-        if address and (c.get("properties") or {}).get("privateIPAddress") == address:
-            parts = str(c.get("id", "")).split("/")
-            return f"{parts[-3]} ({parts[-1]})" if len(parts) > 3 else str(c.get("id"))
-    return None
 
 
 @fallout("old-os-disk")

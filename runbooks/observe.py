@@ -22,9 +22,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from runbooks.azure import AZURE_ERRORS, call_failed, get_instance_view, get_vm, resource_parts, scope_of_lock
+from runbooks.azure import (
+    AZURE_ERRORS,
+    arm_error,
+    call_failed,
+    get_instance_view,
+    get_vm,
+    resource_parts,
+    scope_of_lock,
+)
 from runbooks.errors import TargetNotFound, UsageError
 
 if TYPE_CHECKING:
@@ -619,6 +627,9 @@ def _read_subnets(az: Azure, obs: Observation) -> None:
                                                                             expand="ipConfigurations"))
             except ResourceNotFoundError:
                 obs.resources[subnet_id.lower()] = None
+            except HttpResponseError as e:  # e.g. 403: a VNet outside the role's scope; holders unknown, said so
+                code = arm_error(e)[0] or "error"
+                obs.resources[subnet_id.lower()] = {"id": subnet_id, "unreadable": f"{code} (HTTP {e.status_code})"}
 
 
 FactReader = Callable[["Azure", Observation], None]

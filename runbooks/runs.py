@@ -48,6 +48,7 @@ def run_summary(journal: RunJournal, store: Store | None = None) -> dict[str, An
     failures = [e for e in events if e.get("event") == "run-failed"]
     done = {int(e["index"]) for e in events if e.get("event") == "step-done" and "index" in e}
     status = _status(events)
+    fallbacks = sum(1 for e in events if e.get("event") == "call-fallback")
     row: dict[str, Any] = {
         "run_id": journal.run_id, "vm": plan.ref, "vm_id": plan.vm_id, "playbook": plan.playbook,
         "scenario": plan.scenario, "status": status,
@@ -57,7 +58,9 @@ def run_summary(journal: RunJournal, store: Store | None = None) -> dict[str, An
         "attempts": len(ends) + (1 if status == UNFINISHED and events else 0),
         "steps_done": len(done), "steps_total": len(plan.steps),
         "calls_made": sum(1 for e in events if e.get("event") == "call-done"),
-        "calls_failed": sum(1 for e in events if e.get("event") == "call-failed"),
+        # a refusal the call's fallback answered (``call-fallback``) is not a failed call: the fallback is counted
+        "calls_failed": sum(1 for e in events if e.get("event") == "call-failed") - fallbacks,
+        "calls_fallen_back": fallbacks,
         "error": failures[-1].get("error") if failures and status == FAILED else None,
     }
     if store is not None and status == UNFINISHED:
@@ -131,7 +134,8 @@ def run_text(rec: dict[str, Any]) -> str:
     if rec.get("error"):
         lines.append(f"  error:    {rec['error']}")
     lines.append(f"  steps ({rec['steps_done']}/{rec['steps_total']} done, {rec['calls_made']} call(s) made, "
-                 f"{rec['calls_failed']} failed):")
+                 f"{rec['calls_failed']} failed" + (f", {rec['calls_fallen_back']} made as their fallback instead"
+                                                    if rec.get("calls_fallen_back") else "") + "):")
     for s in rec["steps"]:
         flag = " [destructive]" if s["destructive"] else ""
         lines.append(f"    {s['index']:>2}. {s['name']}{flag}: {s['state']} — {s['summary']}")

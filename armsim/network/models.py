@@ -179,10 +179,13 @@ class NetworkState(Collections):
         # NICs whenever their count changed behind our back (state load, resource-group delete)
         self._ips: dict[str, dict[str, str]] = {}
         self._ips_nics = 0
+        # per (vnet id, subnet prefix): an offset below which every address is held (lowered when one is released),
+        # so handing out the lowest free address of a subnet stays linear over N NICs
+        self._low_free: dict[tuple[str, str], int] = {}
 
     def _vnet_ips(self, vnet_id: str) -> dict[str, str]:
         if self._ips_nics != len(self.nics):
-            self._ips = {}
+            self._ips, self._low_free = {}, {}
             for n in self.nics.values():
                 self._index_ips(n, add=True)
             self._ips_nics = len(self.nics)
@@ -200,6 +203,15 @@ class NetworkState(Collections):
                 ips[address] = nic.id.lower()
             elif ips.get(address) == nic.id.lower():
                 del ips[address]
+                self._released(subnet_id.rpartition("/subnets/")[0].lower(), address)
+
+    def _released(self, vnet_key: str, address: str) -> None:
+        """An address of the VNet is free again: each subnet's low-water mark that lies above it comes down."""
+        ip = ipaddress.ip_address(address)
+        for (vnet, prefix), low in list(self._low_free.items()):
+            net = ipaddress.ip_network(prefix)
+            if vnet == vnet_key and ip.version == net.version and ip in net:
+                self._low_free[(vnet, prefix)] = min(low, int(ip) - int(net.network_address))
 
     def rid(self, rg: str, rtype: str, name: str) -> str:
         return f"{self.sub.rg(rg).id}/providers/Microsoft.Network/{rtype}/{name}"
@@ -378,7 +390,7 @@ class NetworkState(Collections):
                 if holder != rid.lower():
                     raise private_ip_allocated(cfg_id, address, self._holder_config(holder, address))
             else:
-                address = _free_address(net, self._vnet_ips(vnet.id), in_use)
+                address = self._lowest_free(vnet.id, net, in_use)
                 if address is None:
                     raise BadRequest(f"Subnet {subnet['name']} has no free IP addresses.",
                                      code="SubnetIsFull")
@@ -426,6 +438,25 @@ class NetworkState(Collections):
             ref_id = ref.get("id") if isinstance(ref, dict) else None
             if not unmodelled_reference(self.sub, ref_id, rtype):
                 raise reference_not_found(str(ref_id), rid)
+
+    def _lowest_free(self, vnet_id: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+                     in_use: Callable[[dict[str, str], str], bool]) -> str | None:
+        """The lowest free address of the subnet ``net``, as Azure's Dynamic allocation gives it: it reserves the
+        first four and the last one of a subnet. The scan starts at the subnet's low-water mark."""
+        ips = self._vnet_ips(vnet_id)
+        key = (vnet_id.lower(), str(net))
+        offset = max(4, self._low_free.get(key, 4))
+        low = None  # the first offset not held by a NIC (an address this request claimed does not count)
+        while offset <= net.num_addresses - 2:
+            candidate = str(net.network_address + offset)
+            if low is None and candidate not in ips:
+                low = offset
+            if not in_use(ips, candidate):
+                self._low_free[key] = offset if low is None else low
+                return candidate
+            offset += 1
+        self._low_free[key] = offset if low is None else low
+        return None
 
     def _holder_config(self, nic_key: str, address: str) -> str:
         """The id of the ipconfig of NIC ``nic_key`` (lower id) that holds ``address``."""
@@ -548,26 +579,6 @@ def private_ip_in_use(config_id: str, address: str, other: str) -> BadRequest:
     for this case is armsim's assumption (not verified)."""
     return BadRequest(f"IP configuration {config_id} is using the same private IP address {address} as IP "
                       f"configuration {other}.", code="PrivateIPAddressInUse")
-
-
-# the codes Azure answers a requested private address with when another ipconfig holds it
-PRIVATE_IP_TAKEN = ("PrivateIPAddressIsAllocated", "PrivateIPAddressInUse")
-
-
-def _free_address(net: ipaddress.IPv4Network | ipaddress.IPv6Network, ips: dict[str, str],
-                  in_use: Callable[[dict[str, str], str], bool]) -> str | None:
-    """The first free address Azure would hand out: it reserves the first four and the last one of a
-    subnet. The search starts after the addresses already in use, so allocating N NICs stays linear."""
-    first, last = 4, net.num_addresses - 2
-    size = last - first + 1
-    if size <= 0:
-        return None
-    start = min(len(ips), size - 1)
-    for i in range(size):
-        candidate = str(net.network_address + first + (start + i) % size)
-        if not in_use(ips, candidate):
-            return candidate
-    return None
 
 
 def _network(prefix: str, target: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
+from runbooks.addresses import PRIVATE_IP_TAKEN, ipconfig_label, subnet_holders, subnet_unreadable
 from runbooks.azure import Call, resource_parts
 from runbooks.changes import Action, Change, Expect, NoChange, Outcome, StepContext, restored_disk_id
 from runbooks.errors import StepRefused
@@ -254,24 +255,12 @@ def rebuild_deleted_nics(state: Observation, params: NoParams, ctx: StepContext)
                   creates=creates, notes=tuple(notes))
 
 
-# Azure's codes for a requested private address another ipconfig holds (armsim.network.models.PRIVATE_IP_TAKEN)
-PRIVATE_IP_TAKEN = ("PrivateIPAddressIsAllocated", "PrivateIPAddressInUse")
-
-
-def _holders(obs: Observation, subnet_id: str) -> dict[str, str] | None:
-    """Who holds each private address of a subnet as the plan read it (address → ipconfig id); None: unknown (the
-    subnet was not read, or its ipconfigs came without their addresses)."""
-    subnet = obs.resources.get(subnet_id.lower())
-    configs = (subnet or {}).get("properties", {}).get("ipConfigurations") or []
-    held = {str(c["properties"]["privateIPAddress"]): str(c.get("id", ""))
-            for c in configs if (c.get("properties") or {}).get("privateIPAddress")}
-    return held if subnet and (held or not configs) else None
-
-
 def _keep_addresses(obs: Observation, nic: dict[str, Any], body: dict[str, Any]) -> list[str]:
     """Pin, in ``body`` (the NIC's PUT), each ipconfig's old private IPv4 address as Static unless another NIC holds
-    it (the subnets were read once each, at plan time; unknown: asked for all the same, the fallback covers it); one
-    note per ipconfig says what it keeps and why."""
+    it (the subnets were read once each, at plan time; unknown: asked for all the same). One note per ipconfig says
+    what it keeps and what apply does if another NIC takes the address first: a formerly Dynamic one gets the next
+    free address (the action's fallback); a formerly Static one is never moved: the rebuild is refused and the run
+    stops, naming the holder, as before."""
     notes = []
     old_configs = nic.get("properties", {}).get("ipConfigurations", [])
     for cfg, new in zip(old_configs, body["properties"]["ipConfigurations"], strict=True):
@@ -285,32 +274,55 @@ def _keep_addresses(obs: Observation, nic: dict[str, Any], body: dict[str, Any])
                 notes.append(f"{label}: its IPv6 address {address} is not kept (only IPv4 addresses are pinned); "
                              "it gets the next free one")
             continue
-        holders = _holders(obs, str((cp.get("subnet") or {}).get("id", "")))
+        subnet_id = str((cp.get("subnet") or {}).get("id", ""))
+        holders = subnet_holders(obs, subnet_id)
         holder = (holders or {}).get(address, "")
-        kept = f"Static{', as before' if was == 'Static' else '; it was Dynamic'}"
-        if holder and not holder.lower().startswith(nic["id"].lower() + "/"):
+        taken = bool(holder) and not holder.lower().startswith(nic["id"].lower() + "/")
+        if was == "Static":  # pinned as before, whatever happens: never moved silently
+            if taken:  # Azure would refuse the rebuild after the VM is deleted: stop before anything changes
+                raise StepRefused(f"{label} had the Static address {address}, and {ipconfig_label(holder)} holds it "
+                                  "now: the rebuilt NIC could not have it. Free the address (or give this NIC "
+                                  "another one) and plan again")
+            if holders is None:
+                notes.append(f"{label}: keeps {address} (Static, as before){_unknown(obs, subnet_id)}; if another "
+                             "NIC holds it, Azure refuses the rebuild and the run stops there until it is freed")
+            else:
+                notes.append(f"{label}: keeps {address} (Static, as before; if another NIC takes it first: Azure "
+                             "refuses the rebuild and the run stops there)")
+            continue
+        if taken:
             np["privateIPAllocationMethod"] = "Dynamic"
             np.pop("privateIPAddress", None)
-            parts = holder.split("/")
-            who = f"{parts[-3]} ({parts[-1]})" if len(parts) > 3 else holder
-            notes.append(f"{label}: {address} is held by {who} now, so the rebuilt NIC gets the next free address "
-                         f"(Dynamic{'; it was Static' if was == 'Static' else ''})")
+            notes.append(f"{label}: {address} is held by {ipconfig_label(holder)} now, so the rebuilt NIC gets the "
+                         "next free address (Dynamic)")
             continue
         np.update(privateIPAllocationMethod="Static", privateIPAddress=address)
         if holders is None:
-            notes.append(f"{label}: asks for {address} again ({kept}); who holds which address in its subnet is not "
-                         "known, so if another NIC holds it the rebuild takes the next free one")
+            notes.append(f"{label}: asks for {address} again (Static; it was Dynamic){_unknown(obs, subnet_id)}; if "
+                         "another NIC holds it, the rebuild takes the next free one (Dynamic)")
         else:
-            notes.append(f"{label}: keeps {address} ({kept})")
+            notes.append(f"{label}: keeps {address} (Static; it was Dynamic; if another NIC takes it first: the next "
+                         "free one)")
     return notes
 
 
+def _unknown(obs: Observation, subnet_id: str) -> str:
+    """Why who holds which address in the subnet is not known, for a plan note."""
+    why = subnet_unreadable(obs, subnet_id)
+    return "; who holds which address in its subnet is not known " + (
+        f"(reading the subnet was refused: {why})" if why else "(the subnet's read showed no addresses)"
+        if subnet_id.lower() in obs.resources else "(the subnet was not read)")
+
+
 def _next_free_instead(nic: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
-    """The fallback of a NIC rebuild that asks for addresses: the same PUT with every requested address left to
-    Azure (Dynamic, the next free one), made when another NIC took one of them between the plan and now."""
+    """The fallback of a NIC rebuild that pins formerly Dynamic addresses: the same PUT with each of them left to
+    Azure again (Dynamic, the next free one), for when another NIC took one between the plan and now. Apply un-pins
+    only the ipconfig ARM's refusal names (``Action.instead``); an address that was Static before stays pinned."""
     body = copy.deepcopy(args["parameters"])
+    was = {str(c.get("name")): c.get("properties", {}).get("privateIPAllocationMethod") or "Dynamic"
+           for c in nic.get("properties", {}).get("ipConfigurations", [])}
     asked = [c["properties"] for c in body["properties"]["ipConfigurations"]
-             if c["properties"].get("privateIPAddress") and
+             if c["properties"].get("privateIPAddress") and was.get(str(c.get("name"))) == "Dynamic" and
              str(c["properties"].get("privateIPAddressVersion", "IPv4")).lower() != "ipv6"]
     if not asked:
         return {}
@@ -318,7 +330,7 @@ def _next_free_instead(nic: dict[str, Any], args: dict[str, Any]) -> dict[str, A
         props["privateIPAllocationMethod"] = "Dynamic"
         props.pop("privateIPAddress", None)
     call = Call("network", "network_interfaces.begin_create_or_update", {**args, "parameters": body}, nic["id"],
-                "create", f"rebuild NIC {nic['name']} with the next free address(es) (Dynamic): another NIC took "
+                "create", f"rebuild NIC {nic['name']} with the next free address (Dynamic) where another NIC took "
                 "its old one since the plan")
     return {"fallback": call, "fallback_on": PRIVATE_IP_TAKEN}
 

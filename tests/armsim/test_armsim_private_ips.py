@@ -106,3 +106,38 @@ def test_subnet_expanded_shows_each_ipconfig_address(rg: str, env: Env) -> None:
     held = {c.private_ip_address: (c.id.rsplit("/", 3)[-3], c.private_ip_allocation_method)
             for c in expanded.ip_configurations}
     assert held == {"10.0.0.4": ("a-nic", "Dynamic"), "10.0.0.77": ("b-nic", "Static")}
+
+
+def test_dynamic_takes_the_lowest_free_address_of_a_subnet_with_holes(rg: str, env: Env) -> None:
+    """Azure gives a Dynamic ipconfig the next available unassigned address of the subnet's range (Microsoft Learn,
+    "Allocate or assign private IP addresses"): a hole a deleted NIC left is handed out before any higher address."""
+    got = [_put(env, f"{n}-nic", _cfg(env)).ip_configurations[0].private_ip_address for n in "abcd"]
+    assert got == ["10.0.0.4", "10.0.0.5", "10.0.0.6", "10.0.0.7"]
+    env.network.network_interfaces.begin_delete("rg", "b-nic").result()
+    env.network.network_interfaces.begin_delete("rg", "a-nic").result()
+    assert _put(env, "e-nic", _cfg(env)).ip_configurations[0].private_ip_address == "10.0.0.4"
+    assert _put(env, "f-nic", _cfg(env)).ip_configurations[0].private_ip_address == "10.0.0.5"
+    assert _put(env, "g-nic", _cfg(env)).ip_configurations[0].private_ip_address == "10.0.0.8"
+    # two ipconfigs of one request take the two lowest free addresses, in order
+    env.network.network_interfaces.begin_delete("rg", "c-nic").result()
+    two = _put(env, "h-nic", _cfg(env, "one", primary=True), _cfg(env, "two", primary=False))
+    assert [c.private_ip_address for c in two.ip_configurations] == ["10.0.0.6", "10.0.0.9"]
+
+
+def test_a_refused_request_leaves_its_hole_for_the_next_one(rg: str, env: Env) -> None:
+    _put(env, "a-nic", _cfg(env))
+    # the first ipconfig would take .5, the second asks for an address outside the subnet: nothing is made
+    _refused(env, "b-nic", _cfg(env, "one", primary=True), _cfg(env, "two", address="10.0.1.9", primary=False))
+    assert _put(env, "c-nic", _cfg(env)).ip_configurations[0].private_ip_address == "10.0.0.5"
+
+
+def test_each_subnet_of_a_vnet_starts_at_its_own_first_address(rg: str, env: Env) -> None:
+    vnet = env.network.virtual_networks.begin_create_or_update("rg", "two-subnets", {
+        "location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [
+            {"name": "front", "properties": {"addressPrefix": "10.1.0.0/24"}},
+            {"name": "back", "properties": {"addressPrefix": "10.1.1.0/24"}}]}}).result()
+    front, back = (s.id for s in vnet.subnets)
+    for n in range(3):
+        _put(env, f"front-{n}", {"name": "ipconfig1", "properties": {"subnet": {"id": front}}})
+    nic = _put(env, "back-0", {"name": "ipconfig1", "properties": {"subnet": {"id": back}}})
+    assert nic.ip_configurations[0].private_ip_address == "10.1.1.4"  # not .7: the front subnet's NICs don't count
