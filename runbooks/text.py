@@ -5,7 +5,6 @@ and the sweep use them."""
 
 from __future__ import annotations
 
-import io
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -97,22 +96,23 @@ def fit_lines(lines: Iterable[str], width: int = WIDTH) -> str:
 
 def table(head: Sequence[str], rows: Iterable[Sequence[Any]], width: int = WIDTH) -> list[str]:
     """Columns as wide as their widest cell, two spaces apart, the table no wider than ``width``: the last column
-    wraps under itself (rich shrinks and folds the others only when they alone are too wide)."""
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    grid = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), header_style=None)
-    for name in head:
-        grid.add_column(name, overflow="fold")
-    grid.columns[-1].ratio = 1
-    for row in rows:
-        grid.add_row(*[Text(short_ids(str(v))) for v in row])
-    sink = io.StringIO()
-    Console(file=sink, width=width, color_system=None, highlight=False, emoji=False).print(grid)
-    return [line.rstrip() for line in sink.getvalue().splitlines()]
-
-
+    wraps under itself; the others shrink (widest first, a long cell folding in its column) only when they alone
+    leave the last one under 20 columns. Plain text (no rich: an Automation job prints tables too)."""
+    grid = [[str(h) for h in head], *[[short_ids(str(v)) for v in row] for row in rows]]
+    widths = [max(len(r[k]) for r in grid) for k in range(len(head))]
+    fixed = len(head) - 1
+    while sum(widths[:fixed]) + 2 * fixed + 20 > width and max(widths[:fixed], default=0) > 4:
+        widest = max(range(fixed), key=lambda k: widths[k])
+        widths[widest] -= 1
+    last = max(1, width - sum(widths[:fixed]) - 2 * fixed)
+    out: list[str] = []
+    for row in grid:
+        cells = [[c[i:i + widths[k]] for i in range(0, len(c), widths[k])] or [""] for k, c in enumerate(row[:fixed])]
+        cells.append(textwrap.wrap(row[fixed], last, break_on_hyphens=False) or [""])
+        for n in range(max(len(c) for c in cells)):
+            parts = [(c[n] if n < len(c) else "").ljust(widths[k] if k < fixed else 0) for k, c in enumerate(cells)]
+            out.append("  ".join(parts).rstrip())
+    return out
 
 
 def wrap_prefixed(prefix: str, text: str, width: int = WIDTH) -> list[str]:
