@@ -59,6 +59,7 @@ class Outcome:
     skipped_calls: int = 0
     made_calls: int = 0
     skipped_steps: list[str] = field(default_factory=list)  # steps whose goal already held
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower id → its view, as last read (Known)
 
 
 _IN_FLIGHT = ("creating", "updating", "deleting")
@@ -66,20 +67,71 @@ RETRY_PAUSE_ENV = "RUNBOOKS_CAPACITY_RETRY_PAUSE_S"
 DEFAULT_RETRY_PAUSE_S = 30.0  # before the 2nd attempt after a capacity failure; twice that before the 3rd
 
 
+# A write changes its own resource; one on these types nothing else (a NIC's also its public IPs' references). A
+# write on anything else (a VM: its delete takes disks and NICs with it, its create attaches them) may change any.
+_SELF_CONTAINED = ("snapshots", "disks", "images", "publicipaddresses")
+
+
 class Reality:
     """Azure as a goal reads it: each resource read once (settled: no operation in flight), the journal's
-    completed calls for ``journal`` goals."""
+    completed calls for ``journal`` goals.
+
+    ``known`` (the run's ``Outcome.known``) carries what the run already knows across steps, so that nothing is
+    read twice when nothing can have changed it: the previous step's after-check is the next step's before-check,
+    a finished call's answer is its resource after (``remember``), and a fresh run knows that what it names with
+    its own id does not exist yet (``not_made_yet``). The plan's observation is not taken for Azure now: a plan
+    may be applied long after it was made. A call forgets what it may change (``forget``) before it starts."""
 
     def __init__(self, az: Azure, finished: set[tuple[str, str]], timeout: float = 1800.0,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, known: dict[str, dict[str, Any]] | None = None) -> None:
         self.az, self.finished, self.timeout, self.progress = az, finished, timeout, progress
-        self.views: dict[str, dict[str, Any]] = {}
+        self.views: dict[str, dict[str, Any]] = {}  # read by this Reality (fresh)
+        self.known = known if known is not None else {}
 
     def view(self, resource_id: str) -> dict[str, Any]:
         key = resource_id.lower()
+        if key in self.views:
+            return self.views[key]
+        if key in self.known:
+            return self.known[key]
+        return self.fresh(resource_id)
+
+    def fresh(self, resource_id: str) -> dict[str, Any]:
+        """The resource as read by this Reality (once), never from what the run knew before."""
+        key = resource_id.lower()
         if key not in self.views:
-            self.views[key] = self._read(resource_id)
+            self.views[key] = self.known[key] = self._read(resource_id)
         return self.views[key]
+
+    def forget(self, call: Call) -> None:
+        """Before ``call`` starts: drop what it may change."""
+        key = call.resource_id.lower()
+        parts = resource_parts(call.resource_id) if "/resourcegroups/" in key else None
+        kind = parts.type if parts is not None and parts.child is None else ""
+        if kind == "networkinterfaces":
+            drop = [k for k in self.known if k == key or "/microsoft.network/publicipaddresses/" in k]
+        elif kind in _SELF_CONTAINED or (parts is not None and parts.child is not None):
+            drop = [key]  # an extension changes itself only
+        else:
+            drop = list(self.known)
+        for k in drop:
+            self.known.pop(k, None)
+            self.views.pop(k, None)
+
+    def remember(self, call: Call, result: Any) -> None:
+        """A call that succeeded: a delete's resource is gone; a create's answer is its resource (not a VM's: its
+        power state is in an instance view the answer lacks)."""
+        key = call.resource_id.lower()
+        if call.effect == "delete":
+            self.known[key] = {"exists": False}
+            return
+        parts = resource_parts(call.resource_id) if "/resourcegroups/" in key else None
+        if parts is None or (parts.type not in _ANSWERED and parts.child is None) or not hasattr(result, "as_dict"):
+            return
+        body = result.as_dict()
+        state = str((body.get("properties") or {}).get("provisioningState", "")).lower()
+        if str(body.get("id", "")).lower() == key and state == "succeeded":
+            self.known[key] = {**body, "exists": True}
 
     def _read(self, resource_id: str) -> dict[str, Any]:
         """The resource once no operation is running on it (nothing creating, updating or deleting; no VM
@@ -121,6 +173,7 @@ class Reality:
         return out
 
 
+_ANSWERED = ("snapshots", "disks", "networkinterfaces", "publicipaddresses")  # + VM extensions (a child)
 _POWER_IN_FLIGHT = ("powerstate/starting", "powerstate/stopping", "powerstate/deallocating")
 
 
@@ -165,6 +218,14 @@ def identities(obs: Observation) -> dict[str, tuple[str, str]]:
     return out
 
 
+def not_made_yet(plan: Plan) -> dict[str, dict[str, Any]]:
+    """What a fresh run creates under a name of its own (its snapshots and new disks carry ``rb`` + the start of
+    the run's random id): nothing can exist under it before the run's first call."""
+    token = f"-rb{StepContext(plan.run_id, plan.observation, {}).short}".lower()
+    return {c.resource_id.lower(): {"exists": False} for s in plan.steps for c in s.calls
+            if c.effect == "create" and token in c.resource_id.rsplit("/", 1)[-1].lower()}
+
+
 def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | None = None) -> None:
     """Refuse a stale run: every resource the plan observed that still exists must be the one it observed (same
     identity), unless this run made it again (a create it journaled the intent of: a crash can lose the answer).
@@ -178,7 +239,7 @@ def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | N
         if rid in made:
             continue
         if reality is not None:
-            seen = reality.view(rid)
+            seen = reality.fresh(rid)
             current = seen if seen.get("exists") else None
         else:
             current = get_resource(az, rid)
@@ -194,8 +255,9 @@ def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | N
                           f"{plan.run_id} and plan again")
 
 
-def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
-    """Before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk."""
+def _guard_backups(az: Azure, plan: Plan, step: PlannedStep, made: dict[str, dict[str, Any]] | None = None) -> None:
+    """Before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk.
+    ``made``: snapshots this run's own calls made, as their answers showed them (not read again)."""
     backups = {disk: snap for s in plan.steps for disk, snap in s.backs_up.items()}
     for disk_id in step.deletes:
         snap_id = backups.get(disk_id.lower())
@@ -204,7 +266,8 @@ def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
                 raise StepRefused(f"disk {disk_id.rsplit('/', 1)[-1]} would be deleted and the plan has no "
                                   "snapshot of it; nothing will be deleted")
             continue
-        snap = get_resource(az, snap_id)
+        known = (made or {}).get(snap_id.lower())
+        snap = known if known is not None and known.get("exists") else get_resource(az, snap_id)
         props = (snap or {}).get("properties", {})
         name = snap_id.rsplit("/", 1)[-1]
         if props.get("provisioningState") != "Succeeded":
@@ -237,10 +300,10 @@ def _start(az: Azure, step: PlannedStep, call: Call, journal: RunJournal | None)
 
 
 def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: RunJournal | None,
-          hooks: Hooks) -> ApplyFailed | None:
+          hooks: Hooks, answers: dict[str, Any] | None = None) -> ApplyFailed | None:
     """Wait for a started action (``started``: its poller, or the ``ApplyFailed`` ARM answered the start with);
     on a transient capacity failure, start it again while it has attempts left. Returns the failure that ends it
-    (recorded in the journal once), or None once it succeeded."""
+    (recorded in the journal once), or None once it succeeded (its answer in ``answers``, by lower resource id)."""
     call, attempt = action.call, 1
     while True:
         journaled = isinstance(started, ApplyFailed)  # refused when started: _start journaled it
@@ -248,7 +311,9 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
             failure = started
         else:
             try:
-                finish(started, call, hooks.progress)
+                answer = finish(started, call, hooks.progress)
+                if answers is not None:
+                    answers[call.resource_id.lower()] = answer
                 return None
             except ApplyFailed as e:
                 failure = e
@@ -284,6 +349,7 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
             outcome.skipped_calls += 1
             continue
         hooks.progress(f"    → {call.summary}")
+        reality.forget(call)
         try:
             started.append((action, _start(az, step, call, journal)))
         except ApplyFailed as e:
@@ -293,12 +359,14 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
             raise ApplyFailed(f"step {step.name}: {e}. Re-run the same command to retry; finished work is kept.",
                               code=e.code, step=step.name) from e
     errors: list[ApplyFailed] = []
+    answers: dict[str, Any] = {}
     for action, poller in started:
         call = action.call
-        failure = _wait(az, step, action, poller, journal, hooks)
+        failure = _wait(az, step, action, poller, journal, hooks, answers)
         if failure is not None:
             errors.append(failure)
             continue
+        reality.remember(call, answers.get(call.resource_id.lower()))
         outcome.made_calls += 1
         reality.finished.add((call.op, call.resource_id.lower()))
         if journal:
@@ -318,7 +386,7 @@ def _record_failure(journal: RunJournal | None, step: PlannedStep, call: Call, e
 
 def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                   outcome: Outcome, *, yes: bool) -> None:
-    reality = Reality(az, journal.finished_calls(), progress=hooks.progress)
+    reality = Reality(az, journal.finished_calls(), progress=hooks.progress, known=outcome.known)
     if step.goal and not reality.unmet(step.goal):
         hooks.progress("    = its goal already holds: " + "; ".join(e.describe() for e in step.goal))
         outcome.skipped_steps.append(step.name)
@@ -326,7 +394,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
         return
     if step.destructive:
         check_bound(az, plan, journal, reality)
-        _guard_backups(az, plan, step)
+        _guard_backups(az, plan, step, outcome.known)
         for note in step.notes:
             hooks.progress(f"    ! {note}")
         if not yes and not hooks.confirm(f"Step {i + 1} is destructive: {step.summary}. Proceed?"):
@@ -342,7 +410,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
                 raise ApplyFailed(f"{e}{_still_unmet(az, step, reality)}", code=e.code, step=e.step) from e
             failures.append(e)
         reality.views.clear()  # a later wave's goals are read after this wave's effects
-    after = Reality(az, reality.finished, progress=hooks.progress)
+    after = Reality(az, reality.finished, progress=hooks.progress, known=outcome.known)
     unmet = after.unmet(step.goal)
     if failures:
         first = failures[0]
@@ -403,7 +471,7 @@ def _with_left_down(az: Azure, plan: Plan, journal: RunJournal, e: RunbookError)
 def _check_noop(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                 outcome: Outcome, *, yes: bool) -> None:
     """A step planned as nothing to do: confirm that its goal holds, else plan it again against Azure."""
-    reality = Reality(az, journal.finished_calls(), progress=hooks.progress)
+    reality = Reality(az, journal.finished_calls(), progress=hooks.progress, known=outcome.known)
     unmet = reality.unmet(step.goal)
     if not unmet:
         hooks.progress(f"    = {step.summary}")
@@ -465,6 +533,8 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
     try:
         if any(e.get("event") == "step-start" for e in journal.events()):
             check_bound(az, plan, journal)  # a resume: is the world still the one the run saw?
+        else:  # a fresh run: nothing exists yet under the names only it uses
+            outcome.known.update(not_made_yet(plan))
         for i, step in enumerate(plan.steps):
             current = i
             label = f"[{i + 1}/{total}] {step.name}"
