@@ -16,11 +16,14 @@ After the steps, the scenario's verification (``runbooks.verify``) and its fallo
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from runbooks.azure import Azure, Call, finish, get_resource, resource_parts, start_call
 from runbooks.changes import JOURNAL, TRANSIENT_CAPACITY, Action, Expect, NoChange, StepContext
@@ -34,7 +37,7 @@ from runbooks.errors import (
     StepRefused,
     UsageError,
 )
-from runbooks.journal import RunJournal
+from runbooks.journal import RunJournal, VmLock
 from runbooks.observe import Observation, observe, vm_view
 from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
 from runbooks.steps.registry import catalog
@@ -70,6 +73,7 @@ DEFAULT_RETRY_PAUSE_S = 30.0  # before the 2nd attempt after a capacity failure;
 # A write changes its own resource; one on these types nothing else (a NIC's also its public IPs' references). A
 # write on anything else (a VM: its delete takes disks and NICs with it, its create attaches them) may change any.
 _SELF_CONTAINED = ("snapshots", "disks", "images", "publicipaddresses")
+_KNOWN_LOCK = threading.RLock()  # two independent steps may run at once (run_beside)
 
 
 class Reality:
@@ -90,17 +94,17 @@ class Reality:
 
     def view(self, resource_id: str) -> dict[str, Any]:
         key = resource_id.lower()
-        if key in self.views:
-            return self.views[key]
-        if key in self.known:
-            return self.known[key]
-        return self.fresh(resource_id)
+        with _KNOWN_LOCK:
+            found = self.views.get(key, self.known.get(key))
+        return found if found is not None else self.fresh(resource_id)
 
     def fresh(self, resource_id: str) -> dict[str, Any]:
         """The resource as read by this Reality (once), never from what the run knew before."""
         key = resource_id.lower()
         if key not in self.views:
-            self.views[key] = self.known[key] = self._read(resource_id)
+            read = self._read(resource_id)
+            with _KNOWN_LOCK:
+                self.views[key] = self.known[key] = read
         return self.views[key]
 
     def forget(self, call: Call) -> None:
@@ -108,22 +112,25 @@ class Reality:
         key = call.resource_id.lower()
         parts = resource_parts(call.resource_id) if "/resourcegroups/" in key else None
         kind = parts.type if parts is not None and parts.child is None else ""
-        if kind == "networkinterfaces":
-            drop = [k for k in self.known if k == key or "/microsoft.network/publicipaddresses/" in k]
-        elif kind in _SELF_CONTAINED or (parts is not None and parts.child is not None):
-            drop = [key]  # an extension changes itself only
-        else:
-            drop = list(self.known)
-        for k in drop:
-            self.known.pop(k, None)
-            self.views.pop(k, None)
+        with _KNOWN_LOCK:
+            if kind == "networkinterfaces":
+                drop = [k for k in self.known if k == key or "/microsoft.network/publicipaddresses/" in k]
+            elif kind in _SELF_CONTAINED or (parts is not None and parts.child is not None):
+                drop = [key]  # an extension changes itself only
+            else:
+                drop = list(self.known)
+        with _KNOWN_LOCK:
+            for k in drop:
+                self.known.pop(k, None)
+                self.views.pop(k, None)
 
     def remember(self, call: Call, result: Any) -> None:
         """A call that succeeded: a delete's resource is gone; a create's answer is its resource (not a VM's: its
         power state is in an instance view the answer lacks)."""
         key = call.resource_id.lower()
         if call.effect == "delete":
-            self.known[key] = {"exists": False}
+            with _KNOWN_LOCK:
+                self.known[key] = {"exists": False}
             return
         parts = resource_parts(call.resource_id) if "/resourcegroups/" in key else None
         if parts is None or (parts.type not in _ANSWERED and parts.child is None) or not hasattr(result, "as_dict"):
@@ -131,7 +138,8 @@ class Reality:
         body = result.as_dict()
         state = str((body.get("properties") or {}).get("provisioningState", "")).lower()
         if str(body.get("id", "")).lower() == key and state == "succeeded":
-            self.known[key] = {**body, "exists": True}
+            with _KNOWN_LOCK:
+                self.known[key] = {**body, "exists": True}
 
     def _read(self, resource_id: str) -> dict[str, Any]:
         """The resource once no operation is running on it (nothing creating, updating or deleting; no VM
@@ -523,6 +531,81 @@ def _run_always(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, outcom
     journal.append({"event": "steps-reopened", "after": after})
 
 
+_BESIDE_TYPES = ("snapshots", "disks", "networkinterfaces", "publicipaddresses")
+
+
+def runs_beside(plan: Plan, i: int, done: set[int]) -> bool:
+    """Whether step ``i + 1`` may run at the same time as step ``i`` (the NICs rebuilt while the disks are): both
+    only create or change snapshots, disks, NICs or public IPs, destroy nothing, ask nothing and put nothing back,
+    and neither touches nor names anything the other touches."""
+    if i + 1 >= len(plan.steps) or i in done or i + 1 in done:
+        return False
+    pair = plan.steps[i], plan.steps[i + 1]
+    if any(s.kind != CHANGE or s.destructive or s.always or s.confirm or s.deletes for s in pair):
+        return False
+    touched = []
+    for s in pair:
+        ids = {c.resource_id.lower() for c in s.calls} | {e.subject.lower() for e in s.goal}
+        ids |= {e.subject.lower() for a in s.actions for e in a.goal}
+        if not ids or any("/resourcegroups/" not in r or resource_parts(r).child is not None
+                          or resource_parts(r).type not in _BESIDE_TYPES for r in ids):
+            return False
+        touched.append(ids)
+    if touched[0] & touched[1]:
+        return False
+    named = [json.dumps([c.args for c in s.calls], default=str).lower() for s in pair]
+    return not any(r in named[1] for r in touched[0]) and not any(r in named[0] for r in touched[1])
+
+
+class _SerialJournal:
+    """A journal two steps write at once: one event at a time. The local run lock is a file lock held by the
+    thread that took it: from the other thread, it is still ours while its file is there (this process releases
+    it only once both steps have ended)."""
+
+    def __init__(self, journal: RunJournal) -> None:
+        self._journal, self._lock, self._owner = journal, threading.Lock(), threading.get_ident()
+
+    def append(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._journal.append(event)
+
+    def ensure_held(self) -> None:
+        with self._lock:
+            lock = self._journal.lock
+            if threading.get_ident() == self._owner or not isinstance(lock, VmLock):
+                self._journal.ensure_held()
+            elif not lock.path.exists():
+                raise LockLost(f"run {lock.run_id} no longer holds the lock of {lock.vm_id} ({lock.path}); "
+                               "stopped before its next write")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+def _apply_beside(az: Azure, plan: Plan, i: int, journal: RunJournal, hooks: Hooks, outcome: Outcome, *,
+                  yes: bool) -> RunbookError | None:
+    """Steps ``i`` and ``i + 1`` at once (``runs_beside``), the second in a thread, each journaled as usual. Raises
+    the first step's failure (once the second has ended); returns the second's (None: it is done)."""
+    total, nxt = len(plan.steps), plan.steps[i + 1]
+    shared = cast(RunJournal, _SerialJournal(journal))
+
+    def second() -> None:
+        hooks.progress(f"[{i + 2}/{total}] {nxt.name} (beside step {i + 1}): {nxt.summary}")
+        shared.append({"event": "step-start", "index": i + 1, "step": nxt.name})
+        _apply_change(az, plan, i + 1, nxt, shared, hooks, outcome, yes=yes)
+        shared.append({"event": "step-done", "index": i + 1, "step": nxt.name})
+
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(second)
+        try:
+            _apply_change(az, plan, i, plan.steps[i], shared, hooks, outcome, yes=yes)
+        finally:
+            failure = later.exception()
+    if failure is not None and not isinstance(failure, RunbookError):
+        raise failure
+    return failure
+
+
 def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bool) -> Outcome:
     """Apply the plan's steps in order (skipping those the journal marks done), then verify and report the
     fallout. Raises on the first failure; the journal says how far the run got."""
@@ -535,11 +618,14 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
             check_bound(az, plan, journal)  # a resume: is the world still the one the run saw?
         else:  # a fresh run: nothing exists yet under the names only it uses
             outcome.known.update(not_made_yet(plan))
+        beside: set[int] = set()  # steps that ran at the same time as the one before them
         for i, step in enumerate(plan.steps):
             current = i
             label = f"[{i + 1}/{total}] {step.name}"
             if i in done:
                 hooks.progress(f"{label}: done in an earlier attempt")
+                continue
+            if i in beside:
                 continue
             hooks.progress(f"{label}: {step.summary}")
             journal.append({"event": "step-start", "index": i, "step": step.name})
@@ -548,6 +634,14 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
                     raise Aborted(f"stopped before step {i + 1} ({step.name}); nothing was changed by this step")
             elif step.kind == NOOP:
                 _check_noop(az, plan, i, step, journal, hooks, outcome, yes=yes)
+            elif runs_beside(plan, i, done):
+                beside.add(i + 1)
+                failed_beside = _apply_beside(az, plan, i, journal, hooks, outcome, yes=yes)
+                journal.append({"event": "step-done", "index": i, "step": step.name})
+                if failed_beside is not None:
+                    current = i + 1
+                    raise failed_beside
+                continue
             else:
                 _apply_change(az, plan, i, step, journal, hooks, outcome, yes=yes)
             journal.append({"event": "step-done", "index": i, "step": step.name})

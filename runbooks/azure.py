@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -424,14 +426,19 @@ def _first_line(e: Exception, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+DURATIONS_FILE = "durations.json"
+
+
 class DurationMemory:
     """How long each kind of long-running operation took on one ARM endpoint and subscription: the shortest seen
     (an operation is not expected to end sooner than the fastest of its kind did). Kinds are ``METHOD
-    namespace/type[/child type][/action]``, lower-case (``put microsoft.compute/snapshots``). Shared by every
-    connection of this process to the same endpoint and subscription."""
+    namespace/type[/child type][/action]``, lower-case (``put microsoft.compute/snapshots``). Kept in ``path``
+    (``RUNBOOKS_HOME/durations.json``, under ``scope``: endpoint and subscription) when that folder exists, so the
+    next run on the same machine knows them too; nothing in it is secret, and losing it costs polls only."""
 
-    def __init__(self) -> None:
-        self._shortest: dict[str, float] = {}
+    def __init__(self, path: Path | None = None, scope: str = "") -> None:
+        self.path, self.scope = path, scope
+        self._shortest: dict[str, float] = self._load().get(scope, {})
         self._lock = threading.Lock()
 
     def expected(self, kind: str) -> float | None:
@@ -442,7 +449,34 @@ class DurationMemory:
         if seconds <= 0:
             return
         with self._lock:
-            self._shortest[kind] = min(seconds, self._shortest.get(kind, seconds))
+            if seconds >= self._shortest.get(kind, float("inf")):
+                return
+            self._shortest[kind] = seconds
+            self._save()
+
+    def _load(self) -> dict[str, dict[str, float]]:
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(scope): {str(k): float(v) for k, v in kinds.items() if isinstance(v, (int, float)) and v > 0}
+                for scope, kinds in data.items() if isinstance(kinds, dict)} if isinstance(data, dict) else {}
+
+    def _save(self) -> None:
+        """Merge into the file (another process may have learnt meanwhile); silently skipped when it cannot be."""
+        if self.path is None or not self.path.parent.is_dir():
+            return
+        data = self._load()
+        mine = data.setdefault(self.scope, {})
+        for kind, seconds in self._shortest.items():
+            mine[kind] = min(seconds, mine.get(kind, seconds))
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with contextlib.suppress(OSError):
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.replace(tmp, self.path)
 
 
 _MEMORIES: dict[tuple[str, str], DurationMemory] = {}
@@ -450,9 +484,16 @@ _MEMORIES_LOCK = threading.Lock()
 
 
 def duration_memory(conn: Connection) -> DurationMemory:
-    key = (conn.endpoint.lower(), conn.subscription_id.lower())
+    """The connection's memory of operation durations (one per runbooks home, endpoint and subscription)."""
+    from runbooks.journal import home
+
+    where = home()
+    scope = f"{conn.endpoint.lower()} {conn.subscription_id.lower()}"
     with _MEMORIES_LOCK:
-        return _MEMORIES.setdefault(key, DurationMemory())
+        key = (str(where), scope)
+        if key not in _MEMORIES:
+            _MEMORIES[key] = DurationMemory(where / DURATIONS_FILE, scope)
+        return _MEMORIES[key]
 
 
 def operation_kind(method: str, url: str) -> str:
