@@ -533,9 +533,9 @@ def _hinted_polling() -> Any:
         Compute 10 s for a create of 90 s). What it waits is learnt from the operation status (``startTime``/
         ``endTime``, which Compute and disks report) or, without them, from when it was seen done."""
 
-        def __init__(self, interval: float, memory: DurationMemory, **kwargs: Any) -> None:
+        def __init__(self, interval: float, memory: DurationMemory, longest: float, **kwargs: Any) -> None:
             super().__init__(interval, **kwargs)
-            self._memory, self._kind, self._began = memory, "", time.monotonic()
+            self._memory, self._kind, self._began, self._longest = memory, "", time.monotonic(), longest
 
         def initialize(self, client: Any, initial_response: Any, deserialization_callback: Any) -> None:
             self._began = time.monotonic()
@@ -546,8 +546,8 @@ def _hinted_polling() -> Any:
         def _delay(self) -> None:
             wait = self._extract_delay()
             expected = self._memory.expected(self._kind)
-            if expected is not None:
-                wait = max(wait, self._began + expected - time.monotonic())
+            if expected is not None:  # never silent longer than a hint may ask (RUNBOOKS_MAX_RETRY_AFTER_S)
+                wait = max(wait, min(self._began + expected - time.monotonic(), self._longest))
             self._sleep(wait)
 
         def _poll(self) -> None:
@@ -577,7 +577,7 @@ def polling_for(az: Azure) -> Any:
     interval = az.conn.polling_interval if az.conn.polling_interval is not None else 30.0
     # A POST action's answer (redeploy, start, deallocate) is never read: no final GET on its Location once the
     # operation status says Succeeded (the option changes nothing for a PUT, PATCH or DELETE).
-    return _hinted_polling()(interval, duration_memory(az.conn),
+    return _hinted_polling()(interval, duration_memory(az.conn), az.retry_guard.max_s,
                              lro_options={"final-state-via": "azure-async-operation"},
                              path_format_arguments={"endpoint": az.conn.endpoint})
 

@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from remediation_helpers import Rig
 
 from runbooks.apply import Hooks, runs_beside
@@ -158,3 +159,16 @@ def test_independent_rebuilds_run_side_by_side(rig: Rig) -> None:
     events = [(e["event"], e.get("index")) for e in journal.events() if e.get("event") in ("step-start", "step-done")]
     assert events.index(("step-start", nics)) < events.index(("step-done", disks))
     assert ("step-done", nics) in events and ("step-done", disks) in events
+
+
+def test_a_learnt_duration_never_keeps_the_poller_silent_longer_than_the_hint_cap(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kind once seen taking long (here: remembered as 100 s) does not silence the next poller for that long:
+    it polls again every RUNBOOKS_MAX_RETRY_AFTER_S (here 0.05 s) until the operation ends."""
+    monkeypatch.setenv("RUNBOOKS_MAX_RETRY_AFTER_S", "0.05")
+    rig.arm.world.config.latency_scale = 0.002  # the redeploy takes 0.36 s
+    rig.arm.world.config.retry_after = "none"
+    rig.arm.seed("redeploy-vm")
+    duration_memory(rig.az().conn).learn("post microsoft.compute/virtualmachines/redeploy", 100.0)
+    polls = _status_polls(_redeploy(rig))
+    assert len(polls) >= 3
