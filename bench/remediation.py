@@ -29,7 +29,7 @@ scaled for the plain script); ``exact``, the time left (an oracle no real ARM is
 Beside the redeploy runbook, the same remediation written as a plain sequential SDK script (redeploy, then
 poll the instance view until the agent is Ready) is measured in the same run, under the same hints.
 
-    python bench/remediation.py [--latency-scale 0.02] [--runs 1] [--polling azure,none,exact]
+    python bench/remediation.py [--latency-scale 0.02] [--runs 1] [--polling azure,none,exact] [--warm]
 """
 
 from __future__ import annotations
@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-scale", type=float, default=0.02,
                         help="armsim's clock: 1.0 = Azure's real durations (default 0.02)")
     parser.add_argument("--runs", type=int, default=1, help="runs per scenario (the median is printed)")
+    parser.add_argument("--warm", action="store_true",
+                        help="run each scenario once unmeasured first (as on a machine that has run it before: its "
+                        "RUNBOOKS_HOME knows how long each kind of operation takes)")
     parser.add_argument("--polling", default="azure,none,exact",
                         help="poll hints to measure under, comma-separated: azure, none, exact (default: all)")
     args = parser.parse_args(argv)
@@ -198,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         for polling in modes:
             print(f"--- poll hints: {polling}")
             for seed, vm, scenario in SCENARIOS:
+                if args.warm:
+                    measure(arm, seed, vm, scenario, polling)
                 runs = [measure(arm, seed, vm, scenario, polling) for _ in range(args.runs)]
                 f = sorted(runs, key=lambda r: r.ratio)[len(runs) // 2]
                 flag = "" if (f.client_writes == f.log_writes == f.plan_writes and f.client_reads == f.log_reads

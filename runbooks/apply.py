@@ -115,8 +115,10 @@ class Reality:
         with _KNOWN_LOCK:
             if kind == "networkinterfaces":
                 drop = [k for k in self.known if k == key or "/microsoft.network/publicipaddresses/" in k]
-            elif kind in _SELF_CONTAINED or (parts is not None and parts.child is not None):
-                drop = [key]  # an extension changes itself only
+            elif kind in _SELF_CONTAINED:
+                drop = [key]
+            elif parts is not None and parts.child is not None:  # an extension: itself and its VM (it may reboot it)
+                drop = [key, key.rsplit("/extensions/", 1)[0]]
             else:
                 drop = list(self.known)
         with _KNOWN_LOCK:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from remediation_helpers import Rig
 
-from runbooks.apply import Hooks, runs_beside
+from runbooks.apply import Hooks, Reality, runs_beside
 from runbooks.azure import DURATIONS_FILE, Call, duration_memory, finish, start_call
 from runbooks.journal import RunJournal, store_from_env
 from runbooks.observe import VmRef
@@ -172,3 +172,24 @@ def test_a_learnt_duration_never_keeps_the_poller_silent_longer_than_the_hint_ca
     duration_memory(rig.az().conn).learn("post microsoft.compute/virtualmachines/redeploy", 100.0)
     polls = _status_polls(_redeploy(rig))
     assert len(polls) >= 3
+
+
+def test_a_call_forgets_what_it_may_change() -> None:
+    """What the run knows survives a call only where the call cannot have changed it: a disk or snapshot write
+    changes itself, a NIC's its public IPs too, an extension's its VM (it may restart it), a VM's anything (its
+    delete takes disks and NICs with it)."""
+    base = "/subscriptions/s/resourceGroups/rg/providers/Microsoft."
+    vm, disk, snap = f"{base}Compute/virtualMachines/vm", f"{base}Compute/disks/d", f"{base}Compute/snapshots/s"
+    nic, pip, ext = f"{base}Network/networkInterfaces/n", f"{base}Network/publicIPAddresses/p", f"{vm}/extensions/e"
+    everything = [vm, disk, snap, nic, pip, ext]
+
+    def left_after(target: str) -> set[str]:
+        reality = Reality(cast(Any, None), set(), known={r.lower(): {"exists": True} for r in everything})
+        reality.forget(Call("compute", "x.begin_create_or_update", {}, target, "create", "write"))
+        return {k for k in everything if k.lower() in reality.known}
+
+    assert left_after(disk) == {vm, snap, nic, pip, ext}
+    assert left_after(snap) == {vm, disk, nic, pip, ext}
+    assert left_after(nic) == {vm, disk, snap, ext}
+    assert left_after(ext) == {disk, snap, nic, pip}
+    assert left_after(vm) == set()
