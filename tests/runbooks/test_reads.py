@@ -132,6 +132,9 @@ def test_a_rebuild_reads_nothing_twice_and_nothing_it_was_told(rig: Rig) -> None
             continue
         assert last.get(key) != "read", f"{r['path']} read twice with nothing written in between"
         last[key] = "read"
+    verification = [r for r in log if r["seq"] > verifying and r["kind"] == "read"]
+    assert [r["path"].rsplit("/", 2)[-2].lower() for r in verification] == [
+        "virtualmachines", "networkinterfaces", "publicipaddresses"]  # one poll, then the fallout's NIC and IP
     vm_reads_after_delete = [r for r in apply_log if r["kind"] == "read" and r["status"] == 404
                              and r["path"].lower().endswith("/virtualmachines/app-01")]
     assert vm_reads_after_delete == []
@@ -141,6 +144,7 @@ def test_a_rebuild_reads_nothing_twice_and_nothing_it_was_told(rig: Rig) -> None
 def test_independent_rebuilds_run_side_by_side(rig: Rig) -> None:
     """The NIC is rebuilt while the data disk is (neither names the other), and the public IP kept while the disks
     are snapshotted; the journal records each step's start and end; destructive steps never run beside another."""
+    rig.arm.world.config.latency_scale = 0.01  # the disk's rebuild takes 0.1 s: time enough to start the NIC's
     rig.arm.seed("generalized-after-capture")
     log, _, plan = _run(rig, APP, "from-image")
     names = [s.name for s in plan.steps]
