@@ -506,7 +506,7 @@ def operation_kind(method: str, url: str) -> str:
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
 
 
-def _server_seconds(start: Any, end: Any) -> float | None:
+def operation_seconds(start: Any, end: Any) -> float | None:
     """``endTime - startTime`` of an operation status body (Compute's and disks' carry both), in seconds."""
     from datetime import datetime
 
@@ -562,7 +562,7 @@ def _hinted_polling() -> Any:
             body: Any = None
             with contextlib.suppress(Exception):
                 body = self._pipeline_response.http_response.json()
-            took = _server_seconds(body.get("startTime"), body.get("endTime")) if isinstance(body, dict) else None
+            took = operation_seconds(body.get("startTime"), body.get("endTime")) if isinstance(body, dict) else None
             self._memory.learn(self._kind, took if took is not None else time.monotonic() - self._began)
 
     _HINTED = HintedPolling

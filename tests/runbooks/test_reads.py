@@ -14,7 +14,15 @@ import pytest
 from remediation_helpers import Rig
 
 from runbooks.apply import Hooks, Reality, runs_beside
-from runbooks.azure import DURATIONS_FILE, Call, duration_memory, finish, start_call
+from runbooks.azure import (
+    DURATIONS_FILE,
+    Call,
+    duration_memory,
+    finish,
+    operation_kind,
+    operation_seconds,
+    start_call,
+)
 from runbooks.journal import RunJournal, store_from_env
 from runbooks.observe import VmRef
 from runbooks.remediate import plan_remediation, remediate
@@ -197,3 +205,18 @@ def test_a_call_forgets_what_it_may_change() -> None:
     assert left_after(nic) == {vm, disk, snap, ext}
     assert left_after(ext) == {disk, snap, nic, pip}
     assert left_after(vm) == set()
+
+
+def test_an_operation_lasts_what_compute_says_it_lasted() -> None:
+    """Compute's operation status carries startTime and endTime, with 6 or 7 fraction digits (as recorded from real
+    ARM by the SDK's tests: ../shared/azure-recordings/compute_generalize_capture_api-2019-07-01.excerpt.json);
+    what a poller learns is their difference, not when it happened to look."""
+    took = operation_seconds("2019-10-22T05:21:28.677421+00:00", "2019-10-22T05:22:09.4759733+00:00")
+    assert took is not None and abs(took - 40.798552) < 1e-6
+    assert operation_seconds("2026-12-06T22:00:00Z", "2026-12-06T22:01:30.5Z") == 90.5
+    assert operation_seconds(None, "2026-12-06T22:01:30Z") is None
+    assert operation_kind("PUT", "https://management.azure.com/subscriptions/s/resourceGroups/rg/providers/"
+                          "Microsoft.Compute/virtualMachines/vm/extensions/e?api-version=2024-07-01") == \
+        "put microsoft.compute/virtualmachines/extensions"
+    assert operation_kind("POST", "https://h/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/"
+                          "virtualMachines/vm/redeploy") == "post microsoft.compute/virtualmachines/redeploy"
