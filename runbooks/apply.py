@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from runbooks.azure import Azure, Call, finish, get_resource, resource_parts, start_call
+from runbooks.azure import Azure, Call, ResourceParts, finish, get_resource, resource_parts, start_call
 from runbooks.changes import JOURNAL, TRANSIENT_CAPACITY, Action, Expect, NoChange, StepContext
 from runbooks.errors import (
     Aborted,
@@ -110,7 +110,7 @@ class Reality:
     def forget(self, call: Call) -> None:
         """Before ``call`` starts: drop what it may change."""
         key = call.resource_id.lower()
-        parts = resource_parts(call.resource_id) if "/resourcegroups/" in key else None
+        parts = _parts(call.resource_id)
         kind = parts.type if parts is not None and parts.child is None else ""
         with _KNOWN_LOCK:
             if kind == "networkinterfaces":
@@ -121,7 +121,6 @@ class Reality:
                 drop = [key, key.rsplit("/extensions/", 1)[0]]
             else:
                 drop = list(self.known)
-        with _KNOWN_LOCK:
             for k in drop:
                 self.known.pop(k, None)
                 self.views.pop(k, None)
@@ -134,7 +133,7 @@ class Reality:
             with _KNOWN_LOCK:
                 self.known[key] = {"exists": False}
             return
-        parts = resource_parts(call.resource_id) if "/resourcegroups/" in key else None
+        parts = _parts(call.resource_id)
         if parts is None or (parts.type not in _ANSWERED and parts.child is None) or not hasattr(result, "as_dict"):
             return
         body = result.as_dict()
@@ -184,6 +183,18 @@ class Reality:
 
 
 _ANSWERED = ("snapshots", "disks", "networkinterfaces", "publicipaddresses")  # + VM extensions (a child)
+
+
+def _parts(resource_id: str) -> ResourceParts | None:
+    """A resource group's resource, parsed; None for anything else (a subscription's lock, legal terms)."""
+    if "/resourcegroups/" not in resource_id.lower():
+        return None
+    try:
+        return resource_parts(resource_id)
+    except UsageError:
+        return None
+
+
 _POWER_IN_FLIGHT = ("powerstate/starting", "powerstate/stopping", "powerstate/deallocating")
 
 
@@ -549,8 +560,8 @@ def runs_beside(plan: Plan, i: int, done: set[int]) -> bool:
     for s in pair:
         ids = {c.resource_id.lower() for c in s.calls} | {e.subject.lower() for e in s.goal}
         ids |= {e.subject.lower() for a in s.actions for e in a.goal}
-        if not ids or any("/resourcegroups/" not in r or resource_parts(r).child is not None
-                          or resource_parts(r).type not in _BESIDE_TYPES for r in ids):
+        parsed = [_parts(r) for r in ids]
+        if not ids or any(p is None or p.child is not None or p.type not in _BESIDE_TYPES for p in parsed):
             return False
         touched.append(ids)
     if touched[0] & touched[1]:

@@ -113,7 +113,8 @@ def verify(az: Azure, plan: Any, progress: Callable[[str], None]) -> Observation
         if note != last_note:
             progress(f"    waiting (up to {timeout:g}s): {note}")
             last_note = note
-        time.sleep(max(interval, start + expected - time.monotonic()) if expected else interval)
+        pause = max(interval, start + expected - time.monotonic()) if expected else interval
+        time.sleep(min(pause, max(interval, start + timeout - time.monotonic())))  # nor past the timeout
     ways_back = [f"the snapshots taken before any change are kept: {', '.join(_names(plan.snapshots))}"] \
         if plan.snapshots else []
     ways_back.append(f"close this run before planning again: invoke runs.abandon {plan.run_id}")
