@@ -16,13 +16,16 @@ After the steps, the scenario's verification (``runbooks.verify``) and its fallo
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from runbooks.azure import Azure, Call, finish, get_resource, resource_parts, start_call
+from runbooks.azure import Azure, Call, ResourceParts, finish, get_resource, resource_parts, start_call
 from runbooks.changes import JOURNAL, TRANSIENT_CAPACITY, Action, Expect, NoChange, StepContext
 from runbooks.errors import (
     Aborted,
@@ -34,7 +37,7 @@ from runbooks.errors import (
     StepRefused,
     UsageError,
 )
-from runbooks.journal import RunJournal
+from runbooks.journal import RunJournal, VmLock
 from runbooks.observe import Observation, observe, vm_view
 from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
 from runbooks.progress import Operation, PlainTracker, Tracker, check_settings
@@ -72,6 +75,7 @@ class Outcome:
     skipped_calls: int = 0
     made_calls: int = 0
     skipped_steps: list[str] = field(default_factory=list)  # steps whose goal already held
+    known: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower id → its view, as last read (Known)
 
 
 _IN_FLIGHT = ("creating", "updating", "deleting")
@@ -79,20 +83,77 @@ RETRY_PAUSE_ENV = "RUNBOOKS_CAPACITY_RETRY_PAUSE_S"
 DEFAULT_RETRY_PAUSE_S = 30.0  # before the 2nd attempt after a capacity failure; twice that before the 3rd
 
 
+# A write changes its own resource; one on these types nothing else (a NIC's also its public IPs' references). A
+# write on anything else (a VM: its delete takes disks and NICs with it, its create attaches them) may change any.
+_SELF_CONTAINED = ("snapshots", "disks", "images", "publicipaddresses")
+_KNOWN_LOCK = threading.RLock()  # two independent steps may run at once (run_beside)
+
+
 class Reality:
     """Azure as a goal reads it: each resource read once (settled: no operation in flight), the journal's
-    completed calls for ``journal`` goals."""
+    completed calls for ``journal`` goals.
+
+    ``known`` (the run's ``Outcome.known``) carries what the run already knows across steps, so that nothing is
+    read twice when nothing can have changed it: the previous step's after-check is the next step's before-check,
+    a finished call's answer is its resource after (``remember``), and a fresh run knows that what it names with
+    its own id does not exist yet (``not_made_yet``). The plan's observation is not taken for Azure now: a plan
+    may be applied long after it was made. A call forgets what it may change (``forget``) before it starts."""
 
     def __init__(self, az: Azure, finished: set[tuple[str, str]], timeout: float = 1800.0,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, known: dict[str, dict[str, Any]] | None = None) -> None:
         self.az, self.finished, self.timeout, self.progress = az, finished, timeout, progress
-        self.views: dict[str, dict[str, Any]] = {}
+        self.views: dict[str, dict[str, Any]] = {}  # read by this Reality (fresh)
+        self.known = known if known is not None else {}
 
     def view(self, resource_id: str) -> dict[str, Any]:
         key = resource_id.lower()
+        with _KNOWN_LOCK:
+            found = self.views.get(key, self.known.get(key))
+        return found if found is not None else self.fresh(resource_id)
+
+    def fresh(self, resource_id: str) -> dict[str, Any]:
+        """The resource as read by this Reality (once), never from what the run knew before."""
+        key = resource_id.lower()
         if key not in self.views:
-            self.views[key] = self._read(resource_id)
+            read = self._read(resource_id)
+            with _KNOWN_LOCK:
+                self.views[key] = self.known[key] = read
         return self.views[key]
+
+    def forget(self, call: Call) -> None:
+        """Before ``call`` starts: drop what it may change."""
+        key = call.resource_id.lower()
+        parts = _parts(call.resource_id)
+        kind = parts.type if parts is not None and parts.child is None else ""
+        with _KNOWN_LOCK:
+            if kind == "networkinterfaces":
+                drop = [k for k in self.known if k == key or "/microsoft.network/publicipaddresses/" in k]
+            elif kind in _SELF_CONTAINED:
+                drop = [key]
+            elif parts is not None and parts.child is not None:  # an extension: itself and its VM (it may reboot it)
+                drop = [key, key.rsplit("/extensions/", 1)[0]]
+            else:
+                drop = list(self.known)
+            for k in drop:
+                self.known.pop(k, None)
+                self.views.pop(k, None)
+
+    def remember(self, call: Call, result: Any) -> None:
+        """A call that succeeded: a delete's resource is gone; a create's answer is its resource (not a VM's: its
+        power state is in an instance view the answer lacks)."""
+        key = call.resource_id.lower()
+        if call.effect == "delete":
+            with _KNOWN_LOCK:
+                self.known[key] = {"exists": False}
+            return
+        parts = _parts(call.resource_id)
+        if parts is None or (parts.type not in _ANSWERED and parts.child is None) or not hasattr(result, "as_dict"):
+            return
+        body = result.as_dict()
+        state = str((body.get("properties") or {}).get("provisioningState", "")).lower()
+        if str(body.get("id", "")).lower() == key and state == "succeeded":
+            with _KNOWN_LOCK:
+                self.known[key] = {**body, "exists": True}
 
     def _read(self, resource_id: str) -> dict[str, Any]:
         """The resource once no operation is running on it (nothing creating, updating or deleting; no VM
@@ -132,6 +193,19 @@ class Reality:
                 found = "not completed" if e.path == JOURNAL else _found(e, self.view(e.subject))
                 out.append(f"{e.describe()} (found {found})")
         return out
+
+
+_ANSWERED = ("snapshots", "disks", "networkinterfaces", "publicipaddresses")  # + VM extensions (a child)
+
+
+def _parts(resource_id: str) -> ResourceParts | None:
+    """A resource group's resource, parsed; None for anything else (a subscription's lock, legal terms)."""
+    if "/resourcegroups/" not in resource_id.lower():
+        return None
+    try:
+        return resource_parts(resource_id)
+    except UsageError:
+        return None
 
 
 _POWER_IN_FLIGHT = ("powerstate/starting", "powerstate/stopping", "powerstate/deallocating")
@@ -178,6 +252,14 @@ def identities(obs: Observation) -> dict[str, tuple[str, str]]:
     return out
 
 
+def not_made_yet(plan: Plan) -> dict[str, dict[str, Any]]:
+    """What a fresh run creates under a name of its own (its snapshots and new disks carry ``rb`` + the start of
+    the run's random id): nothing can exist under it before the run's first call."""
+    token = f"-rb{StepContext(plan.run_id, plan.observation, {}).short}".lower()
+    return {c.resource_id.lower(): {"exists": False} for s in plan.steps for c in s.calls
+            if c.effect == "create" and token in c.resource_id.rsplit("/", 1)[-1].lower()}
+
+
 def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | None = None) -> None:
     """Refuse a stale run: every resource the plan observed that still exists must be the one it observed (same
     identity), unless this run made it again (a create it journaled the intent of: a crash can lose the answer).
@@ -191,7 +273,7 @@ def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | N
         if rid in made:
             continue
         if reality is not None:
-            seen = reality.view(rid)
+            seen = reality.fresh(rid)
             current = seen if seen.get("exists") else None
         else:
             current = get_resource(az, rid)
@@ -207,8 +289,9 @@ def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | N
                           f"{plan.run_id} and plan again")
 
 
-def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
-    """Before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk."""
+def _guard_backups(az: Azure, plan: Plan, step: PlannedStep, made: dict[str, dict[str, Any]] | None = None) -> None:
+    """Before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk.
+    ``made``: snapshots this run's own calls made, as their answers showed them (not read again)."""
     backups = {disk: snap for s in plan.steps for disk, snap in s.backs_up.items()}
     for disk_id in step.deletes:
         snap_id = backups.get(disk_id.lower())
@@ -217,7 +300,8 @@ def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
                 raise StepRefused(f"disk {disk_id.rsplit('/', 1)[-1]} would be deleted and the plan has no "
                                   "snapshot of it; nothing will be deleted")
             continue
-        snap = get_resource(az, snap_id)
+        known = (made or {}).get(snap_id.lower())
+        snap = known if known is not None and known.get("exists") else get_resource(az, snap_id)
         props = (snap or {}).get("properties", {})
         name = snap_id.rsplit("/", 1)[-1]
         if props.get("provisioningState") != "Succeeded":
@@ -250,10 +334,10 @@ def _start(az: Azure, step: PlannedStep, call: Call, journal: RunJournal | None)
 
 
 def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: RunJournal | None,
-          hooks: Hooks, op: Operation) -> ApplyFailed | None:
+          hooks: Hooks, op: Operation, answers: dict[str, Any] | None = None) -> ApplyFailed | None:
     """Wait for a started action (``started``: its poller, or the ``ApplyFailed`` ARM answered the start with);
     on a transient capacity failure, start it again while it has attempts left. Returns the failure that ends it
-    (recorded in the journal once), or None once it succeeded."""
+    (recorded in the journal once), or None once it succeeded (its answer in ``answers``, by lower resource id)."""
     call, attempt = action.call, 1
     while True:
         journaled = isinstance(started, ApplyFailed)  # refused when started: _start journaled it
@@ -261,7 +345,9 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
             failure = started
         else:
             try:
-                finish(started, call, op)
+                answer = finish(started, call, op)
+                if answers is not None:
+                    answers[call.resource_id.lower()] = answer
                 return None
             except ApplyFailed as e:
                 failure = e
@@ -287,7 +373,7 @@ def _wait(az: Azure, step: PlannedStep, action: Action, started: Any, journal: R
 
 
 def _fall_back(az: Azure, step: PlannedStep, action: Action, failure: ApplyFailed | None, journal: RunJournal | None,
-               hooks: Hooks, op: Operation) -> tuple[Call, ApplyFailed | None]:
+               hooks: Hooks, op: Operation, answers: dict[str, Any]) -> tuple[Call, ApplyFailed | None]:
     """Azure refused ``action``'s call (journaled) with a code its fallback is for: make the call ``Action.instead``
     gives (only what ARM's refusal names falls back), again while refusals name more; each said in the progress and
     the journal (``call-fallback``). Returns the last call made and its failure (None: it succeeded)."""
@@ -306,7 +392,7 @@ def _fall_back(az: Azure, step: PlannedStep, action: Action, failure: ApplyFaile
             started: Any = _start(az, step, call, journal)
         except ApplyFailed as e:
             started = e
-        failure = _wait(az, step, Action(call, action.goal, action.attempts), started, journal, hooks, op)
+        failure = _wait(az, step, Action(call, action.goal, action.attempts), started, journal, hooks, op, answers)
     return call, failure
 
 
@@ -324,6 +410,7 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
                 outcome.skipped_calls += 1
                 continue
             op = hooks.ops.start(call.summary)  # "→ summary": shown until it ends
+            reality.forget(call)
             try:
                 started.append((action, _start(az, step, call, journal), op))
             except BaseException as e:
@@ -349,16 +436,18 @@ def run_wave(az: Azure, step: PlannedStep, wave: list[Action], journal: RunJourn
 
 def _wait_all(az: Azure, step: PlannedStep, started: list[tuple[Action, Any, Operation]], journal: RunJournal | None,
               hooks: Hooks, outcome: Outcome, reality: Reality, errors: list[ApplyFailed]) -> None:
+    answers: dict[str, Any] = {}
     for action, poller, op in started:
         call = action.call
-        failure = _wait(az, step, action, poller, journal, hooks, op)
+        failure = _wait(az, step, action, poller, journal, hooks, op, answers)
         if failure is not None and action.fallback is not None and failure.code in action.fallback_on:
-            call, failure = _fall_back(az, step, action, failure, journal, hooks, op)
+            call, failure = _fall_back(az, step, action, failure, journal, hooks, op, answers)
         if failure is not None:
             op.end(False, failure.code or "failed")
             errors.append(failure)
             continue
         op.end(True)
+        reality.remember(call, answers.get(call.resource_id.lower()))
         outcome.made_calls += 1
         reality.finished.add((call.op, call.resource_id.lower()))
         if journal:
@@ -373,7 +462,7 @@ def _record_failure(journal: RunJournal | None, step: PlannedStep, call: Call, e
 
 def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                   outcome: Outcome, *, yes: bool) -> None:
-    reality = Reality(az, journal.finished_calls(), progress=hooks.progress)
+    reality = Reality(az, journal.finished_calls(), progress=hooks.progress, known=outcome.known)
     if step.goal and not reality.unmet(step.goal):
         hooks.progress("    = its goal already holds: " + "; ".join(e.describe() for e in step.goal))
         outcome.skipped_steps.append(step.name)
@@ -381,7 +470,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
         return
     if step.destructive:
         check_bound(az, plan, journal, reality)
-        _guard_backups(az, plan, step)
+        _guard_backups(az, plan, step, outcome.known)
         for note in step.notes:
             hooks.progress(f"    ! {note}")
         if not yes and not hooks.confirm(f"Step {i + 1} is destructive: {step.summary}. Proceed?"):
@@ -397,7 +486,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
                 raise ApplyFailed(f"{e}{_still_unmet(az, step, reality)}", code=e.code, step=e.step) from e
             failures.append(e)
         reality.views.clear()  # a later wave's goals are read after this wave's effects
-    after = Reality(az, reality.finished, progress=hooks.progress)
+    after = Reality(az, reality.finished, progress=hooks.progress, known=outcome.known)
     unmet = after.unmet(step.goal)
     if failures:
         first = failures[0]
@@ -458,7 +547,7 @@ def _with_left_down(az: Azure, plan: Plan, journal: RunJournal, e: RunbookError)
 def _check_noop(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                 outcome: Outcome, *, yes: bool) -> None:
     """A step planned as nothing to do: confirm that its goal holds, else plan it again against Azure."""
-    reality = Reality(az, journal.finished_calls(), progress=hooks.progress)
+    reality = Reality(az, journal.finished_calls(), progress=hooks.progress, known=outcome.known)
     unmet = reality.unmet(step.goal)
     if not unmet:
         hooks.progress(f"    = {step.summary}")
@@ -510,6 +599,81 @@ def _run_always(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, outcom
     journal.append({"event": "steps-reopened", "after": after})
 
 
+_BESIDE_TYPES = ("snapshots", "disks", "networkinterfaces", "publicipaddresses")
+
+
+def runs_beside(plan: Plan, i: int, done: set[int]) -> bool:
+    """Whether step ``i + 1`` may run at the same time as step ``i`` (the NICs rebuilt while the disks are): both
+    only create or change snapshots, disks, NICs or public IPs, destroy nothing, ask nothing and put nothing back,
+    and neither touches nor names anything the other touches."""
+    if i + 1 >= len(plan.steps) or i in done or i + 1 in done:
+        return False
+    pair = plan.steps[i], plan.steps[i + 1]
+    if any(s.kind != CHANGE or s.destructive or s.always or s.confirm or s.deletes for s in pair):
+        return False
+    touched = []
+    for s in pair:
+        ids = {c.resource_id.lower() for c in s.calls} | {e.subject.lower() for e in s.goal}
+        ids |= {e.subject.lower() for a in s.actions for e in a.goal}
+        parsed = [_parts(r) for r in ids]
+        if not ids or any(p is None or p.child is not None or p.type not in _BESIDE_TYPES for p in parsed):
+            return False
+        touched.append(ids)
+    if touched[0] & touched[1]:
+        return False
+    named = [json.dumps([c.args for c in s.calls], default=str).lower() for s in pair]
+    return not any(r in named[1] for r in touched[0]) and not any(r in named[0] for r in touched[1])
+
+
+class _SerialJournal:
+    """A journal two steps write at once: one event at a time. The local run lock is a file lock held by the
+    thread that took it: from the other thread, it is still ours while its file is there (this process releases
+    it only once both steps have ended)."""
+
+    def __init__(self, journal: RunJournal) -> None:
+        self._journal, self._lock, self._owner = journal, threading.Lock(), threading.get_ident()
+
+    def append(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self._journal.append(event)
+
+    def ensure_held(self) -> None:
+        with self._lock:
+            lock = self._journal.lock
+            if threading.get_ident() == self._owner or not isinstance(lock, VmLock):
+                self._journal.ensure_held()
+            elif not lock.path.exists():
+                raise LockLost(f"run {lock.run_id} no longer holds the lock of {lock.vm_id} ({lock.path}); "
+                               "stopped before its next write")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+
+def _apply_beside(az: Azure, plan: Plan, i: int, journal: RunJournal, hooks: Hooks, outcome: Outcome, *,
+                  yes: bool) -> RunbookError | None:
+    """Steps ``i`` and ``i + 1`` at once (``runs_beside``), the second in a thread, each journaled as usual. Raises
+    the first step's failure (once the second has ended); returns the second's (None: it is done)."""
+    total, nxt = len(plan.steps), plan.steps[i + 1]
+    shared = cast(RunJournal, _SerialJournal(journal))
+
+    def second() -> None:
+        hooks.progress(f"[{i + 2}/{total}] {nxt.name} (beside step {i + 1}): {nxt.summary}")
+        shared.append({"event": "step-start", "index": i + 1, "step": nxt.name})
+        _apply_change(az, plan, i + 1, nxt, shared, hooks, outcome, yes=yes)
+        shared.append({"event": "step-done", "index": i + 1, "step": nxt.name})
+
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(second)
+        try:
+            _apply_change(az, plan, i, plan.steps[i], shared, hooks, outcome, yes=yes)
+        finally:
+            failure = later.exception()
+    if failure is not None and not isinstance(failure, RunbookError):
+        raise failure
+    return failure
+
+
 def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bool) -> Outcome:
     """Apply the plan's steps in order (skipping those the journal marks done), then verify and report the
     fallout. Raises on the first failure; the journal says how far the run got."""
@@ -521,11 +685,16 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
     try:
         if any(e.get("event") == "step-start" for e in journal.events()):
             check_bound(az, plan, journal)  # a resume: is the world still the one the run saw?
+        else:  # a fresh run: nothing exists yet under the names only it uses
+            outcome.known.update(not_made_yet(plan))
+        beside: set[int] = set()  # steps that ran at the same time as the one before them
         for i, step in enumerate(plan.steps):
             current = i
             label = f"[{i + 1}/{total}] {step.name}"
             if i in done:
                 hooks.progress(f"{label}: done in an earlier attempt")
+                continue
+            if i in beside:
                 continue
             hooks.progress(f"{label}: {step.summary}")
             journal.append({"event": "step-start", "index": i, "step": step.name})
@@ -534,6 +703,14 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
                     raise Aborted(f"stopped before step {i + 1} ({step.name}); nothing was changed by this step")
             elif step.kind == NOOP:
                 _check_noop(az, plan, i, step, journal, hooks, outcome, yes=yes)
+            elif runs_beside(plan, i, done):
+                beside.add(i + 1)
+                failed_beside = _apply_beside(az, plan, i, journal, hooks, outcome, yes=yes)
+                journal.append({"event": "step-done", "index": i, "step": step.name})
+                if failed_beside is not None:
+                    current = i + 1
+                    raise failed_beside
+                continue
             else:
                 _apply_change(az, plan, i, step, journal, hooks, outcome, yes=yes)
             journal.append({"event": "step-done", "index": i, "step": step.name})

@@ -10,12 +10,16 @@ This is the only module that knows SDK method names; everything else speaks in `
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -421,12 +425,170 @@ def _vault_error_codes(e: HttpResponseError) -> tuple[str | None, str | None]:
 
 
 
+DURATIONS_FILE = "durations.json"
+
+
+class DurationMemory:
+    """How long each kind of long-running operation took on one ARM endpoint and subscription: the shortest seen
+    (an operation is not expected to end sooner than the fastest of its kind did). Kinds are ``METHOD
+    namespace/type[/child type][/action]``, lower-case (``put microsoft.compute/snapshots``). Kept in ``path``
+    (``RUNBOOKS_HOME/durations.json``, under ``scope``: endpoint and subscription) when that folder exists, so the
+    next run on the same machine knows them too; nothing in it is secret, and losing it costs polls only."""
+
+    def __init__(self, path: Path | None = None, scope: str = "") -> None:
+        self.path, self.scope = path, scope
+        self._shortest: dict[str, float] = self._load().get(scope, {})
+        self._lock = threading.Lock()
+
+    def expected(self, kind: str) -> float | None:
+        with self._lock:
+            return self._shortest.get(kind)
+
+    def learn(self, kind: str, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            if seconds >= self._shortest.get(kind, float("inf")):
+                return
+            self._shortest[kind] = seconds
+            self._save()
+
+    def _load(self) -> dict[str, dict[str, float]]:
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(scope): {str(k): float(v) for k, v in kinds.items() if isinstance(v, (int, float)) and v > 0}
+                for scope, kinds in data.items() if isinstance(kinds, dict)} if isinstance(data, dict) else {}
+
+    def _save(self) -> None:
+        """Merge into the file (another process may have learnt meanwhile); silently skipped when it cannot be."""
+        if self.path is None or not self.path.parent.is_dir():
+            return
+        data = self._load()
+        mine = data.setdefault(self.scope, {})
+        for kind, seconds in self._shortest.items():
+            mine[kind] = min(seconds, mine.get(kind, seconds))
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with contextlib.suppress(OSError):
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                json.dump(data, f, indent=1, sort_keys=True)
+            os.replace(tmp, self.path)
+
+
+_MEMORIES: dict[tuple[str, str], DurationMemory] = {}
+_MEMORIES_LOCK = threading.Lock()
+
+
+def duration_memory(conn: Connection) -> DurationMemory:
+    """The connection's memory of operation durations (one per runbooks home, endpoint and subscription)."""
+    from runbooks.journal import home
+
+    where = home()
+    scope = f"{conn.endpoint.lower()} {conn.subscription_id.lower()}"
+    with _MEMORIES_LOCK:
+        key = (str(where), scope)
+        if key not in _MEMORIES:
+            _MEMORIES[key] = DurationMemory(where / DURATIONS_FILE, scope)
+        return _MEMORIES[key]
+
+
+def operation_kind(method: str, url: str) -> str:
+    """``METHOD namespace/type[/child type…][/action]`` of a request to an ARM resource URL, lower-case."""
+    path = urlsplit(url).path.rstrip("/")
+    tail = path.rsplit("/providers/", 1)[-1].split("/")
+    return f"{method} {'/'.join([tail[0], *tail[1::2]])}".lower()
+
+
+_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
+
+
+def operation_seconds(start: Any, end: Any) -> float | None:
+    """``endTime - startTime`` of an operation status body (Compute's and disks' carry both), in seconds."""
+    from datetime import datetime
+
+    try:
+        a, b = (datetime.fromisoformat(_FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6],
+                                                     str(t)).replace("Z", "+00:00")) for t in (start, end))
+    except (TypeError, ValueError):
+        return None
+    return (b - a).total_seconds()
+
+
+def _hinted_polling() -> Any:
+    """The polling method class (made on first use: azure.mgmt.core is imported with the first SDK client)."""
+    global _HINTED
+    if _HINTED is not None:
+        return _HINTED
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+    class HintedPolling(ARMPolling):
+        """ARMPolling that waits before its first poll as ARM's answer asks (Retry-After, else the interval):
+        azure-core polls at once since Azure/azure-sdk-for-python#26376, a read that can only say InProgress.
+        Once an operation of the same kind has finished on this connection, no poll is made before the
+        shortest such operation would have ended (Retry-After is a floor; ARM's providers send a fixed one:
+        Compute 10 s for a create of 90 s). What it waits is learnt from the operation status (``startTime``/
+        ``endTime``, which Compute and disks report) or, without them, from when it was seen done."""
+
+        def __init__(self, interval: float, memory: DurationMemory, longest: float, **kwargs: Any) -> None:
+            super().__init__(interval, **kwargs)
+            self._memory, self._kind, self._began, self._longest = memory, "", time.monotonic(), longest
+
+        def initialize(self, client: Any, initial_response: Any, deserialization_callback: Any) -> None:
+            self._began = time.monotonic()
+            request = initial_response.http_response.request
+            self._kind = operation_kind(str(request.method), str(request.url))
+            super().initialize(client, initial_response, deserialization_callback)
+
+        def _delay(self) -> None:
+            wait = self._extract_delay()
+            expected = self._memory.expected(self._kind)
+            if expected is not None:  # never silent longer than a hint may ask (RUNBOOKS_MAX_RETRY_AFTER_S)
+                wait = max(wait, min(self._began + expected - time.monotonic(), self._longest))
+            self._sleep(wait)
+
+        def _poll(self) -> None:
+            if not self.finished():
+                self._delay()  # before the first poll too
+            super()._poll()
+
+        def update_status(self) -> None:
+            super().update_status()
+            if self.status().lower() != "succeeded":
+                return
+            body: Any = None
+            with contextlib.suppress(Exception):
+                body = self._pipeline_response.http_response.json()
+            took = operation_seconds(body.get("startTime"), body.get("endTime")) if isinstance(body, dict) else None
+            self._memory.learn(self._kind, took if took is not None else time.monotonic() - self._began)
+
+    _HINTED = HintedPolling
+    return _HINTED
+
+
+_HINTED: Any = None
+
+
+def polling_for(az: Azure) -> Any:
+    """A fresh polling method for one long-running call on ``az`` (``polling=`` of the SDK's ``begin_*``)."""
+    interval = az.conn.polling_interval if az.conn.polling_interval is not None else 30.0
+    # A POST action's answer (redeploy, start, deallocate) is never read: no final GET on its Location once the
+    # operation status says Succeeded (the option changes nothing for a PUT, PATCH or DELETE).
+    return _hinted_polling()(interval, duration_memory(az.conn), az.retry_guard.max_s,
+                             lro_options={"final-state-via": "azure-async-operation"},
+                             path_format_arguments={"endpoint": az.conn.endpoint})
+
+
 def start_call(az: Azure, call: Call) -> Any:
     """Send one call; returns its poller (LRO) or result. Errors become ApplyFailed."""
     client = az.client(call.client)
     group, _, method = call.op.partition(".")
     fn = getattr(getattr(client, group), method)
     try:
+        if method.startswith("begin_"):
+            return fn(**resolve_secrets(call.args, az), polling=polling_for(az))
         return fn(**resolve_secrets(call.args, az))
     except AZURE_ERRORS as e:
         raise call_failed(e, call.summary) from e

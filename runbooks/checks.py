@@ -173,7 +173,8 @@ def public_ip_addresses(ctx: FalloutContext) -> list[str]:
     out = []
     for pip in ctx.before.public_ips.values():
         old_ip = pip.get("properties", {}).get("ipAddress")
-        cur = get_resource(ctx.az, pip["id"]) if ctx.az is not None else None
+        seen = ctx.after.public_ips if ctx.after is not None and "nics" in ctx.after.gathered else {}
+        cur = seen.get(str(pip["id"]).lower()) or (get_resource(ctx.az, pip["id"]) if ctx.az is not None else None)
         new_ip = (cur or {}).get("properties", {}).get("ipAddress")
         if old_ip != new_ip:
             out.append(f"public IP {pip['name']} changed: {old_ip} → {new_ip or 'none'}")

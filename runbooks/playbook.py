@@ -37,6 +37,7 @@ the article corpus).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -459,11 +460,23 @@ def _raise_first(issues: Sequence[Issue]) -> None:
         raise PlaybookError(f"{errors[0]}{more}")
 
 
+_LOADED: dict[tuple[str, str], Playbook] = {}  # (file, sha256 of its text) → the playbook (frozen): parsed once
+
+
 def load_playbook(path: str | Path) -> Playbook:
-    """Load and fully validate one playbook file; PlaybookError names file, line and field."""
+    """Load and fully validate one playbook file; PlaybookError names file, line and field. A file whose text
+    was loaded before is not parsed again (parsing the shipped playbooks costs more than a diagnosis' reads)."""
+    try:
+        key: tuple[str, str] | None = (str(Path(path).resolve()), hashlib.sha256(Path(path).read_bytes()).hexdigest())
+    except OSError:
+        key = None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
     pb, issues = check_file(path)
     _raise_first(issues)
     assert pb is not None  # no error issues means the schema accepted it
+    if key is not None:
+        _LOADED[key] = pb
     return pb
 
 

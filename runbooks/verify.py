@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from runbooks.azure import Azure
+from runbooks.azure import Azure, duration_memory
 from runbooks.checks import CHECKS, FALLOUT, FalloutContext
 from runbooks.errors import TargetNotFound, VerifyFailed
 from runbooks.observe import Observation, gather, observe
@@ -82,6 +82,11 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
     start = time.monotonic()
     ref = plan.observation.ref
     full, unsettled_failure = True, False
+    # Between polls: the connection's poll interval; no poll before the waiting conditions held the last time this
+    # scenario was verified on this connection (a VM agent takes as long to boot each time), the first read aside.
+    memory, kind = duration_memory(az.conn), f"verify {plan.playbook}/{plan.scenario}"
+    expected, held_at = memory.expected(kind), 0.0
+    interval = az.conn.polling_interval or 5.0
     # A VM whose create was refused (it does not exist) is verified by conditions that read its evidence only.
     without_vm = bool(conds) and all(c.signal is not None and c.signal.without_vm for c in conds)
     while True:
@@ -92,11 +97,14 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
         if now.vm is None and not (without_vm and now.failed_operations):
             wrong = [f"VM {ref} does not exist"]
             break
+        full = full or waiting >= facts  # a poll of what the waiting conditions read reads everything
         judged = conds if full else [c for c in conds if c.needs <= waiting]
         failing = [(c, p) for c in judged for p in c.problems(plan.observation, now)]
         if not failing:
             if full:
+                memory.learn(kind, held_at or time.monotonic() - start)
                 return now
+            held_at = held_at or time.monotonic() - start
             full = True  # the waiting conditions hold: read everything once more and judge it all
             continue
         wrong = [p for _, p in failing]
@@ -111,8 +119,8 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
             continue
         full = False
         op.poll("; ".join(wrong))  # shown when it changes (and, plain, every RUNBOOKS_PROGRESS_EVERY_S)
-        # poll often relative to the time already spent, so a slow boot is not overshot by much
-        time.sleep(min(5.0, max(0.02, elapsed * 0.03)))
+        pause = max(interval, start + expected - time.monotonic()) if expected else interval
+        time.sleep(min(pause, max(interval, start + timeout - time.monotonic())))  # nor past the timeout
     ways_back = [f"the snapshots taken before any change are kept: {', '.join(_names(plan.snapshots))}"] \
         if plan.snapshots else []
     ways_back.append(f"close this run before planning again: invoke runs.abandon {plan.run_id}")
