@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runbooks.addresses import holder_label
-from runbooks.observe import Observation, dotted
+from runbooks.observe import Observation, dotted, gather
 
 if TYPE_CHECKING:
     from runbooks.azure import Azure
@@ -181,7 +181,7 @@ def public_ip_addresses(ctx: FalloutContext) -> list[str]:
     return out
 
 
-@fallout("private-ip-addresses", needs=("nics", "subnets"))
+@fallout("private-ip-addresses", needs=("nics",))
 def private_ip_addresses(ctx: FalloutContext) -> list[str]:
     """Private addresses of the VM's NICs: each one that changed during the run (and who holds the old one now),
     each one a rebuilt NIC kept by making it Static (a later operator may want Dynamic back)."""
@@ -198,6 +198,8 @@ def private_ip_addresses(ctx: FalloutContext) -> list[str]:
                            "was Dynamic); set it back to Dynamic if you prefer (Azure may then move it when the NIC "
                            "is next rebuilt)")
             elif new != address:
+                if ctx.az is not None and "subnets" not in ctx.after.gathered:  # who holds it now: read only then
+                    gather(ctx.az, ctx.after, {"subnets"})
                 subnet = dotted(next((c for c in nic["properties"]["ipConfigurations"] if c.get("name") == name), {}),
                                 "properties.subnet.id")
                 holder = holder_label(ctx.after, str(subnet or ""), address)

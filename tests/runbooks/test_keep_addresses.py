@@ -84,7 +84,7 @@ def test_address_taken_between_plan_and_rebuild_falls_back_to_the_next_free_one(
 
     def progress(line: str) -> None:
         rig.progress.append(line)
-        if "rebuild-deleted-nics:" in line and not taken:  # the VM (and its NIC) is gone: someone takes .4
+        if "✓ delete VM app-01" in line and not taken:  # the VM (and its NIC) is gone: someone takes .4
             nic = network.network_interfaces.begin_create_or_update("rg-demo", "intruder-nic", {
                 "location": "eastus", "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {
                     "subnet": {"id": subnet}, "privateIPAllocationMethod": "Static",
@@ -191,7 +191,7 @@ def _take_when_rebuilding(rig: Rig, subnet: str, taken: list[str], address: str 
 
     def progress(line: str) -> None:
         rig.progress.append(line)
-        if "rebuild-deleted-nics:" in line and not taken:
+        if "✓ delete VM app-01" in line and not taken:  # the NIC rebuild may start beside the disks
             nic = network.network_interfaces.begin_create_or_update("rg-demo", "intruder-nic", {
                 "location": "eastus", "properties": {"ipConfigurations": [{"name": "ipconfig1",
                                                                            "properties": props}]}}).result()
