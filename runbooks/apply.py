@@ -289,9 +289,9 @@ def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | N
                           f"{plan.run_id} and plan again")
 
 
-def _guard_backups(az: Azure, plan: Plan, step: PlannedStep, made: dict[str, dict[str, Any]] | None = None) -> None:
-    """Before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk.
-    ``made``: snapshots this run's own calls made, as their answers showed them (not read again)."""
+def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
+    """Right before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk,
+    read now (never taken from an earlier answer: another actor may have deleted it since)."""
     backups = {disk: snap for s in plan.steps for disk, snap in s.backs_up.items()}
     for disk_id in step.deletes:
         snap_id = backups.get(disk_id.lower())
@@ -300,8 +300,7 @@ def _guard_backups(az: Azure, plan: Plan, step: PlannedStep, made: dict[str, dic
                 raise StepRefused(f"disk {disk_id.rsplit('/', 1)[-1]} would be deleted and the plan has no "
                                   "snapshot of it; nothing will be deleted")
             continue
-        known = (made or {}).get(snap_id.lower())
-        snap = known if known is not None and known.get("exists") else get_resource(az, snap_id)
+        snap = get_resource(az, snap_id)
         props = (snap or {}).get("properties", {})
         name = snap_id.rsplit("/", 1)[-1]
         if props.get("provisioningState") != "Succeeded":
@@ -470,13 +469,16 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
         return
     if step.destructive:
         check_bound(az, plan, journal, reality)
-        _guard_backups(az, plan, step, outcome.known)
+        _guard_backups(az, plan, step)
         for note in step.notes:
             hooks.progress(f"    ! {note}")
-        if not yes and not hooks.confirm(f"Step {i + 1} is destructive: {step.summary}. Proceed?"):
-            kept = f" Snapshots kept: {', '.join(s.rsplit('/', 1)[-1] for s in plan.snapshots)}." \
-                if plan.snapshots else ""
-            raise Aborted(f"stopped before step {i + 1} ({step.name}): nothing was deleted or changed by it.{kept}")
+        if not yes:
+            if not hooks.confirm(f"Step {i + 1} is destructive: {step.summary}. Proceed?"):
+                kept = f" Snapshots kept: {', '.join(s.rsplit('/', 1)[-1] for s in plan.snapshots)}." \
+                    if plan.snapshots else ""
+                raise Aborted(f"stopped before step {i + 1} ({step.name}): nothing was deleted or changed by it."
+                              f"{kept}")
+            _guard_backups(az, plan, step)  # the question may have waited long: the backups are read again
     failures: list[ApplyFailed] = []
     for wave in step.waves:
         try:

@@ -120,8 +120,8 @@ def test_redeploy_remediation_reads(rig: Rig) -> None:
 
 def test_a_rebuild_reads_nothing_twice_and_nothing_it_was_told(rig: Rig) -> None:
     """A generalized VM rebuilt from its image: no snapshot is looked for before the run made it (its name is the
-    run's own), no resource is read again when nothing was written since, a snapshot's poller answer is what the
-    backup guard checks, and the deleted VM is not read again (its delete said it is gone)."""
+    run's own), no resource is read again when nothing was written since (the backup guard's read of each snapshot
+    right before the delete aside), and the deleted VM is not read again (its delete said it is gone)."""
     rig.arm.seed("generalized-after-capture")
     log, marks, plan = _run(rig, APP, "from-image")
     verifying = _seq_of(marks, "verify:")
@@ -129,15 +129,19 @@ def test_a_rebuild_reads_nothing_twice_and_nothing_it_was_told(rig: Rig) -> None
     snapshots = [r for r in apply_log if "/snapshots/" in r["path"].lower() and r["kind"] == "read"]
     assert not [r for r in snapshots if r["status"] == 404], "a snapshot named by this run was looked for"
     made = {s.rsplit("/", 1)[-1].lower() for s in plan.snapshots}
-    for name in made:  # the poller's final GET, nothing else (the guard and the goal check take its answer)
-        assert len([r for r in snapshots if r["path"].lower().endswith("/" + name)]) == 1, name
+    backups = {disk: snap for s in plan.steps for disk, snap in s.backs_up.items()}
+    guarded = {backups[d.lower()].rsplit("/", 1)[-1].lower() for s in plan.steps for d in s.deletes
+               if d.lower() in backups}
+    assert guarded and guarded < made  # the data disk with deleteOption Detach is not deleted with the VM
+    for name in made:  # the poller's final GET; for a deleted disk's, the backup guard's read right before the delete
+        assert len([r for r in snapshots if r["path"].lower().endswith("/" + name)]) == 1 + (name in guarded), name
     last: dict[str, str] = {}
     for r in apply_log:  # a resource read twice with no write anywhere in between
         key = r["path"].lower() + json.dumps(r["query"], sort_keys=True)
         if r["kind"] != "read":
             last.clear()
             continue
-        if _is_poll(r["path"]):
+        if _is_poll(r["path"]) or "/snapshots/" in r["path"].lower():  # the guard reads backups on purpose
             continue
         assert last.get(key) != "read", f"{r['path']} read twice with nothing written in between"
         last[key] = "read"

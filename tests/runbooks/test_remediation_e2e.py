@@ -201,3 +201,26 @@ def test_a_long_call_says_it_is_still_running(rig: Rig, monkeypatch: pytest.Monk
         rig.arm.world.config.latency_scale = scale
     waits = [line for line in rig.progress if "still running" in line]
     assert any("create VM api-01" in line for line in waits), rig.progress
+
+
+def test_a_snapshot_deleted_while_the_operator_is_asked_stops_the_delete(rig: Rig) -> None:
+    """The backup guard reads the snapshots right before the delete, not the answers of their creates: another
+    actor deleting one while the question waits stops the run with the VM and its disks untouched."""
+    from runbooks.apply import Hooks
+    from runbooks.errors import StepRefused
+
+    seed(rig, "rg-demo/app-01")
+    b = before(rig, "rg-demo/app-01")
+    az = rig.az()
+    _, plan = plan_remediation(az, VmRef.parse("rg-demo/app-01"), "from-image")
+    compute = rig.arm.compute_client(retry_total=0)
+
+    def confirm(question: str) -> bool:
+        if "destructive" in question:  # meanwhile a cleanup job removes the run's OS-disk snapshot
+            compute.snapshots.begin_delete("rg-demo", plan.snapshots[0].rsplit("/", 1)[-1]).result()
+        return True
+
+    with pytest.raises(StepRefused, match="missing; nothing will be deleted"):
+        remediate(az, plan, Hooks(confirm=confirm, progress=rig.progress.append), yes=False)
+    assert rig.observe("rg-demo/app-01").generalized  # the VM is still there
+    assert rig.disk_contents() == b.disks
