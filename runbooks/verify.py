@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from runbooks.azure import Azure, duration_memory
+from runbooks.azure import Azure, duration_memory, probe_lower
 from runbooks.checks import CHECKS, FALLOUT, FalloutContext
 from runbooks.errors import TargetNotFound, VerifyFailed
 from runbooks.observe import Observation, gather, observe
-from runbooks.progress import Operation, PlainTracker, Tracker, scaled
+from runbooks.progress import Operation, PlainTracker, Tracker, progress_every, scaled
 from runbooks.signals import AnySignal, Signal
 
 _SIGNAL = TypeAdapter(Signal)
@@ -85,7 +85,7 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
     # Between polls: the connection's poll interval; no poll before the waiting conditions held the last time this
     # scenario was verified on this connection (a VM agent takes as long to boot each time), the first read aside.
     memory, kind = duration_memory(az.conn), f"verify {plan.playbook}/{plan.scenario}"
-    expected, held_at = memory.expected(kind), 0.0
+    expected, held_at, polls_waited = memory.expected(kind), 0.0, 0
     interval = az.conn.polling_interval or 5.0
     # A VM whose create was refused (it does not exist) is verified by conditions that read its evidence only.
     without_vm = bool(conds) and all(c.signal is not None and c.signal.without_vm for c in conds)
@@ -102,7 +102,7 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
         failing = [(c, p) for c in judged for p in c.problems(plan.observation, now)]
         if not failing:
             if full:
-                memory.learn(kind, held_at or time.monotonic() - start)
+                memory.learn(kind, probe_lower(expected, polls_waited, held_at or time.monotonic() - start))
                 return now
             held_at = held_at or time.monotonic() - start
             full = True  # the waiting conditions hold: read everything once more and judge it all
@@ -120,7 +120,8 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
         full = False
         op.poll("; ".join(wrong))  # shown when it changes (and, plain, every RUNBOOKS_PROGRESS_EVERY_S)
         pause = max(interval, start + expected - time.monotonic()) if expected else interval
-        time.sleep(min(pause, max(interval, start + timeout - time.monotonic())))  # nor past the timeout
+        _sleep_saying(op, "; ".join(wrong), min(pause, max(interval, start + timeout - time.monotonic())))
+        polls_waited += 1
     ways_back = [f"the snapshots taken before any change are kept: {', '.join(_names(plan.snapshots))}"] \
         if plan.snapshots else []
     ways_back.append(f"close this run before planning again: invoke runs.abandon {plan.run_id}")
@@ -129,6 +130,15 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
                          f"(it closes this run): invoke remediate --vm {plan.ref} --scenario {plan.fallback}")
     back = f" Ways back: {'; '.join(ways_back)}" if ways_back else ""
     raise VerifyFailed(f"{plan.ref} failed verification: {'; '.join(wrong)}.{back}", failures=wrong)
+
+
+def _sleep_saying(op: Operation, state: str, seconds: float) -> None:
+    """Sleep ``seconds`` in slices of at most ``RUNBOOKS_PROGRESS_EVERY_S``, telling ``op`` the state after each:
+    a long expected wait is never a silent one."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(min(left, progress_every()))
+        op.poll(state)
 
 
 def _names(ids: list[str]) -> list[str]:

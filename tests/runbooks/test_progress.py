@@ -310,3 +310,16 @@ def test_a_start_cut_short_by_a_lost_lock_or_ctrl_c_ends_its_wait(rig: Rig, monk
     started = [what for kind, what, _, _ in recording.events if kind == "start"]
     failed = [(what, note) for kind, what, _, note in recording.events if kind == "failed"]
     assert started and [w for w, _ in failed] == started and all(n == "the run stopped" for _, n in failed)
+
+
+def test_a_long_expected_wait_in_verification_still_says_its_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verification may wait as long as the agent took last time: in slices of RUNBOOKS_PROGRESS_EVERY_S, each
+    followed by its state, never one silent sleep."""
+    from runbooks.verify import _sleep_saying
+
+    monkeypatch.setenv("RUNBOOKS_PROGRESS_EVERY_S", "0.05")
+    lines: list[str] = []
+    op = PlainTracker(lines.append, every_s=0.05).start("verify", timeout_s=900)
+    _sleep_saying(op, "agent-ready: VM agent status: Not Ready", 0.26)
+    said = [line for line in lines if "still running" in line]
+    assert len(said) >= 4 and all(line.endswith("agent-ready: VM agent status: Not Ready") for line in said), lines
