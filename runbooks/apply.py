@@ -634,12 +634,15 @@ class _SerialJournal:
 
     def __init__(self, journal: RunJournal) -> None:
         self._journal, self._lock, self._owner = journal, threading.Lock(), threading.get_ident()
+        self.stopping = threading.Event()  # the other step failed or was interrupted: start nothing more
 
     def append(self, event: dict[str, Any]) -> None:
         with self._lock:
             self._journal.append(event)
 
     def ensure_held(self) -> None:
+        if self.stopping.is_set() and threading.get_ident() != self._owner:
+            raise StepRefused("stopped before its next write: the step beside it failed or was interrupted")
         with self._lock:
             lock = self._journal.lock
             if threading.get_ident() == self._owner or not isinstance(lock, VmLock):
@@ -657,7 +660,8 @@ def _apply_beside(az: Azure, plan: Plan, i: int, journal: RunJournal, hooks: Hoo
     """Steps ``i`` and ``i + 1`` at once (``runs_beside``), the second in a thread, each journaled as usual. Raises
     the first step's failure (once the second has ended); returns the second's (None: it is done)."""
     total, nxt = len(plan.steps), plan.steps[i + 1]
-    shared = cast(RunJournal, _SerialJournal(journal))
+    serial = _SerialJournal(journal)
+    shared = cast(RunJournal, serial)
 
     def second() -> None:
         hooks.progress(f"[{i + 2}/{total}] {nxt.name} (beside step {i + 1}): {nxt.summary}")
@@ -669,6 +673,9 @@ def _apply_beside(az: Azure, plan: Plan, i: int, journal: RunJournal, hooks: Hoo
         later = pool.submit(second)
         try:
             _apply_change(az, plan, i, plan.steps[i], shared, hooks, outcome, yes=yes)
+        except BaseException:
+            serial.stopping.set()  # Ctrl-C, a refusal, a lost lock: the second step starts no further call
+            raise
         finally:
             failure = later.exception()
     if failure is not None and not isinstance(failure, RunbookError):
@@ -708,6 +715,8 @@ def execute(az: Azure, plan: Plan, journal: RunJournal, hooks: Hooks, *, yes: bo
             elif runs_beside(plan, i, done):
                 beside.add(i + 1)
                 failed_beside = _apply_beside(az, plan, i, journal, hooks, outcome, yes=yes)
+                if isinstance(failed_beside, LockLost):
+                    raise failed_beside  # the journal is no longer this run's to write
                 journal.append({"event": "step-done", "index": i, "step": step.name})
                 if failed_beside is not None:
                     current = i + 1

@@ -473,7 +473,7 @@ class DurationMemory:
 
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            with FileLock(str(self.path) + ".lock", timeout=5):  # two processes merge in turn, none is lost
+            with FileLock(str(self.path) + ".lock", timeout=5, mode=0o600):  # processes merge in turn: none lost
                 data = self._load()
                 mine = data.setdefault(self.scope, {})
                 for kind, seconds in self._shortest.items():

@@ -274,3 +274,38 @@ def test_the_durations_file_keeps_every_writer_and_ignores_garbage(tmp_path: Any
     kept = json.loads(path.read_text())["s"]
     assert {f"put w{n}/k{k}" for n in range(2) for k in range(60)} <= set(kept)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_step_beside_a_failed_one_starts_no_further_call(tmp_path: Any) -> None:
+    """Two steps side by side share one journal: once the first fails or is interrupted, the second is refused
+    before its next call (the lock check before each call-intent), while the first's own thread still writes."""
+    import threading
+
+    from runbooks.apply import _SerialJournal
+    from runbooks.errors import StepRefused
+
+    class Journal:
+        lock = None
+
+        def ensure_held(self) -> None:
+            pass
+
+    serial = _SerialJournal(cast(RunJournal, Journal()))
+    outcome: list[str] = []
+
+    def second() -> None:
+        try:
+            serial.ensure_held()
+            outcome.append("held")
+        except StepRefused as e:
+            outcome.append(str(e))
+
+    first = threading.Thread(target=second)
+    first.start()
+    first.join()
+    serial.stopping.set()
+    then = threading.Thread(target=second)
+    then.start()
+    then.join()
+    serial.ensure_held()  # the failing step's own thread is not refused by it
+    assert outcome[0] == "held" and outcome[1].startswith("stopped before its next write"), outcome
