@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -179,6 +180,7 @@ class Azure:
             kwargs["polling_interval"] = conn.polling_interval
         self.credential, self.client_kwargs = credential, kwargs
         self._sdk_clients: dict[str, Any] = {}
+        self._sdk_lock = threading.Lock()
         self._secret_clients: dict[str, Any] = {}
 
     def _sdk(self, module: str, name: str) -> Any:
@@ -186,8 +188,12 @@ class Azure:
         importing azure.mgmt.network alone takes over a second, and most runs need only some clients."""
         client = self._sdk_clients.get(name)
         if client is None:
-            cls = getattr(importlib.import_module(module), name)
-            client = self._sdk_clients[name] = cls(self.credential, self.conn.subscription_id, **self.client_kwargs)
+            with self._sdk_lock:  # facts are read by parallel threads: one client each, made once
+                client = self._sdk_clients.get(name)
+                if client is None:
+                    cls = getattr(importlib.import_module(module), name)
+                    client = cls(self.credential, self.conn.subscription_id, **self.client_kwargs)
+                    self._sdk_clients[name] = client
         return client
 
     @property
@@ -513,16 +519,19 @@ def operation_kind(method: str, url: str) -> str:
 _FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
 
 
+def arm_time(text: Any) -> datetime:
+    """A time as ARM writes it (``…T10:00:21.9156601Z``: up to 7 fraction digits, which Python 3.10 cannot read);
+    ValueError if it is none."""
+    return datetime.fromisoformat(_FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], str(text or ""))
+                                  .replace("Z", "+00:00"))
+
+
 def operation_seconds(start: Any, end: Any) -> float | None:
     """``endTime - startTime`` of an operation status body (Compute's and disks' carry both), in seconds."""
-    from datetime import datetime
-
     try:
-        a, b = (datetime.fromisoformat(_FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6],
-                                                     str(t)).replace("Z", "+00:00")) for t in (start, end))
+        return (arm_time(end) - arm_time(start)).total_seconds()
     except (TypeError, ValueError):
         return None
-    return (b - a).total_seconds()
 
 
 def _hinted_polling() -> Any:

@@ -28,6 +28,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from runbooks.azure import (
     AZURE_ERRORS,
     arm_error,
+    arm_time,
     call_failed,
     get_instance_view,
     get_vm,
@@ -494,20 +495,14 @@ def refused_create(obs: Observation) -> dict[str, Any] | None:
                  and _VM_DELETE not in (op.get("succeeded_after") or ())), None)
 
 
-_FRACTION = re.compile(r"(?<=:\d\d)\.(\d+)")
-
-
 def _stamp(value: Any) -> str:
     """An event time as a sortable UTC ISO string (the SDK gives datetimes, a saved observation strings)."""
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    # Python 3.10 reads a fraction of 3 or 6 digits only; Azure writes up to 7
-    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], str(value or ""))
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc).strftime(
-            "%Y-%m-%dT%H:%M:%S.%fZ")
+        return arm_time(value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     except ValueError:
-        return text
+        return str(value or "")
 
 
 def _read_placement(az: Azure, obs: Observation) -> None:

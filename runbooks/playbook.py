@@ -415,11 +415,12 @@ def _check_run_step(step: RunStep, loc: Loc, chk: _Checker) -> None:
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def check_file(path: str | Path) -> tuple[Playbook | None, list[Issue]]:
-    """Validate one playbook file; return the playbook (None if the schema rejects it) and its issues."""
+def check_file(path: str | Path, raw: bytes | None = None) -> tuple[Playbook | None, list[Issue]]:
+    """Validate one playbook file (``raw``: its bytes, already read); return the playbook (None if the schema
+    rejects it) and its issues."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = (raw if raw is not None else p.read_bytes()).decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         return None, [Issue(str(p), "", f"cannot read: {e}")]
     try:
@@ -467,12 +468,13 @@ def load_playbook(path: str | Path) -> Playbook:
     """Load and fully validate one playbook file; PlaybookError names file, line and field. A file whose text
     was loaded before is not parsed again (parsing the shipped playbooks costs more than a diagnosis' reads)."""
     try:
-        key: tuple[str, str] | None = (str(Path(path).resolve()), hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        raw: bytes | None = Path(path).read_bytes()
     except OSError:
-        key = None
+        raw = None
+    key = (str(Path(path).resolve()), hashlib.sha256(raw).hexdigest()) if raw is not None else None
     if key is not None and key in _LOADED:
         return _LOADED[key]
-    pb, issues = check_file(path)
+    pb, issues = check_file(path, raw)  # the very bytes the key was made of
     _raise_first(issues)
     assert pb is not None  # no error issues means the schema accepted it
     if key is not None:

@@ -98,7 +98,9 @@ def table(head: Sequence[str], rows: Iterable[Sequence[Any]], width: int = WIDTH
     """Columns as wide as their widest cell, two spaces apart, the table no wider than ``width``: the last column
     wraps under itself; the others shrink (widest first, a long cell folding in its column) only when they alone
     leave the last one under 20 columns. Plain text (no rich: an Automation job prints tables too)."""
-    grid = [[str(h) for h in head], *[[short_ids(str(v)) for v in row] for row in rows]]
+    if not head:
+        return []
+    grid = [[str(h) for h in head], *[[short_ids(one_line(str(v))) for v in row] for row in rows]]
     widths = [max(len(r[k]) for r in grid) for k in range(len(head))]
     fixed = len(head) - 1
     while sum(widths[:fixed]) + 2 * fixed + 20 > width and max(widths[:fixed], default=0) > 4:

@@ -250,3 +250,8 @@ def test_sweep_text_of_long_names_and_messages_fits() -> None:
     assert _column(rows, 0, playbook_at) == f"{LONG_RG}/{LONG_VM}rg-alloc/web-01"
     assert _column(rows, detail_at, WIDTH).startswith("".join(detail.split()))
     assert "start-again" in text and "".join(("a note that goes on and on " * 6).split()) in "".join(text.split())
+
+
+def test_table_cells_are_one_line_and_numbers_stay() -> None:
+    lines = table(("RUN", "CALLS", "DETAIL"), [("ab12cd34", 0, "first\nsecond")])
+    assert lines[1].split() == ["ab12cd34", "0", "first", "second"] and table((), []) == []
