@@ -82,6 +82,7 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
     start = time.monotonic()
     ref = plan.observation.ref
     full, unsettled_failure = True, False
+    judged_ok: Observation | None = None  # the first full read, when only waiting conditions failed on it
     # Between polls: the connection's poll interval; no poll before the waiting conditions held the last time this
     # scenario was verified on this connection (a VM agent takes as long to boot each time), the first read aside.
     memory, kind = duration_memory(az.conn), f"verify {plan.playbook}/{plan.scenario}"
@@ -90,7 +91,9 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
     # A VM whose create was refused (it does not exist) is verified by conditions that read its evidence only.
     without_vm = bool(conds) and all(c.signal is not None and c.signal.without_vm for c in conds)
     while True:
-        now = observe(az, ref, facts if full else waiting, missing_ok=True, user_data=False)
+        carried = _carried(judged_ok, waiting) if full else set()
+        now = observe(az, ref, (facts - carried) if full else waiting, missing_ok=True, user_data=False)
+        _carry(judged_ok, now, carried)
         if now.vm is None and without_vm:
             with contextlib.suppress(TargetNotFound):
                 now = observe(az, ref, facts, user_data=False)  # its refused create and what it names
@@ -114,6 +117,7 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
             break
         if full:
             unsettled_failure = any(not c.wait for c, _ in failing)
+            judged_ok = None if unsettled_failure else now
         elif settled and unsettled_failure:
             full = True  # it has settled since a condition that need not wait failed: judge that one again
             continue
@@ -130,6 +134,25 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
                          f"(it closes this run): invoke remediate --vm {plan.ref} --scenario {plan.fallback}")
     back = f" Ways back: {'; '.join(ways_back)}" if ways_back else ""
     raise VerifyFailed(f"{plan.ref} failed verification: {'; '.join(wrong)}.{back}", failures=wrong)
+
+
+# What the last full read may carry from the first one instead of reading it again: resources the wait for the VM
+# (its agent, its power state) does not change, once the conditions on them held. Fact → Observation fields.
+CARRIED = {"nics": ("nics", "public_ips"), "disks": ("disks",), "extensions": ("extensions",), "locks": ("locks",)}
+
+
+def _carried(judged_ok: Observation | None, waiting: set[str]) -> set[str]:
+    if judged_ok is None:
+        return set()
+    return {f for f in CARRIED if f in judged_ok.gathered and f not in waiting}
+
+
+def _carry(judged_ok: Observation | None, now: Observation, facts: set[str]) -> None:
+    for fact in facts:
+        assert judged_ok is not None
+        for name in CARRIED[fact]:
+            setattr(now, name, getattr(judged_ok, name))
+        now.gathered.add(fact)
 
 
 def _sleep_saying(op: Operation, state: str, seconds: float) -> None:
