@@ -31,14 +31,17 @@ def task(*args: Any, **kwargs: Any) -> Any:
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the toolkit's expected errors into one line on stderr and the exit status of ``exit_code``."""
+def user_errors(as_json: bool = False) -> Iterator[None]:
+    """Turn the toolkit's expected errors into one line on stderr and the exit status of ``exit_code``; with
+    ``as_json`` (the task's --json), stdout gets the same as a JSON document, so it is valid JSON either way."""
     try:
         yield
-    except Aborted as e:  # the operator said no: not an error, but not done either
-        raise Exit(f"stopped: {e}", code=exit_code(e)) from e
     except RunbookError as e:
-        raise Exit(f"error: {e}", code=exit_code(e)) from e
+        stopped = isinstance(e, Aborted)  # the operator said no: not an error, but not done either
+        if as_json:
+            print_json({"error": {"type": type(e).__name__, "message": str(e), "exit_code": exit_code(e),
+                                  "stopped": stopped}})
+        raise Exit(f"{'stopped' if stopped else 'error'}: {e}", code=exit_code(e)) from e
 
 
 CONNECTION_HELP = {

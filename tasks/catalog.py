@@ -39,7 +39,7 @@ def articles_list(c: Context, scenario: str = "", json_: bool = False, dir_: str
     """List the corpus's articles: articleId, diagnosticScenario, playbook, title."""
     from runbooks.playbook import load_playbooks, playbook_for_article
 
-    with user_errors():
+    with user_errors(json_):
         playbooks = load_playbooks()
         rows = [
             {"articleId": a.article_id, "diagnosticScenario": a.diagnostic_scenario,
@@ -95,7 +95,7 @@ def articles_coverage(c: Context, json_: bool = False, all_: bool = False, dir_:
     """Which articles a playbook claims, per family (class remediate, recommend or explain), and which remain."""
     from runbooks.families import coverage
 
-    with user_errors():
+    with user_errors(json_):
         cov = coverage(_corpus(dir_))
         if json_:
             print_json(cov.to_dict())
@@ -153,7 +153,7 @@ def playbooks_list(c: Context, json_: bool = False, dir_: str = "") -> None:
     """One line per playbook: its id, title, the articleIds it serves and its scenario ids."""
     from runbooks.playbook import load_playbooks
 
-    with user_errors():
+    with user_errors(json_):
         rows = [{"id": pb.id, "title": pb.title, "articles": list(pb.articles),
                  "scenarios": [sc.id for sc in pb.scenarios]} for pb in load_playbooks(dir_ or None).values()]
         if json_:

@@ -23,7 +23,7 @@ def diagnose(c: Context, vm: str = "", json: bool = False, playbook: str = "", a
     From what an operator has in hand: --article ID shows the runbook of an RCA article; --error TEXT or --code
     CODE picks the playbook from an ARM error, and with --vm checks whether the VM's own evidence agrees.
     """
-    with user_errors():
+    with user_errors(json):
         from runbooks.errors import UsageError
         from runbooks.lookup import parse_error, playbooks_for_error, runbook_for_article
         from runbooks.observe import VmRef
@@ -127,7 +127,7 @@ def remediate(c: Context, vm: str, playbook: str = "", scenario: str = "", set_:
 
     Re-running it after an interruption resumes the unfinished run from its journal.
     """
-    with user_errors():
+    with user_errors(json):
         from pathlib import Path
 
         from runbooks.azure import parse_secret_ref
@@ -231,7 +231,7 @@ def sweep(c: Context, resource_group: str = "", playbook: str = "", remediate: b
 
     Exits 1 when a remediation failed or remediations stopped early (--max-errors, Ctrl-C).
     """
-    with user_errors():
+    with user_errors(json):
         from runbooks.sweep import check_options, check_prefer, console_progress, parse_number, sweep_text
         from runbooks.sweep import sweep as run_sweep
 

@@ -11,7 +11,7 @@ from tasks._common import STORE_HELP, print_json, task, user_errors
 @task(help={"json": "print JSON", **STORE_HELP})
 def runs_list(c: Context, json_: bool = False, store: str = "") -> None:
     """Past and unfinished runs, newest first: status, when, who, steps and calls done, VM and scenario."""
-    with user_errors():
+    with user_errors(json_):
         from runbooks.journal import store_from_env
         from runbooks.runs import list_runs, runs_table
 
@@ -27,7 +27,7 @@ def runs_list(c: Context, json_: bool = False, store: str = "") -> None:
             **STORE_HELP})
 def runs_show(c: Context, id_: str, json_: bool = False, store: str = "") -> None:
     """One run's audit trail: the plan's steps and calls with what happened to each, who, when, status."""
-    with user_errors():
+    with user_errors(json_):
         from runbooks.journal import store_from_env
         from runbooks.runs import run_text, show_run
 
