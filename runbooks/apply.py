@@ -40,8 +40,9 @@ from runbooks.errors import (
 from runbooks.journal import RunJournal, VmLock
 from runbooks.observe import Observation, observe, vm_view
 from runbooks.plan import CHANGE, MANUAL, NOOP, Plan, PlannedStep
-from runbooks.progress import Operation, PlainTracker, Tracker, check_settings
+from runbooks.progress import Operation, PlainTracker, Tracker, check_settings, scaled
 from runbooks.steps.registry import catalog
+from runbooks.text import first_line
 from runbooks.verify import conditions, report_fallout, verify
 
 
@@ -100,8 +101,10 @@ class Reality:
     may be applied long after it was made. A call forgets what it may change (``forget``) before it starts."""
 
     def __init__(self, az: Azure, finished: set[tuple[str, str]], timeout: float = 1800.0,
-                 progress: Callable[[str], None] | None = None, known: dict[str, dict[str, Any]] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, known: dict[str, dict[str, Any]] | None = None,
+                 tracker: Tracker | None = None) -> None:
         self.az, self.finished, self.timeout, self.progress = az, finished, timeout, progress
+        self.tracker = tracker if tracker is not None else PlainTracker(progress) if progress is not None else None
         self.views: dict[str, dict[str, Any]] = {}  # read by this Reality (fresh)
         self.known = known if known is not None else {}
 
@@ -159,22 +162,31 @@ class Reality:
         """The resource once no operation is running on it (nothing creating, updating or deleting; no VM
         starting or deallocating). A crashed or failed run can leave one in flight (a create or a start whose
         answer was lost); deciding from a transitional state would collide with it."""
-        deadline, pause, said = time.monotonic() + self.timeout, 0.05, False
-        while True:
-            current = get_resource(self.az, resource_id)
-            state = str((current or {}).get("properties", {}).get("provisioningState", "Succeeded")).lower()
-            if current is None or (state not in _IN_FLIGHT and not _changing_power(current)):
-                break
-            if time.monotonic() > deadline:
-                raise ApplyFailed(f"{resource_id.rsplit('/', 1)[-1]} is still {_in_flight(current, state)} after "
-                                  f"{self.timeout:g} s: an operation on it has not finished. Re-run the same command "
-                                  "once it has; finished work is kept.")
-            if not said and self.progress is not None:
-                self.progress(f"    … {resource_id.rsplit('/', 1)[-1]} is {_in_flight(current, state)} (an "
-                              f"operation is still running on it): waiting up to {self.timeout:g} s")
-                said = True
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+        timeout = scaled(self.timeout)  # an operation of Azure's still running: at armsim's pace in the demo
+        deadline, pause, waiting = time.monotonic() + timeout, 0.05, None
+        name = resource_id.rsplit("/", 1)[-1]
+        try:
+            while True:
+                current = get_resource(self.az, resource_id)
+                state = str((current or {}).get("properties", {}).get("provisioningState", "Succeeded")).lower()
+                if current is None or (state not in _IN_FLIGHT and not _changing_power(current)):
+                    break
+                if time.monotonic() > deadline:
+                    raise ApplyFailed(f"{name} is still {_in_flight(current, state)} after {timeout:g} s: an "
+                                      "operation on it has not finished. Re-run the same command once it has; "
+                                      "finished work is kept.")
+                if waiting is None and self.tracker is not None:
+                    waiting = self.tracker.start(f"{name}: an operation is still running on it", timeout)
+                if waiting is not None:
+                    waiting.poll(_in_flight(current, state))
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+        except BaseException as e:
+            if waiting is not None:
+                waiting.end(False, first_line(e))
+            raise
+        if waiting is not None:
+            waiting.end(True, "settled")
         parts = resource_parts(resource_id) if "/resourcegroups/" in resource_id.lower() else None
         if current is not None and parts is not None and parts.type == "virtualmachines" and parts.child is None:
             return vm_view(current, current.get("properties", {}).pop("instanceView", None) or {})
@@ -461,7 +473,7 @@ def _record_failure(journal: RunJournal | None, step: PlannedStep, call: Call, e
 
 def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                   outcome: Outcome, *, yes: bool) -> None:
-    reality = Reality(az, journal.finished_calls(), progress=hooks.progress, known=outcome.known)
+    reality = Reality(az, journal.finished_calls(), known=outcome.known, tracker=hooks.ops)
     if step.goal and not reality.unmet(step.goal):
         hooks.progress("    = its goal already holds: " + "; ".join(e.describe() for e in step.goal))
         outcome.skipped_steps.append(step.name)
@@ -488,7 +500,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
                 raise ApplyFailed(f"{e}{_still_unmet(az, step, reality)}", code=e.code, step=e.step) from e
             failures.append(e)
         reality.views.clear()  # a later wave's goals are read after this wave's effects
-    after = Reality(az, reality.finished, progress=hooks.progress, known=outcome.known)
+    after = Reality(az, reality.finished, known=outcome.known, tracker=hooks.ops)
     unmet = after.unmet(step.goal)
     if failures:
         first = failures[0]
@@ -549,7 +561,7 @@ def _with_left_down(az: Azure, plan: Plan, journal: RunJournal, e: RunbookError)
 def _check_noop(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: RunJournal, hooks: Hooks,
                 outcome: Outcome, *, yes: bool) -> None:
     """A step planned as nothing to do: confirm that its goal holds, else plan it again against Azure."""
-    reality = Reality(az, journal.finished_calls(), progress=hooks.progress, known=outcome.known)
+    reality = Reality(az, journal.finished_calls(), known=outcome.known, tracker=hooks.ops)
     unmet = reality.unmet(step.goal)
     if not unmet:
         hooks.progress(f"    = {step.summary}")

@@ -205,8 +205,9 @@ def test_snapshot_names_are_unique_per_disk_and_within_azures_limit() -> None:
 
 
 def test_a_resource_stuck_in_flight_is_waited_for_saying_so_then_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An edge armsim does not produce (a start that never settles): the goal read says once what it waits for,
-    and after its timeout refuses with one line instead of deciding from a transitional state."""
+    """An edge armsim does not produce (a start that never settles): the goal read's wait says what it waits for,
+    its deadline and the state seen, and after its timeout refuses with one line instead of deciding from a
+    transitional state."""
     from runbooks import apply
     from runbooks.errors import ApplyFailed
 
@@ -220,5 +221,8 @@ def test_a_resource_stuck_in_flight_is_waited_for_saying_so_then_refused(monkeyp
     with pytest.raises(ApplyFailed) as e:
         reality.view(vm_id)
     assert "vm1 is still starting after 0.3 s" in str(e.value) and "\n" not in str(e.value)
-    assert len(said) == 1 and "vm1 is starting" in said[0], said
+    # one wait: what it waits for and its deadline, the state seen (said once, it never changed), how it ended
+    assert said[0] == "    → vm1: an operation is still running on it (waiting up to 0.3s)", said
+    assert [line for line in said[1:-1] if line.endswith(": starting")] == said[1:-1] and len(said) == 3, said
+    assert said[-1].startswith("    ✗ vm1: an operation is still running on it: vm1 is still starting"), said
     assert len(reads) > 1  # it did wait and read again
