@@ -149,14 +149,9 @@ class Connection:
         url = (endpoint or os.environ.get("RUNBOOKS_ARM_ENDPOINT") or PUBLIC_ARM).rstrip("/")
         if not url.startswith("https://"):
             raise UsageError(f"ARM endpoint must be https:// (got {url})")
-        raw = os.environ.get(POLL_INTERVAL_ENV, "")
-        try:
-            interval = float(raw) if raw else DEFAULT_POLL_INTERVAL_S
-        except ValueError:
-            interval = -1.0
-        if not interval > 0:
-            raise UsageError(f"{POLL_INTERVAL_ENV} must be a number of seconds greater than 0 (got {raw!r})")
-        return cls(sub, url, ca, interval)
+        from runbooks.settings import positive_number
+
+        return cls(sub, url, ca, positive_number(POLL_INTERVAL_ENV, DEFAULT_POLL_INTERVAL_S))
 
 
 class Azure:

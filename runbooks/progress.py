@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from runbooks.errors import UsageError
+from runbooks.settings import positive_number
 from runbooks.text import WIDTH, cut, fit_lines
 
 PROGRESS_EVERY_ENV = "RUNBOOKS_PROGRESS_EVERY_S"  # seconds between "still running" lines (default 15)
@@ -46,14 +46,7 @@ _ids = itertools.count(1)
 
 def timeout_scale() -> float:
     """``RUNBOOKS_TIMEOUT_SCALE`` (default 1): how much faster than Azure the clock the timeouts model runs."""
-    raw = os.environ.get(TIMEOUT_SCALE_ENV, "").strip()
-    try:
-        value = float(raw) if raw else 1.0
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise UsageError(f"{TIMEOUT_SCALE_ENV} must be a number greater than 0 (got {raw!r})")
-    return value
+    return positive_number(TIMEOUT_SCALE_ENV, 1.0, "a number")
 
 
 def scaled(seconds: float) -> float:
@@ -66,14 +59,7 @@ def scaled(seconds: float) -> float:
 
 def progress_every() -> float:
     """``RUNBOOKS_PROGRESS_EVERY_S`` (default 15): seconds between "still running" lines of a wait."""
-    raw = os.environ.get(PROGRESS_EVERY_ENV, "").strip()
-    try:
-        value = float(raw) if raw else DEFAULT_PROGRESS_EVERY_S
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise UsageError(f"{PROGRESS_EVERY_ENV} must be a number of seconds greater than 0 (got {raw!r})")
-    return value
+    return positive_number(PROGRESS_EVERY_ENV, DEFAULT_PROGRESS_EVERY_S)
 
 
 def check_settings() -> None:
