@@ -301,11 +301,13 @@ def check_bound(az: Azure, plan: Plan, journal: RunJournal, reality: Reality | N
                           f"{plan.run_id} and plan again")
 
 
-def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
+def _guard_backups(az: Azure, plan: Plan, step: PlannedStep,
+                   read_vm: Callable[[str], dict[str, Any] | None] | None = None) -> None:
     """Right before anything is destroyed, each disk it deletes must have a complete snapshot of that very disk,
-    read now (never taken from an earlier answer: another actor may have deleted it since)."""
+    read now (never taken from an earlier answer: another actor may have deleted it since). ``read_vm``: how the
+    VMs it deletes are read (default: a GET; the identity check's read of a moment ago will do)."""
     backups = {disk: snap for s in plan.steps for disk, snap in s.backs_up.items()}
-    for disk_id in step.deletes:
+    for disk_id in [*step.deletes, *_deleted_with_vms_now(az, step, read_vm)]:
         snap_id = backups.get(disk_id.lower())
         if snap_id is None:
             if "/providers/microsoft.compute/disks/" in disk_id.lower():
@@ -322,6 +324,25 @@ def _guard_backups(az: Azure, plan: Plan, step: PlannedStep) -> None:
         if source.lower() != disk_id.lower():
             raise StepRefused(f"snapshot {name} is a copy of {source or 'nothing'}, not of {disk_id}; nothing "
                               "will be deleted")
+
+
+def _deleted_with_vms_now(az: Azure, step: PlannedStep,
+                          read_vm: Callable[[str], dict[str, Any] | None] | None = None) -> list[str]:
+    """The disks Azure would delete with the VMs ``step`` deletes, read now: a disk attached, or switched to
+    deleteOption Delete, since the plan was made goes with the VM too, and needs its snapshot as much."""
+    out = []
+    for rid in step.deletes:
+        parts = _parts(rid)
+        if parts is None or parts.type != "virtualmachines" or parts.child is not None:
+            continue
+        vm = read_vm(rid) if read_vm is not None else get_resource(az, rid)
+        profile = ((vm or {}).get("properties") or {}).get("storageProfile") or {}
+        for entry in [profile.get("osDisk") or {}, *(profile.get("dataDisks") or [])]:
+            disk_id = str((entry.get("managedDisk") or {}).get("id") or "")
+            if entry.get("deleteOption") == "Delete" and disk_id and disk_id.lower() not in \
+                    {d.lower() for d in step.deletes}:
+                out.append(disk_id)
+    return out
 
 
 def _retry_pause_s() -> float:
@@ -481,7 +502,7 @@ def _apply_change(az: Azure, plan: Plan, i: int, step: PlannedStep, journal: Run
         return
     if step.destructive:
         check_bound(az, plan, journal, reality)
-        _guard_backups(az, plan, step)
+        _guard_backups(az, plan, step, reality.fresh)
         for note in step.notes:
             hooks.progress(f"    ! {note}")
         if not yes:
@@ -685,11 +706,10 @@ def _apply_beside(az: Azure, plan: Plan, i: int, journal: RunJournal, hooks: Hoo
         later = pool.submit(second)
         try:
             _apply_change(az, plan, i, plan.steps[i], shared, hooks, outcome, yes=yes)
+            failure = later.exception()  # Ctrl-C may come while the second step is still running: caught below
         except BaseException:
             serial.stopping.set()  # Ctrl-C, a refusal, a lost lock: the second step starts no further call
             raise
-        finally:
-            failure = later.exception()
     if failure is not None and not isinstance(failure, RunbookError):
         raise failure
     return failure

@@ -550,16 +550,18 @@ def _hinted_polling() -> Any:
             super().__init__(interval, **kwargs)
             self._memory, self._kind, self._began, self._longest = memory, "", time.monotonic(), longest
             self._polls = 0
+            self._expected: float | None = None
 
         def initialize(self, client: Any, initial_response: Any, deserialization_callback: Any) -> None:
             self._began, self._polls = time.monotonic(), 0
             request = initial_response.http_response.request
             self._kind = operation_kind(str(request.method), str(request.url))
+            self._expected = self._memory.expected(self._kind)  # what this operation's first wait is planned on
             super().initialize(client, initial_response, deserialization_callback)
 
         def _delay(self) -> None:
             wait = self._extract_delay()
-            expected = self._memory.expected(self._kind)
+            expected = self._expected
             if expected is not None:  # never silent longer than a hint may ask (RUNBOOKS_MAX_RETRY_AFTER_S)
                 wait = max(wait, min(self._began + expected - time.monotonic(), self._longest))
             self._sleep(wait)
@@ -581,7 +583,7 @@ def _hinted_polling() -> Any:
             if took is not None:
                 self._memory.learn(self._kind, took)
             else:
-                self._memory.learn(self._kind, probe_lower(self._memory.expected(self._kind), self._polls,
+                self._memory.learn(self._kind, probe_lower(self._expected, self._polls,
                                                            time.monotonic() - self._began))
 
     _HINTED = HintedPolling
@@ -596,7 +598,7 @@ def probe_lower(expected: float | None, polls: int, measured: float) -> float:
     says when it really ended: the first poll after waiting ``expected`` already found it done, so it may be
     shorter still (expect a quarter less next time); otherwise what was measured (kept only if shorter)."""
     if expected is not None and polls == 1:
-        return expected * 0.75
+        return min(expected * 0.75, measured)
     return measured
 
 

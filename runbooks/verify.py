@@ -91,7 +91,7 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
     # A VM whose create was refused (it does not exist) is verified by conditions that read its evidence only.
     without_vm = bool(conds) and all(c.signal is not None and c.signal.without_vm for c in conds)
     while True:
-        carried = _carried(judged_ok, waiting) if full else set()
+        carried = _carried(judged_ok, waiting, facts) if full else set()
         now = observe(az, ref, (facts - carried) if full else waiting, missing_ok=True, user_data=False)
         _carry(judged_ok, now, carried)
         if now.vm is None and without_vm:
@@ -141,10 +141,12 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
 CARRIED = {"nics": ("nics", "public_ips"), "disks": ("disks",), "extensions": ("extensions",), "locks": ("locks",)}
 
 
-def _carried(judged_ok: Observation | None, waiting: set[str]) -> set[str]:
+def _carried(judged_ok: Observation | None, waiting: set[str], facts: set[str]) -> set[str]:
     if judged_ok is None:
         return set()
-    return {f for f in CARRIED if f in judged_ok.gathered and f not in waiting}
+    # requested-nics and subnets read the NICs while they are read: those need them read, not carried after
+    keep = {"nics"} if facts & {"requested-nics", "subnets"} else set()
+    return {f for f in CARRIED if f in judged_ok.gathered and f not in waiting and f not in keep}
 
 
 def _carry(judged_ok: Observation | None, now: Observation, facts: set[str]) -> None:

@@ -34,11 +34,12 @@ def task(*args: Any, **kwargs: Any) -> Any:
 def user_errors(as_json: bool = False) -> Iterator[None]:
     """Turn the toolkit's expected errors into one line on stderr and the exit status of ``exit_code``; with
     ``as_json`` (the task's --json), stdout gets the same as a JSON document, so it is valid JSON either way."""
+    printed = _PRINTED_JSON[0]
     try:
         yield
     except RunbookError as e:
         stopped = isinstance(e, Aborted)  # the operator said no: not an error, but not done either
-        if as_json:
+        if as_json and _PRINTED_JSON[0] == printed:  # one document on stdout: not after the plan's
             print_json({"error": {"type": type(e).__name__, "message": str(e), "exit_code": exit_code(e),
                                   "stopped": stopped}})
         raise Exit(f"{'stopped' if stopped else 'error'}: {e}", code=exit_code(e)) from e
@@ -92,7 +93,11 @@ def hooks(yes: bool, dry_run: bool = False) -> Hooks:
     return Hooks(confirm=confirm, progress=tracker.line, choose=choose, tracker=tracker)
 
 
+_PRINTED_JSON = [0]  # documents print_json wrote: after one, an error is the stderr line only
+
+
 def print_json(data: Any) -> None:
     import json
 
+    _PRINTED_JSON[0] += 1
     print(json.dumps(data, indent=2, default=str))

@@ -226,3 +226,31 @@ def test_a_resource_stuck_in_flight_is_waited_for_saying_so_then_refused(monkeyp
     assert [line for line in said[1:-1] if line.endswith(": starting")] == said[1:-1] and len(said) == 3, said
     assert said[-1].startswith("    ✗ vm1: an operation is still running on it: vm1 is still starting"), said
     assert len(reads) > 1  # it did wait and read again
+
+
+def test_a_disk_set_to_go_with_the_vm_since_the_plan_stops_the_delete(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edge armsim cannot produce for a generalized VM (Azure refuses its updates): a data disk attached, or
+    switched to deleteOption Delete, after planning would go with the VM; the backup guard reads the VM right
+    before the delete and refuses, since the plan has no snapshot of that disk."""
+    from types import SimpleNamespace
+
+    from runbooks import apply
+    from runbooks.errors import StepRefused
+    from runbooks.plan import PlannedStep
+
+    rg = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute"
+    vm_id, os_disk, late = f"{rg}/virtualMachines/vm1", f"{rg}/disks/vm1-os", f"{rg}/disks/vm1-late"
+    snap = f"{rg}/snapshots/vm1-os-rb1"
+    now = {vm_id: {"id": vm_id, "properties": {"storageProfile": {
+        "osDisk": {"managedDisk": {"id": os_disk}, "deleteOption": "Delete"},
+        "dataDisks": [{"lun": 3, "managedDisk": {"id": late}, "deleteOption": "Delete"}]}}},
+        snap: {"id": snap, "properties": {"provisioningState": "Succeeded",
+                                           "creationData": {"sourceResourceId": os_disk}}}}
+    monkeypatch.setattr(apply, "get_resource", lambda az, rid: now.get(rid))
+    backup = PlannedStep("snapshot-disks", "snapshot", backs_up={os_disk.lower(): snap})
+    delete = PlannedStep("delete-vm", "delete VM vm1", destructive=True, deletes=[vm_id, os_disk])
+    plan = SimpleNamespace(steps=[backup, delete])
+    with pytest.raises(StepRefused, match="disk vm1-late would be deleted and the plan has no snapshot of it"):
+        apply._guard_backups(None, plan, delete)  # type: ignore[arg-type]
+    now[vm_id]["properties"]["storageProfile"]["dataDisks"][0]["deleteOption"] = "Detach"
+    apply._guard_backups(None, plan, delete)  # type: ignore[arg-type]  # as planned: the OS disk's snapshot holds

@@ -309,3 +309,50 @@ def test_a_step_beside_a_failed_one_starts_no_further_call(tmp_path: Any) -> Non
     then.join()
     serial.ensure_held()  # the failing step's own thread is not refused by it
     assert outcome[0] == "held" and outcome[1].startswith("stopped before its next write"), outcome
+
+
+def test_ctrl_c_while_the_step_beside_still_runs_stops_its_next_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first step has ended; Ctrl-C comes while the second, in its thread, still has calls to start: it
+    starts none of them (each call's lock check refuses), and the interrupt reaches the run."""
+    import signal
+    import time
+
+    from runbooks import apply
+
+    class Journal:
+        lock = None
+
+        def ensure_held(self) -> None:
+            pass
+
+        def append(self, event: dict[str, Any]) -> None:
+            pass
+
+    started_after: list[float] = []
+    interrupted_at: list[float] = []
+
+    def fake_change(az: Any, plan: Any, i: int, step: Any, journal: Any, *rest: Any, **kw: Any) -> None:
+        if i == 0:
+            return  # the first step ends at once
+        for _ in range(40):  # the second: a call every 0.05 s, each after the lock check
+            journal.ensure_held()
+            started_after.append(time.monotonic())
+            time.sleep(0.05)
+
+    def interrupt(*_: Any) -> None:
+        interrupted_at.append(time.monotonic())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(apply, "_apply_change", fake_change)
+    plan = type("P", (), {"steps": [type("S", (), {"name": n, "summary": n})() for n in ("a", "b")]})()
+    hooks = Hooks(confirm=lambda q: True, progress=lambda line: None)
+    old = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            apply._apply_beside(None, plan, 0, cast(RunJournal, Journal()), hooks, None, yes=True)  # type: ignore
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert interrupted_at and len(started_after) < 40
+    assert not [t for t in started_after if t > interrupted_at[0] + 0.01]  # nothing started after Ctrl-C

@@ -253,9 +253,12 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(rig: Rig, tmp_path: Pa
     assert re.search(case["error"], lines[0]), lines[0]
     assert rig.arm.writes(mark) == [], "a refused command must not write"
     assert rig.disk_contents() == disks and rig.nic_ids() == nics
-    if "--json" in case["args"]:  # stdout stays valid JSON: the same refusal as a document
-        refused = json.loads(done.stdout)["error"]
-        assert lines[0].endswith(refused["message"]) and refused["exit_code"] == done.returncode, done.stdout
+    if "--json" in case["args"]:  # stdout stays one valid JSON document: the plan if it was shown, else the refusal
+        shown = json.loads(done.stdout)
+        if "error" in shown:
+            assert lines[0].endswith(shown["error"]["message"]) and shown["error"]["exit_code"] == done.returncode
+        else:
+            assert shown["run_id"] and shown["scenario"], done.stdout
 
 
 def test_torn_last_journal_line_still_resumes(rig: Rig) -> None:
