@@ -12,12 +12,25 @@ import sys
 from pathlib import Path
 
 import pexpect
+import pytest
 import pyte
 from remediation_helpers import REPO, Rig
 
 from runbooks.text import WIDTH
 
 BIN = Path(sys.executable).parent
+
+
+def _can_open_a_pty() -> bool:
+    try:
+        for fd in os.openpty():
+            os.close(fd)
+    except OSError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _can_open_a_pty(), reason="this machine cannot open a pseudo-terminal")
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 COLUMNS = 160  # wider than any progress line may be: a line over 100 columns would show
