@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pexpect
-import pytest
 import pyte
+import pytest
 from remediation_helpers import REPO, Rig
 
 from runbooks.text import WIDTH
