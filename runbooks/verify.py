@@ -76,7 +76,8 @@ def _verify(az: Azure, plan: Any, op: Operation) -> Observation:
     conds = conditions(plan.verify)
     facts = set().union(*(c.needs for c in conds)) | {"vm"}
     # While it waits (an agent that boots), only what the waiting conditions read is polled; everything is read
-    # on the first poll (a condition that need not wait fails early) and again once the waiting ones hold.
+    # on the first poll (a condition that need not wait fails early) and again once the waiting ones hold, but
+    # for what that first read judged and the wait does not change (CARRIED).
     waiting = set().union(*(c.needs for c in conds if c.wait)) | {"vm"}
     timeout = float(op.timeout_s or plan.verify_timeout_s)
     start = time.monotonic()
