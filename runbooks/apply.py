@@ -103,7 +103,7 @@ class Reality:
     def __init__(self, az: Azure, finished: set[tuple[str, str]], timeout: float = 1800.0,
                  progress: Callable[[str], None] | None = None, known: dict[str, dict[str, Any]] | None = None,
                  tracker: Tracker | None = None) -> None:
-        self.az, self.finished, self.timeout, self.progress = az, finished, timeout, progress
+        self.az, self.finished, self.timeout = az, finished, timeout
         self.tracker = tracker if tracker is not None else PlainTracker(progress) if progress is not None else None
         self.views: dict[str, dict[str, Any]] = {}  # read by this Reality (fresh)
         self.known = known if known is not None else {}

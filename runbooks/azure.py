@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -87,8 +87,6 @@ def _retry_after_seconds(value: str, unit: float) -> float | None:
         return None
     if when.tzinfo is None:
         return None
-    from datetime import datetime, timezone
-
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
